@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon's configuration: the main libconfig file plus conf.d/NAME.conf,
+ * core options (declared as a bm_option table like any plugin's), instance
+ * blocks, and --set KEY=VALUE overrides.
+ *
+ * Grammar: a top-level group with a `plugin` key is an instance block,
+ *
+ *     cpu_main = {
+ *         plugin   = "collector/cpu";  # KIND/NAME, required
+ *         enabled  = true;             # host-owned, default true
+ *         interval = "10s";            # host-owned, default: core interval
+ *         isolate  = false;            # host-owned, default false
+ *         per_cpu  = true;             # the plugin's own options
+ *     };
+ *
+ * every other top-level key is a core option or section (http, logging,
+ * bus, store, ...). Instance names are unique across all files and may not
+ * shadow a core name.
+ */
+#ifndef BEARMON_CORE_CONFIG_H
+#define BEARMON_CORE_CONFIG_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config_schema.h"
+
+struct core_conf {
+	char *data_dir;
+	struct bm_strlist plugin_dirs;
+	char *include_dir;
+	int64_t interval_ms;
+	int64_t self_metrics_interval_ms;
+	int64_t shutdown_timeout_ms;
+	int64_t plugin_deadline_ms;
+	struct {
+		int level;
+		int target;
+		int64_t ratelimit_burst;
+		int64_t ratelimit_interval_ms;
+	} logging;
+	struct {
+		char *listen;
+		uint64_t max_body;
+		int64_t timeout_ms;
+	} http;
+	struct {
+		int64_t queue_len;
+		int64_t block_timeout_ms;
+	} bus;
+	struct {
+		int reserved; /* options arrive with the store */
+	} store;
+};
+
+extern const struct bm_option core_options[];
+/* Keys every instance block has; plugins may not declare them. */
+extern const struct bm_option instance_host_options[];
+
+struct cfg_instance {
+	char *name;
+	char *kind;   /* "collector", ... */
+	char *plugin; /* "cpu" */
+	char *where;  /* "FILE:LINE" of the block */
+	bool enabled;
+	bool isolate;
+	int64_t interval_ms;
+	const config_setting_t *block;
+	char *fingerprint; /* canonical text of the block: equal = unchanged */
+};
+
+struct cfg {
+	char *path;
+	config_t **docs; /* main file first, then conf.d files in name order */
+	size_t n_docs;
+	struct core_conf core;
+	struct cfg_instance *inst;
+	size_t n_inst;
+};
+
+/*
+ * Parse path and its include dir, apply overrides ("KEY=VALUE" strings,
+ * as given to --set), validate core options and the host-owned keys of
+ * every instance. Returns a config (also when errs has fatal lines: check
+ * cfg_errs_fatal) or NULL when nothing could be read.
+ */
+struct cfg *cfg_load(const char *path, char *const *overrides, size_t n_overrides,
+		     struct cfg_errs *errs);
+void cfg_free(struct cfg *cfg);
+
+/* Validate an instance block against its plugin's table and fill conf
+ * (zeroed, config_size bytes). Returns the number of fatal errors added. */
+size_t cfg_fill_instance(const struct cfg_instance *inst, const struct bm_option *opts,
+			 void *conf, struct cfg_errs *errs);
+
+const struct cfg_instance *cfg_find_instance(const struct cfg *cfg, const char *name);
+
+#endif

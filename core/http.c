@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP listener. Handlers run on the main loop and answer before they
+ * return; the route with the exact path wins, then the longest prefix
+ * route. Errors are JSON with a status and a message.
+ */
+#define _GNU_SOURCE
+#include "http.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+struct route {
+	char *path;
+	unsigned flags;
+	bm_http_cb cb;
+	void *user;
+	void *owner;
+};
+
+struct http {
+	struct evhttp *ev;
+	struct evhttp_bound_socket *sock;
+	struct route *routes;
+	size_t n_routes;
+	int port;
+};
+
+struct bm_http_req {
+	struct evhttp_request *r;
+	char *path;
+	struct evkeyvalq query;
+	char *body;
+	size_t body_len;
+	bool replied;
+};
+
+static const char *status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default: return status >= 500 ? "Internal Server Error" : "Status";
+	}
+}
+
+const char *http_req_method(struct bm_http_req *r)
+{
+	switch (evhttp_request_get_command(r->r)) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	default: return "OTHER";
+	}
+}
+
+const char *http_req_path(struct bm_http_req *r) { return r->path; }
+
+const char *http_req_query(struct bm_http_req *r, const char *name)
+{
+	return evhttp_find_header(&r->query, name);
+}
+
+const char *http_req_header(struct bm_http_req *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->r), name);
+}
+
+const void *http_req_body(struct bm_http_req *r, size_t *len)
+{
+	if (!r->body) {
+		struct evbuffer *in = evhttp_request_get_input_buffer(r->r);
+		r->body_len = evbuffer_get_length(in);
+		r->body = malloc(r->body_len + 1);
+		if (!r->body) {
+			*len = 0;
+			return NULL;
+		}
+		evbuffer_copyout(in, r->body, r->body_len);
+		r->body[r->body_len] = '\0';
+	}
+	*len = r->body_len;
+	return r->body;
+}
+
+int http_req_add_header(struct bm_http_req *r, const char *name, const char *value)
+{
+	if (r->replied || !name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+		return BM_EINVAL;
+	return evhttp_add_header(evhttp_request_get_output_headers(r->r), name, value) ? BM_ENOMEM : 0;
+}
+
+int http_req_reply(struct bm_http_req *r, int status, const char *content_type, const void *body,
+		   size_t len)
+{
+	if (r->replied || status < 100 || status > 599)
+		return BM_ESTATE;
+	struct evbuffer *out = evbuffer_new();
+	if (!out)
+		return BM_ENOMEM;
+	if (len)
+		evbuffer_add(out, body, len);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->r);
+	evhttp_add_header(h, "Content-Type", content_type ? content_type : "text/plain; charset=utf-8");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_send_reply(r->r, status, status_reason(status), out);
+	evbuffer_free(out);
+	r->replied = true;
+	return 0;
+}
+
+int http_reply_json(struct bm_http_req *r, int status, json_t *j)
+{
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return http_req_reply(r, 500, "text/plain", "out of memory\n", 14);
+	int rc = http_req_reply(r, status, "application/json", text, strlen(text));
+	free(text);
+	return rc;
+}
+
+int http_reply_error(struct bm_http_req *r, int status, const char *msg)
+{
+	return http_reply_json(r, status, json_pack("{s:s, s:s}", "status", "error", "error", msg));
+}
+
+static const struct route *find_route(const struct http *h, const char *path)
+{
+	const struct route *best = NULL;
+	size_t best_len = 0;
+	for (size_t i = 0; i < h->n_routes; i++) {
+		const struct route *rt = &h->routes[i];
+		size_t n = strlen(rt->path);
+		if (strcmp(rt->path, path) == 0)
+			return rt;
+		bool under = (rt->flags & BM_HTTP_PREFIX) && strncmp(rt->path, path, n) == 0 &&
+			     (rt->path[n - 1] == '/' || path[n] == '/');
+		if (under && n > best_len) {
+			best = rt;
+			best_len = n;
+		}
+	}
+	return best;
+}
+
+static void dispatch(struct evhttp_request *er, void *arg)
+{
+	struct http *h = arg;
+	struct bm_http_req req = {.r = er};
+	TAILQ_INIT(&req.query);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(er);
+	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+	size_t dlen = 0;
+	req.path = raw ? evhttp_uridecode(raw, 0, &dlen) : NULL;
+	/* a decoded NUL byte would shorten the path: refuse it */
+	if (!req.path || req.path[0] != '/' || strlen(req.path) != dlen) {
+		http_reply_error(&req, 400, "bad request path");
+		goto out;
+	}
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	if (q && evhttp_parse_query_str(q, &req.query) != 0) {
+		http_reply_error(&req, 400, "malformed query string");
+		goto out;
+	}
+	const struct route *rt = find_route(h, req.path);
+	if (!rt) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "no route for %.250s", req.path);
+		http_reply_error(&req, 404, msg);
+		goto out;
+	}
+	rt->cb(rt->user, &req);
+	if (!req.replied) {
+		LOG_ERR("http: handler for %s did not reply", rt->path);
+		http_reply_error(&req, 500, "handler did not reply");
+	}
+out:
+	evhttp_clear_headers(&req.query);
+	free(req.path);
+	free(req.body);
+}
+
+static int split_listen(const char *listen, char *host, size_t hn, int *port)
+{
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen)
+		return -1;
+	const char *h = listen;
+	size_t len = (size_t)(colon - listen);
+	if (h[0] == '[' && len >= 2 && h[len - 1] == ']') {
+		h++;
+		len -= 2;
+	}
+	if (len >= hn)
+		return -1;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || p < 0 || p > 65535)
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+struct http *http_new(struct event_base *loop, const char *listen, uint64_t max_body,
+		      int64_t timeout_ms, struct bm_err *err)
+{
+	char host[256];
+	int port;
+	if (split_listen(listen, host, sizeof(host), &port)) {
+		bm_err_set(err, BM_EINVAL, "http.listen \"%s\": expected HOST:PORT", listen);
+		return NULL;
+	}
+	struct http *h = calloc(1, sizeof(*h));
+	if (!h || !(h->ev = evhttp_new(loop))) {
+		free(h);
+		bm_err_set(err, BM_ENOMEM, "http: out of memory");
+		return NULL;
+	}
+	evhttp_set_max_body_size(h->ev, (ev_ssize_t)max_body);
+	evhttp_set_max_headers_size(h->ev, 64 * 1024);
+	evhttp_set_timeout(h->ev, (int)((timeout_ms + 999) / 1000));
+	evhttp_set_allowed_methods(h->ev, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+						  EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(h->ev, dispatch, h);
+	h->sock = evhttp_bind_socket_with_handle(h->ev, host, (ev_uint16_t)port);
+	if (!h->sock) {
+		bm_err_set(err, BM_EIO, "http: cannot listen on %s: %s", listen, strerror(errno));
+		http_free(h);
+		return NULL;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	h->port = port;
+	if (getsockname(evhttp_bound_socket_get_fd(h->sock), (struct sockaddr *)&ss, &sl) == 0)
+		h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	return h;
+}
+
+int http_port(const struct http *h) { return h->port; }
+
+void http_free(struct http *h)
+{
+	if (!h)
+		return;
+	if (h->ev)
+		evhttp_free(h->ev);
+	for (size_t i = 0; i < h->n_routes; i++)
+		free(h->routes[i].path);
+	free(h->routes);
+	free(h);
+}
+
+int http_add_route(struct http *h, void *owner, const char *path, unsigned flags, bm_http_cb cb,
+		   void *user)
+{
+	if (!path || path[0] != '/' || !cb)
+		return BM_EINVAL;
+	for (size_t i = 0; i < h->n_routes; i++)
+		if (strcmp(h->routes[i].path, path) == 0)
+			return BM_EEXIST;
+	struct route *v = realloc(h->routes, (h->n_routes + 1) * sizeof(*v));
+	if (!v)
+		return BM_ENOMEM;
+	h->routes = v;
+	char *p = strdup(path);
+	if (!p)
+		return BM_ENOMEM;
+	v[h->n_routes++] = (struct route){p, flags, cb, user, owner};
+	return 0;
+}
+
+void http_remove_routes(struct http *h, void *owner)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < h->n_routes; i++) {
+		if (h->routes[i].owner == owner)
+			free(h->routes[i].path);
+		else
+			h->routes[j++] = h->routes[i];
+	}
+	h->n_routes = j;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The core's HTTP listener (evhttp): route table shared by the core and
+ * plugins, request accessors behind the host API, JSON replies.
+ */
+#ifndef BEARMON_CORE_HTTP_H
+#define BEARMON_CORE_HTTP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "bearmon/bm_host.h"
+
+struct event_base;
+struct http;
+
+/* listen is "HOST:PORT" or "[V6]:PORT". */
+struct http *http_new(struct event_base *loop, const char *listen, uint64_t max_body,
+		      int64_t timeout_ms, struct bm_err *err);
+void http_free(struct http *h);
+/* The port actually bound (useful with port 0). */
+int http_port(const struct http *h);
+
+int http_add_route(struct http *h, void *owner, const char *path, unsigned flags, bm_http_cb cb,
+		   void *user);
+void http_remove_routes(struct http *h, void *owner);
+
+const char *http_req_method(struct bm_http_req *r);
+const char *http_req_path(struct bm_http_req *r);
+const char *http_req_query(struct bm_http_req *r, const char *name);
+const char *http_req_header(struct bm_http_req *r, const char *name);
+const void *http_req_body(struct bm_http_req *r, size_t *len);
+int http_req_add_header(struct bm_http_req *r, const char *name, const char *value);
+int http_req_reply(struct bm_http_req *r, int status, const char *content_type, const void *body,
+		   size_t len);
+
+/* Reply with j serialised (takes the reference). */
+int http_reply_json(struct bm_http_req *r, int status, json_t *j);
+/* {"status":"error","error":msg} */
+int http_reply_error(struct bm_http_req *r, int status, const char *msg);
+
+#endif

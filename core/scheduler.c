@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Collection scheduling (see scheduler.h). Ticks sit on the wall-clock
+ * grid (multiples of the interval since the epoch) like Prometheus' scrape
+ * offsets, so that series from different collectors line up.
+ */
+#include "scheduler.h"
+
+#include <event2/event.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "instance.h"
+#include "log.h"
+
+int64_t scheduler_next_tick(int64_t now_ms, int64_t interval_ms)
+{
+	return (now_ms / interval_ms + 1) * interval_ms;
+}
+
+void scheduler_init(struct bm_ctx *in)
+{
+	pthread_mutex_init(&in->sched.lock, NULL);
+	pthread_cond_init(&in->sched.wake, NULL);
+}
+
+void scheduler_fini(struct bm_ctx *in)
+{
+	pthread_mutex_destroy(&in->sched.lock);
+	pthread_cond_destroy(&in->sched.wake);
+}
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void collect_once(struct bm_ctx *in, int64_t tick)
+{
+	struct bm_err err = {0};
+	double cpu0 = thread_cpu_s();
+	int64_t t0 = mono_ms();
+	__atomic_store_n(&in->tick_ms, tick, __ATOMIC_RELAXED);
+	int rc = in->plugin->ops.collect(in->state, tick, &err);
+	double took = (double)(mono_ms() - t0) / 1000.0;
+	double cpu = thread_cpu_s() - cpu0;
+	if (rc)
+		log_msg(in->prefix, BM_LOG_WARN, "collection failed: %s: %s", bm_strerror(rc),
+			err.msg[0] ? err.msg : "(no detail)");
+	pthread_mutex_lock(&in->sched.lock);
+	in->sched.collections++;
+	in->sched.failures += rc != 0;
+	in->sched.last_ok = rc == 0;
+	in->sched.last_duration_s = took;
+	in->sched.cpu_s += cpu;
+	in->sched.busy = false;
+	pthread_mutex_unlock(&in->sched.lock);
+}
+
+static void *collect_thread(void *arg)
+{
+	struct bm_ctx *in = arg;
+	for (;;) {
+		pthread_mutex_lock(&in->sched.lock);
+		while (!in->sched.pending_tick && !in->sched.quit)
+			pthread_cond_wait(&in->sched.wake, &in->sched.lock);
+		if (in->sched.quit) {
+			pthread_mutex_unlock(&in->sched.lock);
+			return NULL;
+		}
+		int64_t tick = in->sched.pending_tick;
+		in->sched.pending_tick = 0;
+		pthread_mutex_unlock(&in->sched.lock);
+		collect_once(in, tick);
+	}
+}
+
+static void arm(struct bm_ctx *in)
+{
+	int64_t now = wall_ms();
+	int64_t delay = scheduler_next_tick(now, in->interval_ms) - now;
+	struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
+	evtimer_add(in->sched.timer, &tv);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct bm_ctx *in = arg;
+	/* the tick this timer was armed for: round to the grid */
+	int64_t tick = (wall_ms() + in->interval_ms / 2) / in->interval_ms * in->interval_ms;
+	pthread_mutex_lock(&in->sched.lock);
+	if (in->sched.busy) {
+		in->sched.overruns++;
+		if (!in->sched.overrun_logged)
+			log_msg(in->prefix, BM_LOG_WARN,
+				"collection overran its %lld ms interval; skipping ticks until it finishes (logged once)",
+				(long long)in->interval_ms);
+		in->sched.overrun_logged = true;
+	} else {
+		in->sched.busy = true;
+		in->sched.pending_tick = tick;
+		pthread_cond_signal(&in->sched.wake);
+	}
+	pthread_mutex_unlock(&in->sched.lock);
+	arm(in);
+}
+
+int scheduler_start(struct bm_ctx *in)
+{
+	in->sched.timer = evtimer_new(in->d->loop, on_tick, in);
+	if (!in->sched.timer)
+		return BM_ENOMEM;
+	in->sched.quit = false;
+	if (pthread_create(&in->sched.thread, NULL, collect_thread, in) != 0) {
+		event_free(in->sched.timer);
+		in->sched.timer = NULL;
+		return BM_EIO;
+	}
+	in->sched.thread_started = true;
+	arm(in);
+	return 0;
+}
+
+/* Waits for a collection in progress to finish. */
+void scheduler_stop(struct bm_ctx *in)
+{
+	if (in->sched.timer) {
+		event_free(in->sched.timer);
+		in->sched.timer = NULL;
+	}
+	if (!in->sched.thread_started)
+		return;
+	pthread_mutex_lock(&in->sched.lock);
+	in->sched.quit = true;
+	pthread_cond_signal(&in->sched.wake);
+	pthread_mutex_unlock(&in->sched.lock);
+	pthread_join(in->sched.thread, NULL);
+	in->sched.thread_started = false;
+}

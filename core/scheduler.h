@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Collection scheduling: a libevent timer per collector instance fires on
+ * wall-clock ticks aligned to the interval and hands the tick to the
+ * instance's own collection thread, so a slow collector never stalls the
+ * loop or its siblings. A tick that finds the previous collection still
+ * running is an overrun: counted, logged once, and skipped (not queued).
+ */
+#ifndef BEARMON_CORE_SCHEDULER_H
+#define BEARMON_CORE_SCHEDULER_H
+
+#include <stdint.h>
+
+struct bm_ctx;
+
+void scheduler_init(struct bm_ctx *in);
+int scheduler_start(struct bm_ctx *in);
+void scheduler_stop(struct bm_ctx *in);
+void scheduler_fini(struct bm_ctx *in);
+
+/* The next tick strictly after now_ms on the grid of interval_ms. */
+int64_t scheduler_next_tick(int64_t now_ms, int64_t interval_ms);
+
+#endif

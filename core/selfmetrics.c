@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Self-metrics (see selfmetrics.h). Built into one batch per round with
+ * Prometheus names: bearmon_* for ours, process_* as client libraries
+ * export them, so existing dashboards work.
+ */
+#define _GNU_SOURCE
+#include "selfmetrics.h"
+
+#include <dirent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bearmon/bm_event.h"
+#include "bus.h"
+#include "daemon.h"
+#include "instance.h"
+#include "log.h"
+
+struct selfmetrics {
+	struct daemon *d;
+	struct event *timer;
+};
+
+/* A batch under construction; every string it points to lives in arena. */
+struct batch {
+	struct bm_arena arena;
+	struct bm_sample *s;
+	size_t n, cap;
+	struct bm_metric_meta *meta;
+	size_t n_meta, cap_meta;
+};
+
+static const char *keep(struct batch *b, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = bm_arena_alloc(&b->arena, n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+static void family(struct batch *b, const char *name, enum bm_metric_type type, const char *help)
+{
+	if (b->n_meta == b->cap_meta) {
+		size_t cap = b->cap_meta ? 2 * b->cap_meta : 32;
+		struct bm_metric_meta *v = realloc(b->meta, cap * sizeof(*v));
+		if (!v)
+			return;
+		b->meta = v;
+		b->cap_meta = cap;
+	}
+	b->meta[b->n_meta++] = (struct bm_metric_meta){.name = name, .type = type, .help = help, .unit = ""};
+}
+
+/* Add name{k0=v0,k1=v1,k2=v2} (pairs with a NULL key are left out; keys in
+ * alphabetical order as the caller passes them). */
+static void sample(struct batch *b, const char *name, double value, const char *k0, const char *v0,
+		   const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 128;
+		struct bm_sample *v = realloc(b->s, cap * sizeof(*v));
+		if (!v)
+			return;
+		b->s = v;
+		b->cap = cap;
+	}
+	const char *kv[6] = {k0, v0, k1, v1, k2, v2};
+	struct bm_label *l = bm_arena_alloc(&b->arena, 3 * sizeof(*l));
+	if (!l)
+		return;
+	uint32_t nl = 0;
+	for (int i = 0; i < 3; i++)
+		if (kv[2 * i])
+			l[nl++] = (struct bm_label){keep(b, kv[2 * i]), keep(b, kv[2 * i + 1])};
+	b->s[b->n++] = (struct bm_sample){.name = name, .labels = l, .n_labels = nl, .value = value};
+}
+
+static void bus_topics(void *u, const struct bus_topic_stats *st)
+{
+	sample(u, "bearmon_bus_published_total", (double)st->published, "topic", st->topic, NULL,
+	       NULL, NULL, NULL);
+}
+
+static void bus_subs(void *u, const struct bus_sub_stats *st)
+{
+	struct batch *b = u;
+	sample(b, "bearmon_bus_delivered_total", (double)st->delivered, "policy", st->policy,
+	       "subscriber", st->owner, "topic", st->topic);
+	sample(b, "bearmon_bus_dropped_total", (double)st->dropped, "policy", st->policy,
+	       "subscriber", st->owner, "topic", st->topic);
+	sample(b, "bearmon_bus_block_timeouts_total", (double)st->timeouts, "policy", st->policy,
+	       "subscriber", st->owner, "topic", st->topic);
+	sample(b, "bearmon_bus_queue_depth", st->depth, "policy", st->policy, "subscriber",
+	       st->owner, "topic", st->topic);
+	sample(b, "bearmon_bus_queue_capacity", st->capacity, "policy", st->policy, "subscriber",
+	       st->owner, "topic", st->topic);
+}
+
+static void bus_pubs(void *u, const struct bus_pub_stats *st)
+{
+	sample(u, "bearmon_bus_publisher_events_total", (double)st->published, "publisher",
+	       st->name, NULL, NULL, NULL, NULL);
+	sample(u, "bearmon_bus_publisher_lost_total", (double)st->lost, "publisher", st->name,
+	       NULL, NULL, NULL, NULL);
+}
+
+/* CPU of an instance's subscription delivery threads. */
+struct sub_cpu {
+	struct bm_ctx *in;
+	double cpu_s;
+};
+static void sum_sub_cpu(void *u, const struct bus_sub_stats *st)
+{
+	struct sub_cpu *c = u;
+	if (st->tag == c->in)
+		c->cpu_s += st->cpu_s;
+}
+
+static void one_instance(struct batch *b, struct daemon *d, struct bm_ctx *in)
+{
+	const char *i = in->name, *p = in->plugin_name;
+	sample(b, "bearmon_plugin_up", in->st == INST_RUNNING, "instance", i, "kind", in->kind,
+	       "plugin", p);
+	if (in->st != INST_RUNNING)
+		return;
+	struct sub_cpu c = {in, 0};
+	bus_each_sub(d->bus, sum_sub_cpu, &c);
+	pthread_mutex_lock(&in->sched.lock);
+	struct collector_sched s = in->sched;
+	pthread_mutex_unlock(&in->sched.lock);
+	sample(b, "bearmon_plugin_cpu_seconds_total", s.cpu_s + c.cpu_s, "instance", i, "plugin", p,
+	       NULL, NULL);
+	if (in->plugin->desc.kind == BM_KIND_COLLECTOR) {
+		sample(b, "bearmon_plugin_collect_duration_seconds", s.last_duration_s, "instance", i,
+		       "plugin", p, NULL, NULL);
+		sample(b, "bearmon_plugin_collect_success", s.collections ? s.last_ok : 0, "instance",
+		       i, "plugin", p, NULL, NULL);
+		sample(b, "bearmon_plugin_collections_total", (double)s.collections, "instance", i,
+		       "plugin", p, NULL, NULL);
+		sample(b, "bearmon_plugin_collect_failures_total", (double)s.failures, "instance", i,
+		       "plugin", p, NULL, NULL);
+		sample(b, "bearmon_plugin_overruns_total", (double)s.overruns, "instance", i, "plugin",
+		       p, NULL, NULL);
+	}
+	pthread_mutex_lock(&in->res_lock);
+	for (size_t k = 0; k < in->n_sms; k++) {
+		const struct self_metric *m = &in->sms[k];
+		double v = m->is_counter ? (double)__atomic_load_n((const uint64_t *)m->value, __ATOMIC_RELAXED)
+					 : *(const volatile double *)m->value;
+		family(b, keep(b, m->name), m->is_counter ? BM_METRIC_COUNTER : BM_METRIC_GAUGE,
+		       keep(b, m->help));
+		sample(b, keep(b, m->name), v, "instance", i, "plugin", p, NULL, NULL);
+	}
+	pthread_mutex_unlock(&in->res_lock);
+}
+
+static double open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	double n = 0;
+	if (!dir)
+		return 0;
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n - 3; /* ".", "..", and the directory's own fd */
+}
+
+static double rss_bytes(void)
+{
+	long pages = 0, size = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &pages) != 2)
+			pages = 0;
+		fclose(f);
+	}
+	return (double)pages * (double)sysconf(_SC_PAGESIZE);
+}
+
+static void process_metrics(struct batch *b, struct daemon *d)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	sample(b, "process_cpu_seconds_total", cpu, NULL, NULL, NULL, NULL, NULL, NULL);
+	sample(b, "process_resident_memory_bytes", rss_bytes(), NULL, NULL, NULL, NULL, NULL, NULL);
+	sample(b, "process_open_fds", open_fds(), NULL, NULL, NULL, NULL, NULL, NULL);
+	sample(b, "process_start_time_seconds", (double)d->started_ms / 1000.0, NULL, NULL, NULL,
+	       NULL, NULL, NULL);
+	sample(b, "bearmon_log_suppressed_total", (double)log_suppressed_total(), NULL, NULL, NULL,
+	       NULL, NULL, NULL);
+	sample(b, "bearmon_config_reloads_total", (double)d->reloads_ok, "result", "success", NULL,
+	       NULL, NULL, NULL);
+	sample(b, "bearmon_config_reloads_total", (double)d->reloads_failed, "result", "failure",
+	       NULL, NULL, NULL, NULL);
+}
+
+static void core_families(struct batch *b)
+{
+	static const struct {
+		const char *name;
+		enum bm_metric_type type;
+		const char *help;
+	} f[] = {
+		{"bearmon_bus_published_total", BM_METRIC_COUNTER, "events published per topic"},
+		{"bearmon_bus_delivered_total", BM_METRIC_COUNTER, "events delivered per subscription"},
+		{"bearmon_bus_dropped_total", BM_METRIC_COUNTER, "events dropped by a full or closing subscription queue"},
+		{"bearmon_bus_block_timeouts_total", BM_METRIC_COUNTER, "publisher waits on a full block-policy queue that ran out"},
+		{"bearmon_bus_queue_depth", BM_METRIC_GAUGE, "events waiting in a subscription queue"},
+		{"bearmon_bus_queue_capacity", BM_METRIC_GAUGE, "capacity of a subscription queue"},
+		{"bearmon_bus_publisher_events_total", BM_METRIC_COUNTER, "events published per publisher"},
+		{"bearmon_bus_publisher_lost_total", BM_METRIC_COUNTER, "events of a publisher that a block-policy subscriber did not get"},
+		{"bearmon_plugin_up", BM_METRIC_GAUGE, "1 when the plugin instance is running"},
+		{"bearmon_plugin_cpu_seconds_total", BM_METRIC_COUNTER, "CPU time of the instance's collection and delivery threads"},
+		{"bearmon_plugin_collect_duration_seconds", BM_METRIC_GAUGE, "duration of the last collection"},
+		{"bearmon_plugin_collect_success", BM_METRIC_GAUGE, "1 when the last collection succeeded"},
+		{"bearmon_plugin_collections_total", BM_METRIC_COUNTER, "collections run"},
+		{"bearmon_plugin_collect_failures_total", BM_METRIC_COUNTER, "collections that failed"},
+		{"bearmon_plugin_overruns_total", BM_METRIC_COUNTER, "ticks skipped because the previous collection still ran"},
+		{"process_cpu_seconds_total", BM_METRIC_COUNTER, "user and system CPU time of bearmond"},
+		{"process_resident_memory_bytes", BM_METRIC_GAUGE, "resident memory of bearmond"},
+		{"process_open_fds", BM_METRIC_GAUGE, "open file descriptors of bearmond"},
+		{"process_start_time_seconds", BM_METRIC_GAUGE, "start time of bearmond since the epoch"},
+		{"bearmon_log_suppressed_total", BM_METRIC_COUNTER, "log lines suppressed by the rate limiter"},
+		{"bearmon_config_reloads_total", BM_METRIC_COUNTER, "config reloads by result"},
+	};
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		family(b, f[i].name, f[i].type, f[i].help);
+}
+
+void selfmetrics_publish(struct daemon *d)
+{
+	struct batch b = {0};
+	core_families(&b);
+	bus_each_topic(d->bus, bus_topics, &b);
+	bus_each_sub(d->bus, bus_subs, &b);
+	bus_each_publisher(d->bus, bus_pubs, &b);
+	for (size_t i = 0; i < d->n_inst; i++)
+		one_instance(&b, d, d->inst[i]);
+	process_metrics(&b, d);
+	int64_t now = wall_ms();
+	for (size_t i = 0; i < b.n; i++)
+		b.s[i].ts_ms = now;
+	struct bm_metric_batch mb = {.source = "bearmond", .meta = b.meta, .n_meta = b.n_meta,
+				     .samples = b.s, .n_samples = b.n};
+	struct bm_buf buf = {0};
+	if (bm_metric_batch_encode(&mb, &buf) == 0)
+		bus_publish(d->bus, d->core_publisher, BM_TOPIC_METRIC, buf.data, buf.len);
+	bm_buf_free(&buf);
+	free(b.s);
+	free(b.meta);
+	bm_arena_free(&b.arena);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct selfmetrics *sm = arg;
+	selfmetrics_publish(sm->d);
+}
+
+struct selfmetrics *selfmetrics_start(struct daemon *d)
+{
+	struct selfmetrics *sm = calloc(1, sizeof(*sm));
+	if (!sm)
+		return NULL;
+	sm->d = d;
+	sm->timer = event_new(d->loop, -1, EV_PERSIST, on_timer, sm);
+	int64_t ms = d->cfg->core.self_metrics_interval_ms;
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	if (!sm->timer || event_add(sm->timer, &tv)) {
+		selfmetrics_stop(sm);
+		return NULL;
+	}
+	return sm;
+}
+
+void selfmetrics_stop(struct selfmetrics *sm)
+{
+	if (!sm)
+		return;
+	if (sm->timer)
+		event_free(sm->timer);
+	free(sm);
+}

@@ -1,0 +1,947 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Standard bus events: topic names, one C struct per topic with every field's
+ * type and unit pinned, and encode/decode helpers to and from the msgpack
+ * bodies that travel on the bus. Plugins never hand-roll msgpack for these.
+ */
+#ifndef BEARMON_BM_EVENT_H
+#define BEARMON_BM_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "bm_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Conventions for every topic:
+ *  - Timestamps (*_ms fields named ts, *_at, *_since, first/last_seen,
+ *    deadline, expires) are int64 milliseconds since the Unix epoch, UTC.
+ *  - Durations are int64 milliseconds unless the name says otherwise
+ *    (`_s` seconds, `_bytes` bytes, `per_s` a rate per second).
+ *  - Strings are UTF-8, borrowed by encoders and NUL-terminated copies in
+ *    the caller's arena after decoding. NULL means "absent"; "" is a value.
+ *  - An array with n == 0 may have a NULL pointer; decoders always return
+ *    NULL for empty arrays.
+ *  - Growth (ABI minor): new fields are appended to the structs and to the
+ *    wire; decoders ignore unknown map keys and extra trailing array
+ *    elements, and fields an older producer did not send decode to 0/NULL.
+ *    Decoders read an enum value this version does not know as the enum's
+ *    0 value.
+ */
+
+/* ---------------------------------------------------------------------
+ * Topics
+ * --------------------------------------------------------------------- */
+#define BM_TOPIC_METRIC "metric"
+#define BM_TOPIC_ANOMALY "anomaly"
+#define BM_TOPIC_TREND "trend"
+#define BM_TOPIC_FORECAST "forecast"
+#define BM_TOPIC_CORRELATION "correlation"
+#define BM_TOPIC_BOTTLENECK "bottleneck"
+#define BM_TOPIC_INSIGHT "insight"
+#define BM_TOPIC_HEALTH "health"
+#define BM_TOPIC_ALERT "alert"
+#define BM_TOPIC_NOTIFICATION "notification"
+#define BM_TOPIC_CANDIDATE "candidate"
+#define BM_TOPIC_RECOMMENDATION "recommendation"
+#define BM_TOPIC_ACTION "action"
+#define BM_TOPIC_AGENT "agent"
+#define BM_TOPIC_AGENT_COMMAND "agent.command"
+#define BM_TOPIC_AGENT_ACK "agent.ack"
+
+/* ---------------------------------------------------------------------
+ * Output buffer (encoders)
+ * --------------------------------------------------------------------- */
+
+/*
+ * Growable byte buffer, owned by the caller. A zeroed struct is an empty
+ * buffer. Encoders reset it and write one complete event body, so one
+ * buffer per publishing thread serves every event without reallocating
+ * once it has grown to the largest body.
+ */
+struct bm_buf {
+	char *data; /* malloc'd; NULL while cap == 0 */
+	size_t len; /* bytes of the current body */
+	size_t cap; /* bytes allocated */
+};
+
+/* len = 0; the memory is kept for the next body. */
+void bm_buf_reset(struct bm_buf *b);
+/* Free the memory and zero the struct; the buffer may be used again. */
+void bm_buf_free(struct bm_buf *b);
+/* Make room for at least `extra` more bytes after len. 0 or BM_ENOMEM
+ * (the buffer is unchanged on failure). */
+int bm_buf_reserve(struct bm_buf *b, size_t extra);
+/* Append n bytes copied from p. 0 or BM_ENOMEM (unchanged on failure). */
+int bm_buf_append(struct bm_buf *b, const void *p, size_t n);
+
+/* ---------------------------------------------------------------------
+ * Decode arena
+ * --------------------------------------------------------------------- */
+
+struct bm_arena_chunk; /* private to the SDK */
+
+/*
+ * Bump allocator that holds what decoders return, owned by the caller. A
+ * zeroed struct is an empty arena. Nothing is freed one by one:
+ * bm_arena_reset() invalidates everything handed out and keeps the memory
+ * (merged into a single chunk) for the next events, so a subscriber that
+ * resets once per event stops calling malloc after the first few events.
+ * Not thread safe: one arena per thread.
+ */
+struct bm_arena {
+	char *cur;                     /* next free byte in the newest chunk */
+	char *end;                     /* end of the newest chunk */
+	struct bm_arena_chunk *chunks; /* newest first */
+};
+
+/* Out-of-line part of bm_arena_alloc(); call that instead. */
+void *bm_arena_alloc_slow(struct bm_arena *a, size_t size);
+
+/*
+ * size bytes aligned for any object type (16), uninitialised, valid until
+ * the next bm_arena_reset() or bm_arena_free(). NULL when out of memory.
+ * Inline because decoders call it once per sample.
+ */
+static inline void *bm_arena_alloc(struct bm_arena *a, size_t size)
+{
+	uintptr_t p = ((uintptr_t)a->cur + 15u) & ~(uintptr_t)15u;
+
+	if (a->cur && p <= (uintptr_t)a->end && size <= (uintptr_t)a->end - p && size) {
+		a->cur = (char *)p + size;
+		return (void *)p;
+	}
+	return bm_arena_alloc_slow(a, size);
+}
+
+/* NUL-terminated copy of the n bytes at s (which need no NUL), in the
+ * arena. NULL when out of memory. */
+char *bm_arena_strndup(struct bm_arena *a, const char *s, size_t n);
+/* Forget every allocation, keep the memory. */
+void bm_arena_reset(struct bm_arena *a);
+/* Free the memory and zero the struct; the arena may be used again. */
+void bm_arena_free(struct bm_arena *a);
+
+/* ---------------------------------------------------------------------
+ * Common pieces
+ * --------------------------------------------------------------------- */
+
+/* One label of a series (Prometheus model). */
+struct bm_label {
+	const char *name;  /* [a-zA-Z_][a-zA-Z0-9_]*, never NULL */
+	const char *value; /* UTF-8, never NULL; "" is the same as absent in
+			    * Prometheus, so producers drop empty labels */
+};
+
+/* Sort n labels by name (byte order, as Prometheus does), in place.
+ * Encoders do not sort: a series' label set must be sorted once, by its
+ * producer, so that equal series encode to equal bytes. */
+void bm_labels_sort(struct bm_label *l, size_t n);
+
+/* A series: metric name plus its label set, labels sorted by name. */
+struct bm_series_ref {
+	const char *name; /* full series name, e.g. "node_cpu_seconds_total" */
+	const struct bm_label *labels;
+	uint32_t n_labels;
+};
+
+/* A string-to-string map entry (annotations, parameters, arguments);
+ * order is kept, keys should be unique. */
+struct bm_kv {
+	const char *key;   /* never NULL */
+	const char *value; /* never NULL */
+};
+
+/* Ordered so that `sev >= BM_SEV_WARNING` reads naturally; 0 is the least
+ * severe, which is what a missing field decodes to. */
+enum bm_severity {
+	BM_SEV_INFO = 0,
+	BM_SEV_WARNING = 1,
+	BM_SEV_CRITICAL = 2,
+	BM_SEV_EMERGENCY = 3,
+};
+
+enum bm_trend_direction {
+	BM_TREND_STABLE = 0, /* no significant trend */
+	BM_TREND_INCREASING = 1,
+	BM_TREND_DECREASING = 2,
+};
+
+/* One piece of evidence behind a finding or a proposal: a series and its
+ * value, a plain statement, or both. */
+struct bm_evidence {
+	const char *text;            /* e.g. "cpu some pressure avg10 above 40%" */
+	struct bm_series_ref series; /* series.name NULL when none */
+	double value;                /* the series' value (or the statistic named
+				      * in text), in the unit below */
+	const char *unit;            /* "ratio", "seconds", "bytes", ...; or NULL */
+};
+
+/* Expected (declared, simulated) or measured effect on one metric. */
+struct bm_impact {
+	const char *metric;  /* series name or selector, e.g.
+			      * "agent_task_duration_seconds{quantile=\"0.95\"}" */
+	double rel_change;   /* relative change: -0.2 = 20% lower, 0.5 = 50% higher */
+	double uncertainty;  /* standard deviation of rel_change, same unit */
+};
+
+/* What an actuator is asked to do. */
+struct bm_action_spec {
+	const char *actuator; /* "cgroup", "process", "sysctl", "agent_command" */
+	const char *target;   /* cgroup path, pid or process match, sysctl key,
+			       * agent id */
+	const struct bm_kv *params; /* e.g. {"memory.high", "2147483648"}; values
+				     * in the actuator's own unit, as text */
+	size_t n_params;
+};
+
+/* ---------------------------------------------------------------------
+ * metric: a batch of samples (performance critical, positional wire format)
+ *
+ * Wire: [source, [meta...], [sample...]]
+ *   meta   = [name(str), type(int), unit(str|nil), help(str|nil)]
+ *   sample = [name(str), [k1, v1, k2, v2, ...](str), ts_ms(int), value(f64)]
+ * value is always written as float64, bit-exact (NaN payloads, +-Inf, -0.0,
+ * the stale marker). Decoders also accept float32 and integer values.
+ * --------------------------------------------------------------------- */
+
+enum bm_metric_type {
+	BM_METRIC_UNTYPED = 0,
+	BM_METRIC_COUNTER = 1,
+	BM_METRIC_GAUGE = 2,
+	BM_METRIC_HISTOGRAM = 3,
+	BM_METRIC_SUMMARY = 4,
+};
+
+/* One sample of one series. */
+struct bm_sample {
+	const char *name; /* full series name, e.g. "http_duration_seconds_bucket" */
+	const struct bm_label *labels; /* sorted by name (bm_labels_sort) */
+	uint32_t n_labels;
+	int64_t ts_ms; /* sample time, ms since the epoch */
+	double value;  /* float64; bm_stale_nan() marks a vanished series */
+};
+
+/* Metadata of a metric family present in the batch. Sent when the producer
+ * first publishes the family and whenever it changes; not in every batch. */
+struct bm_metric_meta {
+	const char *name; /* family name, e.g. "http_duration_seconds" */
+	enum bm_metric_type type;
+	const char *unit; /* OpenMetrics unit, e.g. "seconds"; NULL when none */
+	const char *help; /* HELP text; NULL when none */
+};
+
+struct bm_metric_batch {
+	const char *source; /* producer, e.g. "collector:cpu:default"; may be NULL */
+	const struct bm_metric_meta *meta;
+	size_t n_meta;
+	const struct bm_sample *samples;
+	size_t n_samples;
+};
+
+/* Prometheus' staleness marker: a NaN with this exact bit pattern, which
+ * no arithmetic produces. Compare bits, never values (NaN != NaN). */
+#define BM_STALE_NAN_BITS 0x7ff0000000000002ULL
+
+static inline double bm_stale_nan(void)
+{
+	uint64_t bits = BM_STALE_NAN_BITS;
+	double d;
+
+	memcpy(&d, &bits, sizeof(d));
+	return d;
+}
+
+static inline bool bm_is_stale_nan(double v)
+{
+	uint64_t bits;
+
+	memcpy(&bits, &v, sizeof(bits));
+	return bits == BM_STALE_NAN_BITS;
+}
+
+/*
+ * Encode b into out (reset first). b and everything it points to are
+ * borrowed for the call. BM_EINVAL for a NULL name, label name or value, a
+ * NULL array with a non-zero count, or a string over 4 GiB; BM_ENOMEM.
+ * On error out->len is 0, so a half body is never published.
+ */
+int bm_metric_batch_encode(const struct bm_metric_batch *b, struct bm_buf *out);
+
+/*
+ * Decode body (len bytes, borrowed for the call) into *out. Every string
+ * and array of *out is allocated in arena and lives until the caller resets
+ * or frees it; the decoder never resets the arena itself. BM_EPROTO for a
+ * malformed, truncated or wrongly typed body or trailing bytes after it,
+ * BM_ENOMEM; on error *out is zeroed and arena memory used so far is only
+ * reclaimed by the next reset. Memory use is bounded by a small multiple of
+ * len whatever the body claims.
+ */
+int bm_metric_batch_decode(const void *body, size_t len, struct bm_metric_batch *out,
+			   struct bm_arena *arena);
+
+/* ---------------------------------------------------------------------
+ * Low-rate topics (self-describing msgpack maps with short string keys).
+ *
+ * Every topic has the same pair of calls, with the ownership rules of the
+ * metric pair above:
+ *
+ *   int bm_T_encode(const struct bm_T_event *e, struct bm_buf *out);
+ *	e is borrowed. BM_EINVAL when a field marked "required" is NULL, a
+ *	kv/label entry has a NULL key or value, or an array is NULL with a
+ *	non-zero count; BM_ENOMEM. out->len is 0 on error.
+ *   int bm_T_decode(const void *body, size_t len, struct bm_T_event *out,
+ *		     struct bm_arena *arena);
+ *	Strings and arrays of *out live in arena. BM_EPROTO for malformed or
+ *	wrongly typed data, trailing bytes, or a missing required field; nil
+ *	is accepted for any field and reads as absent. *out is zeroed on error.
+ *
+ * NULL strings and empty arrays are left out of the body; every number is
+ * written. Numbers of double fields may arrive as integers or float32.
+ * --------------------------------------------------------------------- */
+
+/* anomaly: a sample an anomaly detector scored above its threshold. */
+struct bm_anomaly_event {
+	struct bm_series_ref series; /* required name */
+	int64_t ts_ms;     /* time of the scored sample */
+	int64_t start_ms;  /* first sample of the current anomalous run
+			    * (== ts_ms for an isolated point) */
+	double value;      /* the sample's value, unit of the series */
+	double score;      /* anomaly score in [0, 1] */
+	double threshold;  /* score threshold in force, [0, 1] */
+	double expected;   /* expected value at ts_ms, unit of the series */
+	double lower;      /* band of normal values at ts_ms, unit of the series */
+	double upper;
+	const char *detector; /* required: detector plugin, e.g. "ewma_mad" */
+	const char *reason;   /* optional human text */
+};
+
+/* trend: a fitted trend of one series over one window. */
+struct bm_trend_event {
+	struct bm_series_ref series; /* required name */
+	int64_t ts_ms;      /* end of the window (evaluation time) */
+	int64_t window_ms;  /* window length */
+	int64_t n_samples;  /* samples in the window */
+	double slope_per_s; /* robust slope, series unit per second */
+	double intercept;   /* fitted value at ts_ms, unit of the series */
+	double rel_change;  /* fitted change over the window relative to the
+			     * fitted start; NaN when the start is 0 */
+	enum bm_trend_direction direction;
+	double statistic;   /* test statistic, e.g. Kendall's tau in [-1, 1] */
+	double p_value;     /* significance of the trend, [0, 1] */
+	const char *method; /* slope estimator: "theil_sen", "ols" */
+	const char *test;   /* significance test: "mann_kendall" */
+};
+
+/* Direction in which a forecast crosses its threshold. */
+enum bm_cross {
+	BM_CROSS_ABOVE = 0, /* e.g. disk usage rising past a limit */
+	BM_CROSS_BELOW = 1, /* e.g. available bytes falling under a floor */
+};
+
+/* One predicted point with its prediction interval. */
+struct bm_forecast_point {
+	int64_t ts_ms;
+	double yhat;  /* point forecast, unit of the series */
+	double lower; /* prediction interval at interval_level */
+	double upper;
+};
+
+/* forecast: a model's prediction of one series. */
+struct bm_forecast_event {
+	struct bm_series_ref series; /* required name */
+	int64_t ts_ms;          /* last observed sample the forecast starts from */
+	const char *model;      /* required: "naive", "seasonal_naive", "linear",
+				 * "holt_winters" */
+	int64_t horizon_ms;     /* how far ahead the points reach */
+	int64_t step_ms;        /* spacing of the points */
+	int64_t season_ms;      /* detected seasonal period; 0 when none */
+	double interval_level;  /* coverage of lower..upper, e.g. 0.95 */
+	double confidence;      /* trust in this model now, [0, 1] */
+	double error_mase;      /* rolling out-of-sample MASE of the model */
+	enum bm_trend_direction trend; /* trend label over the horizon */
+	double anomaly_risk;    /* chance of an anomaly within the horizon, [0, 1] */
+	bool has_threshold;     /* the three fields below are meaningful */
+	double threshold;       /* configured limit, unit of the series */
+	enum bm_cross cross;    /* which crossing counts */
+	int64_t time_to_threshold_ms; /* from ts_ms until the forecast crosses
+				       * the threshold; -1 when not within the
+				       * horizon, 0 when already past it */
+	const struct bm_forecast_point *points; /* ascending ts_ms */
+	size_t n_points;
+};
+
+enum bm_corr_method {
+	BM_CORR_PEARSON = 0,
+	BM_CORR_SPEARMAN = 1,
+	BM_CORR_KENDALL = 2,
+};
+
+/* correlation: two series that move together over a window. */
+struct bm_correlation_event {
+	struct bm_series_ref a; /* required name */
+	struct bm_series_ref b; /* required name */
+	int64_t ts_ms;          /* end of the window */
+	int64_t window_ms;
+	enum bm_corr_method method;
+	double coefficient;     /* [-1, 1] */
+	int64_t lag_ms;         /* b follows a by lag_ms (a leads when > 0,
+				 * b leads when < 0); 0 when simultaneous */
+	double p_value;         /* [0, 1]; NaN when not computed */
+	int64_t n_samples;      /* pairs used */
+};
+
+/* Resource kinds of the USE method plus the two application layers. */
+enum bm_bottleneck_kind {
+	BM_BN_UTILISATION = 0,
+	BM_BN_SATURATION = 1,
+	BM_BN_ERRORS = 2,
+	BM_BN_COORDINATION = 3, /* agents waiting on each other */
+	BM_BN_INFERENCE = 4,    /* model serving: GPU, queue, KV cache */
+};
+
+/* bottleneck: a resource that limits the system, with its evidence. */
+struct bm_bottleneck_event {
+	int64_t ts_ms;          /* detection time */
+	int64_t since_ms;       /* first detection of this finding */
+	const char *id;         /* stable id of the finding (same resource and
+				 * kind = same id), so updates link up */
+	const char *resource;   /* required: "cpu", "memory", "disk:sda",
+				 * "net:eth0", "gpu:0", "agent:planner-1" */
+	enum bm_bottleneck_kind kind;
+	enum bm_severity severity;
+	double impact;          /* ranking score, [0, 1] */
+	double confidence;      /* [0, 1] */
+	const char *summary;    /* one line for people */
+	const char *recommendation; /* what to do, for people */
+	const struct bm_label *labels; /* identify the resource (device, agent) */
+	uint32_t n_labels;
+	const struct bm_evidence *evidence;
+	size_t n_evidence;
+};
+
+/* insight: a finding worth telling a person, in words. */
+struct bm_insight_event {
+	int64_t ts_ms;
+	const char *id;        /* stable id, for de-duplication */
+	const char *title;     /* required, one line */
+	const char *text;      /* body */
+	enum bm_severity severity;
+	const char *category;  /* "bottleneck", "capacity", "trend", "anomaly", ... */
+	const char *source;    /* producing analyzer instance */
+	const struct bm_series_ref *related; /* series the insight is about */
+	size_t n_related;
+};
+
+enum bm_health_status {
+	BM_HEALTH_OK = 0,
+	BM_HEALTH_DEGRADED = 1,
+	BM_HEALTH_CRITICAL = 2,
+	BM_HEALTH_UNKNOWN = 3, /* not enough data */
+};
+
+/* What lowered a health score. */
+struct bm_health_reason {
+	const char *text;   /* required, for people */
+	double penalty;     /* points taken off the score, 0..100 */
+	struct bm_series_ref series; /* the series behind it; name NULL if none */
+};
+
+/* health: score of one component (or "overall"). */
+struct bm_health_event {
+	int64_t ts_ms;
+	const char *component; /* required: "overall", "cpu", "memory", "disk",
+				* "network", "agent:<id>", ... */
+	double score;          /* 0 (down) .. 100 (fully healthy) */
+	enum bm_health_status status;
+	const struct bm_health_reason *reasons; /* largest penalty first */
+	size_t n_reasons;
+};
+
+enum bm_alert_state {
+	BM_ALERT_PENDING = 0, /* condition true, `for` not yet elapsed */
+	BM_ALERT_FIRING = 1,
+	BM_ALERT_RESOLVED = 2,
+};
+
+/* Acknowledgement of an alert instance; by == NULL when not acknowledged. */
+struct bm_alert_ack {
+	const char *by;       /* who: "user:alice", "token:admin" */
+	int64_t at_ms;        /* when */
+	int64_t expires_ms;   /* 0 = until the alert resolves */
+	const char *comment;
+};
+
+/* alert: one state transition (or re-notification) of one alert instance. */
+struct bm_alert_event {
+	int64_t ts_ms;            /* evaluation that produced this event */
+	const char *rule_id;      /* required */
+	const char *rule_name;    /* becomes the `alertname` label */
+	const char *fingerprint;  /* required: instance id, hex hash of rule id
+				   * and the series' label set */
+	enum bm_alert_state state;
+	enum bm_severity severity;
+	const struct bm_label *labels; /* full label set incl. alertname and
+					* severity, sorted by name */
+	uint32_t n_labels;
+	const struct bm_kv *annotations; /* templated: summary, description,
+					  * runbook_url, ... */
+	size_t n_annotations;
+	double value;             /* value of the condition at ts_ms */
+	double threshold;         /* threshold it was compared with; NaN if none */
+	int64_t active_since_ms;  /* condition became true (Prometheus activeAt) */
+	int64_t fired_at_ms;      /* became firing; 0 while pending */
+	int64_t resolved_at_ms;   /* 0 unless resolved */
+	int64_t keep_firing_since_ms; /* condition cleared but kept firing by
+				       * keep_firing_for; 0 otherwise */
+	bool flapping;            /* held by flap detection */
+	bool silenced;
+	const char *silence_id;   /* silence that matched; NULL when none */
+	const char *generator_url; /* link to the rule or series, for people */
+	const char *const *notifiers; /* notifier instances it is routed to */
+	size_t n_notifiers;
+	struct bm_alert_ack ack;
+};
+
+enum bm_notify_outcome {
+	BM_NOTIFY_OK = 0,
+	BM_NOTIFY_FAILED = 1,   /* given up */
+	BM_NOTIFY_RETRYING = 2, /* failed, will retry at next_retry_ms */
+	BM_NOTIFY_DROPPED = 3,  /* queue full or too old, never delivered */
+};
+
+/* notification: one delivery attempt of a notifier, and its outcome. */
+struct bm_notification_event {
+	int64_t ts_ms;            /* end of the attempt */
+	const char *notifier;     /* required: notifier instance, "webhook:ops" */
+	const char *receiver;     /* URL without credentials, address, command */
+	const char *group_key;    /* grouping key when alerts were grouped */
+	const char *const *fingerprints; /* alert instances in this notification */
+	size_t n_fingerprints;
+	enum bm_alert_state alert_state; /* state being announced */
+	uint32_t attempt;         /* 1 for the first attempt */
+	enum bm_notify_outcome outcome;
+	int64_t latency_ms;       /* duration of the attempt */
+	int64_t next_retry_ms;    /* BM_NOTIFY_RETRYING: next attempt; else 0 */
+	int64_t status_code;      /* HTTP status, SMTP reply or exit code; 0 n/a */
+	const char *error;        /* NULL on success */
+};
+
+/* candidate: an action a dimension optimizer proposes. */
+struct bm_candidate_event {
+	int64_t ts_ms;
+	int64_t expires_ms;      /* stale after this; 0 = next cycle only */
+	const char *id;          /* required, unique per optimizer */
+	const char *optimizer;   /* required: proposing plugin instance */
+	const char *dimension;   /* "performance", "resource_efficiency", "cost",
+				  * "quality", "reliability", "scalability" */
+	struct bm_action_spec action; /* action.actuator required */
+	const struct bm_impact *impact; /* declared expected impact */
+	size_t n_impact;
+	double benefit;          /* declared benefit, [0, 1] */
+	double risk;             /* declared risk, [0, 1] */
+	double confidence;       /* [0, 1] */
+	const char *rollback;    /* how it is undone, for people */
+	const char *reason;      /* why, for people */
+	const struct bm_evidence *evidence;
+	size_t n_evidence;
+};
+
+enum bm_opt_mode {
+	BM_MODE_RECOMMEND = 0, /* publish only (default) */
+	BM_MODE_DRY_RUN = 1,   /* log what would be done */
+	BM_MODE_EXECUTE = 2,
+};
+
+/* One step of a plan: a candidate and the action it carries (copied, so a
+ * consumer needs no earlier candidate events). */
+struct bm_plan_step {
+	const char *candidate_id; /* required */
+	struct bm_action_spec action;
+};
+
+/* recommendation: a scored execution plan. */
+struct bm_recommendation_event {
+	int64_t ts_ms;
+	const char *id;          /* required: plan id */
+	const char *strategy;    /* "reactive", "proactive", "predictive", ... */
+	enum bm_opt_mode mode;
+	bool approved;           /* passed the approval gate */
+	double score;            /* objective score of the plan */
+	double benefit;          /* simulated benefit, [0, 1] */
+	double risk;             /* simulated risk, [0, 1] */
+	double uncertainty;      /* standard deviation of benefit */
+	const char *why;         /* evidence, simulated impact, objectives */
+	const struct bm_plan_step *steps; /* in execution order */
+	size_t n_steps;
+	const struct bm_impact *impact;  /* simulated impact of the whole plan */
+	size_t n_impact;
+	int64_t expires_ms;      /* 0 = until the next cycle */
+};
+
+enum bm_action_state {
+	BM_ACTION_PLANNED = 0,
+	BM_ACTION_EXECUTED = 1,
+	BM_ACTION_ROLLED_BACK = 2,
+	BM_ACTION_FAILED = 3,
+};
+
+/* action: a step of a plan as it goes through the executor. */
+struct bm_action_event {
+	int64_t ts_ms;
+	const char *id;           /* required */
+	const char *plan_id;
+	const char *candidate_id;
+	enum bm_action_state state;
+	bool dry_run;             /* nothing was changed */
+	struct bm_action_spec action; /* action.actuator required */
+	const struct bm_kv *before; /* values read before the change, in the
+				     * actuator's unit: writing them back undoes it */
+	size_t n_before;
+	const struct bm_kv *after;  /* values after the change */
+	size_t n_after;
+	const struct bm_impact *measured; /* effect measured over the watch window */
+	size_t n_measured;
+	const char *approved_by;  /* "gate:auto", "user:alice" */
+	const char *reason;       /* why this state (rollback cause, ...) */
+	const char *error;        /* BM_ACTION_FAILED: what failed */
+};
+
+enum bm_agent_event_kind {
+	BM_AGENT_HELLO = 0,    /* an agent said hello */
+	BM_AGENT_STATE = 1,    /* its state changed */
+	BM_AGENT_REGISTRY = 2, /* registry entry updated (periodic, or on change) */
+};
+
+enum bm_agent_state {
+	BM_AGENT_CONNECTED = 0,
+	BM_AGENT_DISCONNECTED = 1,
+	BM_AGENT_STALE = 2, /* connected but heartbeats missing */
+};
+
+/* agent: a registry update about one agent. */
+struct bm_agent_event {
+	int64_t ts_ms;
+	enum bm_agent_event_kind kind;
+	const char *agent_id;     /* required */
+	const char *type;         /* agent type, e.g. "planner", "vllm" */
+	int64_t pid;              /* 0 when unknown (remote) */
+	const char *version;      /* agent's own version */
+	int64_t protocol;         /* native protocol version from the hello */
+	enum bm_agent_state state;
+	int64_t first_seen_ms;
+	int64_t last_seen_ms;
+	const char *peer;         /* "unix", "tcp:10.0.0.5:40312" */
+	const char *const *capabilities; /* commands it accepts */
+	size_t n_capabilities;
+	const struct bm_label *labels; /* extra labels it declared, sorted */
+	uint32_t n_labels;
+};
+
+/* agent.command: bearmon asks an agent to do something. */
+struct bm_agent_command_event {
+	int64_t ts_ms;           /* issue time */
+	const char *command_id;  /* required, unique */
+	const char *agent_id;    /* required */
+	const char *name;        /* required, e.g. "set_batch_size" */
+	const struct bm_kv *args;
+	size_t n_args;
+	int64_t deadline_ms;     /* absolute: no ack by then = timed out */
+	const char *action_id;   /* optimizer action it carries out, or NULL */
+};
+
+/* agent.ack: the agent's answer to a command. */
+struct bm_agent_ack_event {
+	int64_t ts_ms;           /* receive time */
+	const char *command_id;  /* required */
+	const char *agent_id;    /* required */
+	bool ok;
+	const char *detail;      /* error or result text */
+	const struct bm_kv *result; /* e.g. the previous value, for rollback */
+	size_t n_result;
+};
+
+#define BM__EVENT_CODEC(T)                                                         \
+	int bm_##T##_encode(const struct bm_##T##_event *e, struct bm_buf *out);  \
+	int bm_##T##_decode(const void *body, size_t len, struct bm_##T##_event *out, \
+			    struct bm_arena *arena);
+BM__EVENT_CODEC(anomaly)
+BM__EVENT_CODEC(trend)
+BM__EVENT_CODEC(forecast)
+BM__EVENT_CODEC(correlation)
+BM__EVENT_CODEC(bottleneck)
+BM__EVENT_CODEC(insight)
+BM__EVENT_CODEC(health)
+BM__EVENT_CODEC(alert)
+BM__EVENT_CODEC(notification)
+BM__EVENT_CODEC(candidate)
+BM__EVENT_CODEC(recommendation)
+BM__EVENT_CODEC(action)
+BM__EVENT_CODEC(agent)
+BM__EVENT_CODEC(agent_command)
+BM__EVENT_CODEC(agent_ack)
+#undef BM__EVENT_CODEC
+
+#ifdef BM__SDK_INTERNAL
+/* ---------------------------------------------------------------------
+ * Not API: the SDK's msgpack reader, compiled only into libbearmon-sdk.a
+ * (event_metric.c, event_codec.c). Here only because sdk/src has no private
+ * header yet; move it to one. Why a reader of our own instead of
+ * msgpack_unpack_next(): see the top of event_metric.c.
+ *
+ * A cursor over [p, end). Every call checks bounds and returns 0 or
+ * BM_EPROTO; on error the cursor position is unspecified.
+ * --------------------------------------------------------------------- */
+struct bm__mp {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+/* Write callback for msgpack_packer (buf.c): appends to buf. The first
+ * failure sticks in err and later writes are dropped, so an encoder checks
+ * err once at the end instead of after every pack call. */
+struct bm__sink {
+	struct bm_buf *buf;
+	int err;
+};
+__attribute__((visibility("hidden"))) int bm__sink_write(void *sink, const char *p, size_t n);
+
+static inline size_t bm__mp_left(const struct bm__mp *r) { return (size_t)(r->end - r->p); }
+
+static inline uint64_t bm__mp_be(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Read the n-byte big-endian length after the marker byte. */
+static inline int bm__mp_len(struct bm__mp *r, unsigned n, uint32_t *len)
+{
+	if (bm__mp_left(r) < 1 + (size_t)n)
+		return BM_EPROTO;
+	*len = (uint32_t)bm__mp_be(r->p + 1, n);
+	r->p += 1 + n;
+	return 0;
+}
+
+/* True (and consumed) when the next value is nil. */
+static inline bool bm__mp_nil(struct bm__mp *r)
+{
+	if (r->p < r->end && *r->p == 0xc0) {
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
+/* Array header; *n elements follow. n is checked against the bytes left
+ * (every element takes at least one), so callers may size allocations
+ * from it. */
+static inline int bm__mp_array(struct bm__mp *r, uint32_t *n)
+{
+	int rc = BM_EPROTO;
+
+	if (r->p >= r->end)
+		return BM_EPROTO;
+	if ((*r->p & 0xf0) == 0x90) {
+		*n = *r->p++ & 0x0f;
+		rc = 0;
+	} else if (*r->p == 0xdc) {
+		rc = bm__mp_len(r, 2, n);
+	} else if (*r->p == 0xdd) {
+		rc = bm__mp_len(r, 4, n);
+	}
+	if (rc == 0 && *n > bm__mp_left(r))
+		rc = BM_EPROTO;
+	return rc;
+}
+
+/* Map header; *n key/value pairs follow (checked like bm__mp_array). */
+static inline int bm__mp_map(struct bm__mp *r, uint32_t *n)
+{
+	int rc = BM_EPROTO;
+
+	if (r->p >= r->end)
+		return BM_EPROTO;
+	if ((*r->p & 0xf0) == 0x80) {
+		*n = *r->p++ & 0x0f;
+		rc = 0;
+	} else if (*r->p == 0xde) {
+		rc = bm__mp_len(r, 2, n);
+	} else if (*r->p == 0xdf) {
+		rc = bm__mp_len(r, 4, n);
+	}
+	if (rc == 0 && *n > bm__mp_left(r) / 2)
+		rc = BM_EPROTO;
+	return rc;
+}
+
+/* String: *s points into the body (not NUL-terminated), *len bytes. */
+static inline int bm__mp_str(struct bm__mp *r, const uint8_t **s, uint32_t *len)
+{
+	int rc = BM_EPROTO;
+
+	if (r->p >= r->end)
+		return BM_EPROTO;
+	if ((*r->p & 0xe0) == 0xa0) {
+		*len = *r->p++ & 0x1f;
+		rc = 0;
+	} else if (*r->p >= 0xd9 && *r->p <= 0xdb) {
+		rc = bm__mp_len(r, 1u << (*r->p - 0xd9), len);
+	}
+	if (rc || *len > bm__mp_left(r))
+		return BM_EPROTO;
+	*s = r->p;
+	r->p += *len;
+	return 0;
+}
+
+/* Any msgpack integer that fits int64_t. */
+static inline int bm__mp_i64(struct bm__mp *r, int64_t *v)
+{
+	uint8_t c;
+	unsigned n;
+	uint64_t u;
+
+	if (r->p >= r->end)
+		return BM_EPROTO;
+	c = *r->p;
+	if (c <= 0x7f || c >= 0xe0) {
+		*v = (int8_t)c;
+		r->p++;
+		return 0;
+	}
+	if (c < 0xcc || c > 0xd3)
+		return BM_EPROTO;
+	n = 1u << ((c - 0xcc) & 3);
+	if (bm__mp_left(r) < 1 + (size_t)n)
+		return BM_EPROTO;
+	u = bm__mp_be(r->p + 1, n);
+	r->p += 1 + n;
+	if (c <= 0xcf) { /* unsigned */
+		if (u > INT64_MAX)
+			return BM_EPROTO;
+		*v = (int64_t)u;
+	} else if (n == 8) {
+		*v = (int64_t)u;
+	} else { /* sign-extend the n-byte two's complement value */
+		unsigned sh = 64 - 8 * n;
+		*v = (int64_t)(u << sh) >> sh;
+	}
+	return 0;
+}
+
+/* float64 bit-exact, float32 widened, integers converted. */
+static inline int bm__mp_f64(struct bm__mp *r, double *v)
+{
+	int64_t i;
+	int rc;
+
+	if (bm__mp_left(r) >= 9 && *r->p == 0xcb) {
+		uint64_t u = bm__mp_be(r->p + 1, 8);
+		memcpy(v, &u, sizeof(*v));
+		r->p += 9;
+		return 0;
+	}
+	if (bm__mp_left(r) >= 5 && *r->p == 0xca) {
+		uint32_t u = (uint32_t)bm__mp_be(r->p + 1, 4);
+		float f;
+		memcpy(&f, &u, sizeof(f));
+		*v = f;
+		r->p += 5;
+		return 0;
+	}
+	rc = bm__mp_i64(r, &i);
+	if (rc == 0)
+		*v = (double)i;
+	return rc;
+}
+
+static inline int bm__mp_bool(struct bm__mp *r, bool *v)
+{
+	if (r->p >= r->end || (*r->p != 0xc2 && *r->p != 0xc3))
+		return BM_EPROTO;
+	*v = *r->p++ == 0xc3;
+	return 0;
+}
+
+/* Skip n whole values, nested ones included, without recursion: pending
+ * counts every value still to skip, and a container adds its children. */
+static inline int bm__mp_skip(struct bm__mp *r, uint64_t n)
+{
+	uint64_t pending = n;
+
+	while (pending) {
+		uint8_t c;
+		uint64_t body = 0;
+		uint32_t len;
+		unsigned hdr = 0;
+
+		if (pending > bm__mp_left(r))
+			return BM_EPROTO; /* each value takes >= 1 byte */
+		pending--;
+		c = *r->p;
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+			r->p++;
+			continue;
+		}
+		if ((c & 0xf0) == 0x80 || c == 0xde || c == 0xdf) {
+			if (bm__mp_map(r, &len))
+				return BM_EPROTO;
+			pending += 2 * (uint64_t)len;
+			continue;
+		}
+		if ((c & 0xf0) == 0x90 || c == 0xdc || c == 0xdd) {
+			if (bm__mp_array(r, &len))
+				return BM_EPROTO;
+			pending += len;
+			continue;
+		}
+		if ((c & 0xe0) == 0xa0) {
+			hdr = 1;
+			body = c & 0x1f;
+		} else if (c >= 0xcc && c <= 0xd3) {
+			hdr = 1;
+			body = 1u << ((c - 0xcc) & 3);
+		} else if (c == 0xca || c == 0xcb) {
+			hdr = 1;
+			body = c == 0xca ? 4 : 8;
+		} else if (c >= 0xd4 && c <= 0xd8) { /* fixext: type + 2^k bytes */
+			hdr = 1;
+			body = 1 + (1u << (c - 0xd4));
+		} else if ((c >= 0xc4 && c <= 0xc6) || (c >= 0xd9 && c <= 0xdb)) {
+			unsigned w = c <= 0xc6 ? 1u << (c - 0xc4) : 1u << (c - 0xd9);
+			if (bm__mp_left(r) < 1 + (size_t)w)
+				return BM_EPROTO;
+			hdr = 1 + w;
+			body = bm__mp_be(r->p + 1, w);
+		} else if (c >= 0xc7 && c <= 0xc9) { /* ext 8/16/32: len, type, data */
+			unsigned w = 1u << (c - 0xc7);
+			if (bm__mp_left(r) < 1 + (size_t)w)
+				return BM_EPROTO;
+			hdr = 1 + w;
+			body = bm__mp_be(r->p + 1, w) + 1;
+		} else {
+			return BM_EPROTO; /* 0xc1: never used */
+		}
+		if (bm__mp_left(r) < hdr || body > bm__mp_left(r) - hdr)
+			return BM_EPROTO;
+		r->p += hdr + body;
+	}
+	return 0;
+}
+#endif /* BM__SDK_INTERNAL */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BEARMON_BM_EVENT_H */

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The host API table: the only door from a plugin into bearmond. The host
+ * stores a pointer to it in the plugin before init (descriptor host_slot);
+ * plugins call the inline bm_* wrappers below, never the core directly.
+ *
+ * Threads: bearmond runs one main thread (the libevent loop: timers, fd
+ * watches, HTTP handlers, lifecycle hooks), one collection thread per
+ * collector instance (collect), and one delivery thread per subscription
+ * unless it asks for on_loop delivery. Every call in this table is safe
+ * from any of these threads unless its comment says otherwise.
+ */
+#ifndef BEARMON_BM_HOST_H
+#define BEARMON_BM_HOST_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bm_err.h"
+#include "bm_plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* syslog-compatible levels */
+enum bm_log_level {
+	BM_LOG_ERR = 3,
+	BM_LOG_WARN = 4,
+	BM_LOG_NOTICE = 5,
+	BM_LOG_INFO = 6,
+	BM_LOG_DEBUG = 7,
+};
+
+/* What a subscriber does when its bounded queue is full. */
+enum bm_sub_policy {
+	/* Drop the oldest queued event, count the drop, never slow the
+	 * publisher. Default: analyzers, UI. */
+	BM_SUB_DROP_OLDEST = 0,
+	/* The publisher waits (bounded by block_timeout_ms) for room; when the
+	 * wait runs out publish returns BM_EAGAIN to that publisher alone and
+	 * the loss is counted against it. Each publisher gets a fair share of
+	 * the queue, so one flooding plugin cannot hold it. For the store,
+	 * remote write and notifiers' alert subscriptions. */
+	BM_SUB_BLOCK = 1,
+};
+
+struct bm_sub_opts {
+	size_t size;              /* sizeof(struct bm_sub_opts) */
+	const char *topic;        /* exact topic, or "*" for every topic */
+	enum bm_sub_policy policy;
+	uint32_t queue_len;       /* events; 0 = host default (4096) */
+	int64_t block_timeout_ms; /* BM_SUB_BLOCK: 0 = host default (1000) */
+	bool on_loop;             /* deliver on the main thread, not a thread of
+				   * the subscription's own */
+};
+
+/*
+ * Called once per event, serially for one subscription (on its delivery
+ * thread, or the main thread with on_loop). topic and body are borrowed
+ * for the duration of the call; copy what you keep.
+ */
+typedef void (*bm_event_cb)(void *user, const char *topic, const void *body, size_t len);
+/* Timer and fd callbacks run on the main thread: return quickly. */
+typedef void (*bm_timer_cb)(void *user);
+enum bm_fd_events { BM_FD_READ = 1, BM_FD_WRITE = 2 };
+typedef void (*bm_fd_cb)(void *user, int fd, unsigned events);
+
+/* Opaque handles; freed by the matching del/unsubscribe call or, at the
+ * latest, by the host after the instance's stop hook. */
+struct bm_sub;
+struct bm_timer;
+struct bm_fdwatch;
+struct bm_http_req;
+struct bm_metric_batch; /* bm_event.h */
+
+/*
+ * HTTP handler: runs on the main thread and must answer with
+ * bm_http_reply() before it returns. req and every string obtained from
+ * it are valid until the reply.
+ */
+typedef void (*bm_http_cb)(void *user, struct bm_http_req *req);
+enum bm_http_route_flags {
+	BM_HTTP_PREFIX = 1u << 0, /* path matches itself and everything below */
+	BM_HTTP_ADMIN = 1u << 1,  /* needs the admin token where tokens exist */
+};
+
+struct bm_host_api {
+	size_t api_size; /* sizeof(struct bm_host_api) in the host */
+	uint16_t abi_major;
+	uint16_t abi_minor;
+
+	/* --- since 1.0: logging --- */
+	/* Log with the [kind:plugin:instance] prefix; repeated identical lines
+	 * are rate limited by the host. */
+	void (*vlog)(struct bm_ctx *ctx, int level, const char *fmt, va_list ap);
+	bool (*log_enabled)(struct bm_ctx *ctx, int level);
+
+	/* --- since 1.0: memory that crosses the boundary --- */
+	void *(*alloc)(size_t size); /* zeroed; NULL on failure */
+	void (*free)(void *p);
+
+	/* --- since 1.0: identity and time --- */
+	const char *(*instance_name)(struct bm_ctx *ctx); /* valid until fini */
+	const char *(*data_dir)(struct bm_ctx *ctx);      /* daemon data dir */
+	int64_t (*now_ms)(struct bm_ctx *ctx);            /* wall clock, ms since epoch */
+	int64_t (*interval_ms)(struct bm_ctx *ctx);       /* the instance's interval */
+
+	/* --- since 1.0: event bus --- */
+	/* Copy body and queue it for every subscriber of topic. Returns 0,
+	 * BM_EAGAIN when a block-policy subscriber stayed full past its wait
+	 * (the event still reached every other subscriber), BM_EINVAL. */
+	int (*publish)(struct bm_ctx *ctx, const char *topic, const void *body, size_t len);
+	/* Encode b as a `metric` event (bm_event.h) and publish it: what most
+	 * collectors need, with nothing but the SDK headers. b is borrowed.
+	 * Samples with ts_ms 0 get the current collection tick. */
+	int (*publish_metrics)(struct bm_ctx *ctx, const struct bm_metric_batch *b);
+	/* On success *out is the subscription; cb is never called on failure.
+	 * Delivery starts at once. */
+	int (*subscribe)(struct bm_ctx *ctx, const struct bm_sub_opts *opts, bm_event_cb cb,
+			 void *user, struct bm_sub **out);
+	/* Waits until no callback of sub runs, then frees it. Not from inside
+	 * that subscription's own callback. */
+	void (*unsubscribe)(struct bm_sub *sub);
+
+	/* --- since 1.0: main-loop timers and fd watches --- */
+	/* Repeating timer every interval_ms, first after interval_ms. */
+	int (*timer_add)(struct bm_ctx *ctx, int64_t interval_ms, bm_timer_cb cb, void *user,
+			 struct bm_timer **out);
+	void (*timer_del)(struct bm_timer *t); /* main thread only */
+	int (*fd_watch)(struct bm_ctx *ctx, int fd, unsigned events, bm_fd_cb cb, void *user,
+			struct bm_fdwatch **out);
+	void (*fd_unwatch)(struct bm_fdwatch *w); /* main thread only */
+
+	/* --- since 1.0: HTTP routes on the core listener (main thread only) --- */
+	/* path must start with "/"; BM_EEXIST when taken. */
+	int (*http_route)(struct bm_ctx *ctx, const char *path, unsigned flags, bm_http_cb cb,
+			  void *user);
+	const char *(*http_method)(struct bm_http_req *req); /* "GET", "POST", ... */
+	const char *(*http_path)(struct bm_http_req *req);   /* decoded, no query */
+	/* Decoded value of query parameter name, NULL when absent. */
+	const char *(*http_query)(struct bm_http_req *req, const char *name);
+	const char *(*http_header)(struct bm_http_req *req, const char *name);
+	const void *(*http_body)(struct bm_http_req *req, size_t *len);
+	int (*http_add_header)(struct bm_http_req *req, const char *name, const char *value);
+	/* Send the answer; body is copied. Exactly once per request. */
+	int (*http_reply)(struct bm_http_req *req, int status, const char *content_type,
+			  const void *body, size_t len);
+
+	/* --- since 1.0: self-metrics --- */
+	/* Export *value as a series NAME{plugin=..., instance=...} on the
+	 * host's self-metrics tick. value is read with relaxed atomic loads and
+	 * must stay valid until the instance's stop returns. */
+	int (*self_counter)(struct bm_ctx *ctx, const char *name, const char *help,
+			    const uint64_t *value);
+	int (*self_gauge)(struct bm_ctx *ctx, const char *name, const char *help,
+			  const double *value);
+
+	/* since 1.0: append new entries below, never reorder. Store queries
+	 * and PromQL arrive with the store (ABI 1.1). */
+};
+
+/* True when the host's table has field fn and it is set. */
+#define BM_HOST_HAS(api, fn)                                                              \
+	((api) != NULL &&                                                                 \
+	 (api)->api_size >= offsetof(struct bm_host_api, fn) + sizeof((api)->fn) && (api)->fn)
+
+/* ---------------------------------------------------------------------
+ * Inline wrappers: plugin code reads bm_bus_publish(ctx, ...).
+ * --------------------------------------------------------------------- */
+static inline const struct bm_host_api *bm_host(void) { return bm__host_api; }
+
+__attribute__((format(printf, 3, 4))) static inline void
+bm_log(struct bm_ctx *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+	if (!bm__host_api->log_enabled(ctx, level))
+		return;
+	va_start(ap, fmt);
+	bm__host_api->vlog(ctx, level, fmt, ap);
+	va_end(ap);
+}
+#define bm_log_err(ctx, ...) bm_log((ctx), BM_LOG_ERR, __VA_ARGS__)
+#define bm_log_warn(ctx, ...) bm_log((ctx), BM_LOG_WARN, __VA_ARGS__)
+#define bm_log_notice(ctx, ...) bm_log((ctx), BM_LOG_NOTICE, __VA_ARGS__)
+#define bm_log_info(ctx, ...) bm_log((ctx), BM_LOG_INFO, __VA_ARGS__)
+#define bm_log_debug(ctx, ...) bm_log((ctx), BM_LOG_DEBUG, __VA_ARGS__)
+
+static inline void *bm_alloc(size_t size) { return bm__host_api->alloc(size); }
+static inline void bm_free(void *p) { bm__host_api->free(p); }
+static inline const char *bm_instance_name(struct bm_ctx *ctx) { return bm__host_api->instance_name(ctx); }
+static inline const char *bm_data_dir(struct bm_ctx *ctx) { return bm__host_api->data_dir(ctx); }
+static inline int64_t bm_now_ms(struct bm_ctx *ctx) { return bm__host_api->now_ms(ctx); }
+static inline int64_t bm_interval_ms(struct bm_ctx *ctx) { return bm__host_api->interval_ms(ctx); }
+
+static inline int bm_bus_publish(struct bm_ctx *ctx, const char *topic, const void *body, size_t len)
+{
+	return bm__host_api->publish(ctx, topic, body, len);
+}
+static inline int bm_metrics_publish(struct bm_ctx *ctx, const struct bm_metric_batch *b)
+{
+	return bm__host_api->publish_metrics(ctx, b);
+}
+static inline int bm_bus_subscribe(struct bm_ctx *ctx, const struct bm_sub_opts *opts,
+				   bm_event_cb cb, void *user, struct bm_sub **out)
+{
+	return bm__host_api->subscribe(ctx, opts, cb, user, out);
+}
+static inline void bm_bus_unsubscribe(struct bm_sub *sub) { bm__host_api->unsubscribe(sub); }
+
+static inline int bm_timer_start(struct bm_ctx *ctx, int64_t interval_ms, bm_timer_cb cb,
+				 void *user, struct bm_timer **out)
+{
+	return bm__host_api->timer_add(ctx, interval_ms, cb, user, out);
+}
+static inline void bm_timer_stop(struct bm_timer *t) { bm__host_api->timer_del(t); }
+static inline int bm_fd_watch(struct bm_ctx *ctx, int fd, unsigned events, bm_fd_cb cb,
+			      void *user, struct bm_fdwatch **out)
+{
+	return bm__host_api->fd_watch(ctx, fd, events, cb, user, out);
+}
+static inline void bm_fd_unwatch(struct bm_fdwatch *w) { bm__host_api->fd_unwatch(w); }
+
+static inline int bm_http_route(struct bm_ctx *ctx, const char *path, unsigned flags,
+				bm_http_cb cb, void *user)
+{
+	return bm__host_api->http_route(ctx, path, flags, cb, user);
+}
+static inline const char *bm_http_method(struct bm_http_req *r) { return bm__host_api->http_method(r); }
+static inline const char *bm_http_path(struct bm_http_req *r) { return bm__host_api->http_path(r); }
+static inline const char *bm_http_query(struct bm_http_req *r, const char *name)
+{
+	return bm__host_api->http_query(r, name);
+}
+static inline const char *bm_http_header(struct bm_http_req *r, const char *name)
+{
+	return bm__host_api->http_header(r, name);
+}
+static inline const void *bm_http_body(struct bm_http_req *r, size_t *len)
+{
+	return bm__host_api->http_body(r, len);
+}
+static inline int bm_http_add_header(struct bm_http_req *r, const char *name, const char *value)
+{
+	return bm__host_api->http_add_header(r, name, value);
+}
+static inline int bm_http_reply(struct bm_http_req *r, int status, const char *content_type,
+				const void *body, size_t len)
+{
+	return bm__host_api->http_reply(r, status, content_type, body, len);
+}
+
+static inline int bm_self_counter(struct bm_ctx *ctx, const char *name, const char *help,
+				  const uint64_t *value)
+{
+	return bm__host_api->self_counter(ctx, name, help, value);
+}
+static inline int bm_self_gauge(struct bm_ctx *ctx, const char *name, const char *help,
+				const double *value)
+{
+	return bm__host_api->self_gauge(ctx, name, help, value);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BEARMON_BM_HOST_H */

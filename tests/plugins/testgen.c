@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Test collector: publishes `series` gauges per collection, can sleep (to
+ * overrun its interval), fail init or collection, subscribe to a topic and
+ * serve an HTTP route reporting what it received. Built several times with
+ * -D overrides as the ABI fixtures of tests/abi.
+ */
+#include <bearmon/bm_event.h>
+#include <bearmon/bm_host.h>
+#include <bearmon/bm_plugin.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef TESTGEN_NAME
+#define TESTGEN_NAME testgen
+#endif
+#ifndef TESTGEN_OVERRIDES
+#define TESTGEN_OVERRIDES
+#endif
+
+struct tg_conf {
+	int64_t series;
+	int64_t sleep_ms;
+	bool fail_init;
+	bool fail_collect;
+	char *subscribe;
+	char *route;
+	struct bm_map labels;
+	struct bm_group_list targets;
+};
+
+struct tg_target {
+	char *url;
+	struct bm_map labels;
+};
+
+static const struct bm_option tg_target_options[] = {
+	{.name = "url", .type = BM_OPT_STRING, .flags = BM_OPTF_REQUIRED,
+	 .offset = offsetof(struct tg_target, url), .help = "target url"},
+	BM_OPTION("labels", BM_OPT_MAP, NULL, struct tg_target, labels, "target labels"),
+	BM_OPTION_END,
+};
+
+static const struct bm_option tg_options[] = {
+	BM_OPTION_BOUNDED("series", BM_OPT_INT, "10", struct tg_conf, series, 0, 100000,
+			  "gauges published per collection"),
+	BM_OPTION_BOUNDED("sleep", BM_OPT_DURATION, "0ms", struct tg_conf, sleep_ms, 0, 600000,
+			  "time each collection sleeps"),
+	BM_OPTION("fail_init", BM_OPT_BOOL, "false", struct tg_conf, fail_init, "init fails"),
+	BM_OPTION("fail_collect", BM_OPT_BOOL, "false", struct tg_conf, fail_collect,
+		  "every collection fails"),
+	BM_OPTION("subscribe", BM_OPT_STRING, NULL, struct tg_conf, subscribe,
+		  "topic to subscribe to and count"),
+	BM_OPTION("route", BM_OPT_STRING, NULL, struct tg_conf, route,
+		  "HTTP path answering with the counts"),
+	BM_OPTION("labels", BM_OPT_MAP, NULL, struct tg_conf, labels, "labels on every sample"),
+	{.name = "targets", .type = BM_OPT_GROUP_LIST, .sub = tg_target_options,
+	 .sub_size = sizeof(struct tg_target), .offset = offsetof(struct tg_conf, targets),
+	 .help = "list of targets (exercises group lists)"},
+	BM_OPTION_END,
+};
+
+struct tg {
+	struct bm_ctx *ctx;
+	const struct tg_conf *conf;
+	struct bm_sub *sub;
+	uint64_t collections;
+	uint64_t events;
+	uint64_t samples;
+	struct bm_arena arena;
+};
+
+static void tg_on_event(void *user, const char *topic, const void *body, size_t len)
+{
+	struct tg *t = user;
+	struct bm_metric_batch b;
+	__atomic_add_fetch(&t->events, 1, __ATOMIC_RELAXED);
+	if (strcmp(topic, BM_TOPIC_METRIC) == 0 &&
+	    bm_metric_batch_decode(body, len, &b, &t->arena) == 0)
+		__atomic_add_fetch(&t->samples, b.n_samples, __ATOMIC_RELAXED);
+	bm_arena_reset(&t->arena);
+}
+
+static void tg_on_http(void *user, struct bm_http_req *req)
+{
+	struct tg *t = user;
+	char body[256];
+	int n = snprintf(body, sizeof(body),
+			 "{\"collections\":%llu,\"events\":%llu,\"samples\":%llu,\"targets\":%zu}",
+			 (unsigned long long)__atomic_load_n(&t->collections, __ATOMIC_RELAXED),
+			 (unsigned long long)__atomic_load_n(&t->events, __ATOMIC_RELAXED),
+			 (unsigned long long)__atomic_load_n(&t->samples, __ATOMIC_RELAXED),
+			 t->conf->targets.n);
+	bm_http_reply(req, 200, "application/json", body, (size_t)n);
+}
+
+static int tg_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm_err *err)
+{
+	const struct tg_conf *c = conf;
+	if (c->fail_init)
+		return bm_err_set(err, BM_EINVAL, "fail_init is set");
+	struct tg *t = bm_alloc(sizeof(*t));
+	if (!t)
+		return bm_err_set(err, BM_ENOMEM, "out of memory");
+	t->ctx = ctx;
+	t->conf = c;
+	bm_self_counter(ctx, "bearmon_testgen_collections_total", "collections", &t->collections);
+	*state = t;
+	return 0;
+}
+
+static int tg_start(void *state, struct bm_err *err)
+{
+	struct tg *t = state;
+	if (t->conf->subscribe) {
+		struct bm_sub_opts o = {.size = sizeof(o), .topic = t->conf->subscribe};
+		int rc = bm_bus_subscribe(t->ctx, &o, tg_on_event, t, &t->sub);
+		if (rc)
+			return bm_err_set(err, rc, "subscribe %s failed", t->conf->subscribe);
+	}
+	if (t->conf->route) {
+		int rc = bm_http_route(t->ctx, t->conf->route, 0, tg_on_http, t);
+		if (rc)
+			return bm_err_set(err, rc, "route %s: %s", t->conf->route, bm_strerror(rc));
+	}
+	return 0;
+}
+
+static int tg_collect(void *state, int64_t now_ms, struct bm_err *err)
+{
+	struct tg *t = state;
+	__atomic_add_fetch(&t->collections, 1, __ATOMIC_RELAXED);
+	if (t->conf->sleep_ms) {
+		struct timespec ts = {t->conf->sleep_ms / 1000, (t->conf->sleep_ms % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	if (t->conf->fail_collect)
+		return bm_err_set(err, BM_EIO, "fail_collect is set");
+	static const struct bm_metric_meta meta = {"testgen_value", BM_METRIC_GAUGE, "", "test gauge"};
+	struct bm_sample s[64];
+	struct bm_label l[64][2];
+	char idx[64][24];
+	for (int64_t done = 0; done < t->conf->series;) {
+		size_t n = 0;
+		for (; n < 64 && done < t->conf->series; n++, done++) {
+			snprintf(idx[n], sizeof(idx[n]), "%lld", (long long)done);
+			l[n][0] = (struct bm_label){"instance", bm_instance_name(t->ctx)};
+			l[n][1] = (struct bm_label){"series", idx[n]};
+			s[n] = (struct bm_sample){meta.name, l[n], 2, now_ms, (double)done};
+		}
+		struct bm_metric_batch b = {.meta = &meta, .n_meta = 1, .samples = s, .n_samples = n};
+		int rc = bm_metrics_publish(t->ctx, &b);
+		if (rc)
+			return bm_err_set(err, rc, "publish: %s", bm_strerror(rc));
+	}
+	return 0;
+}
+
+static void tg_stop(void *state)
+{
+	struct tg *t = state;
+	if (t->sub)
+		bm_bus_unsubscribe(t->sub);
+	t->sub = NULL;
+}
+
+static void tg_fini(void *state)
+{
+	struct tg *t = state;
+	bm_arena_free(&t->arena);
+	bm_free(t);
+}
+
+static const struct bm_plugin_ops tg_ops = {
+	.ops_size = sizeof(struct bm_plugin_ops),
+	.init = tg_init,
+	.start = tg_start,
+	.stop = tg_stop,
+	.fini = tg_fini,
+	.collect = tg_collect,
+};
+
+BM_PLUGIN_DEFINE(collector, TESTGEN_NAME, BM_KIND_COLLECTOR,
+		 .version = "0.1.0",
+		 .license = "Apache-2.0",
+		 .description = "test collector",
+		 .origin = "bearmon tests",
+		 .options = tg_options,
+		 .config_size = sizeof(struct tg_conf),
+		 .ops = &tg_ops TESTGEN_OVERRIDES);
