@@ -578,18 +578,16 @@ static int dec_field(struct bm__mp *r, const struct field *f, void *obj, struct 
 	}
 }
 
-static const struct field *lookup(const struct desc *d, const uint8_t *k, uint32_t n,
-				  unsigned *idx)
+/* Index of the field with key k (n bytes), or -1. */
+static int lookup(const struct desc *d, const uint8_t *k, uint32_t n)
 {
 	for (unsigned i = 0; i < d->n; i++) {
 		const char *key = d->f[i].key;
 
-		if (strlen(key) == n && memcmp(key, k, n) == 0) {
-			*idx = i;
-			return &d->f[i];
-		}
+		if (strlen(key) == n && memcmp(key, k, n) == 0)
+			return (int)i;
 	}
-	return NULL;
+	return -1;
 }
 
 /*
@@ -621,20 +619,19 @@ static int dec_obj(struct bm__mp *r, const struct desc *d, void *obj, struct bm_
 	if (bm__mp_map(r, &n))
 		return BM_EPROTO;
 	for (uint32_t i = 0; i < n; i++) {
-		const struct field *f;
 		const uint8_t *k;
 		uint32_t kn;
-		unsigned idx;
+		int idx;
 
 		if (bm__mp_str(r, &k, &kn))
 			return BM_EPROTO;
-		f = lookup(d, k, kn, &idx);
-		if (!f) {
+		idx = lookup(d, k, kn);
+		if (idx < 0) {
 			rc = bm__mp_skip(r, 1);
 		} else if (bm__mp_nil(r)) {
 			rc = 0;
 		} else {
-			rc = dec_field(r, f, obj, a);
+			rc = dec_field(r, &d->f[idx], obj, a);
 			seen |= 1ull << idx;
 		}
 		if (rc)
@@ -650,12 +647,14 @@ static int dec_obj(struct bm__mp *r, const struct desc *d, void *obj, struct bm_
 static int decode(const struct desc *d, const void *body, size_t len, void *out,
 		  struct bm_arena *a)
 {
-	struct bm__mp r = { .p = body, .end = (const uint8_t *)body + len };
+	struct bm__mp r;
 	int rc;
 
 	memset(out, 0, d->size);
 	if (!body || len == 0)
 		return BM_EPROTO;
+	r.p = body;
+	r.end = r.p + len;
 	rc = dec_obj(&r, d, out, a);
 	if (!rc && r.p != r.end)
 		rc = BM_EPROTO; /* one body is exactly one value */

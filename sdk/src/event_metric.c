@@ -249,12 +249,14 @@ static int decode(struct dec *d, struct bm_metric_batch *out, struct bm_arena *a
 int bm_metric_batch_decode(const void *body, size_t len, struct bm_metric_batch *out,
 			   struct bm_arena *arena)
 {
-	struct dec d = { .r = { .p = body, .end = (const uint8_t *)body + len } };
+	struct dec d;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!body || len == 0)
 		return BM_EPROTO;
+	d.r.p = body;
+	d.r.end = d.r.p + len;
 	d.str = bm_arena_alloc(arena, len);
 	if (!d.str)
 		return BM_ENOMEM;

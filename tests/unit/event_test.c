@@ -1257,6 +1257,67 @@ static void test_agent_ack(void **state)
  * Generic map-codec behaviour
  * --------------------------------------------------------------------- */
 
+/* Map keys are wire format: pin one topic byte for byte and another key by
+ * key through msgpack-c's own reading. */
+static const msgpack_object *mp_get(const msgpack_object *map, const char *key)
+{
+	assert_int_equal(map->type, MSGPACK_OBJECT_MAP);
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object_kv *kv = &map->via.map.ptr[i];
+
+		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(key) &&
+		    memcmp(kv->key.via.str.ptr, key, strlen(key)) == 0)
+			return &kv->val;
+	}
+	fail_msg("key %s missing", key);
+	return NULL;
+}
+
+static void test_map_wire(void **state)
+{
+	static const uint8_t want[] = {
+		0x85, 0xa2, 't', 's', 0x14, 0xa3, 'c', 'm', 'd', 0xa1, 'c',
+		0xa5, 'a', 'g', 'e', 'n', 't', 0xa1, 'a', 0xa2, 'o', 'k', 0xc3,
+		0xa6, 'd', 'e', 't', 'a', 'i', 'l', 0xa1, 'd',
+	};
+	struct bm_agent_ack_event ack = { .ts_ms = 20, .command_id = "c", .agent_id = "a",
+					  .ok = true, .detail = "d" };
+	struct bm_anomaly_event an = {
+		.series = ser_bare, .ts_ms = 1, .start_ms = 2, .value = 3, .score = 0.5,
+		.threshold = 0.25, .expected = 6, .lower = 7, .upper = 8, .detector = "x",
+		.reason = "y",
+	};
+	static const struct {
+		const char *key;
+		double v;
+	} num[] = { { "ts", 1 }, { "st", 2 }, { "v", 3 }, { "sc", 0.5 }, { "th", 0.25 },
+		    { "e", 6 }, { "lo", 7 }, { "hi", 8 } };
+	struct bm_buf out = { 0 };
+	msgpack_unpacked u;
+	size_t off = 0;
+
+	(void)state;
+	assert_int_equal(bm_agent_ack_encode(&ack, &out), 0);
+	assert_int_equal(out.len, sizeof(want));
+	assert_memory_equal(out.data, want, sizeof(want));
+
+	assert_int_equal(bm_anomaly_encode(&an, &out), 0);
+	msgpack_unpacked_init(&u);
+	assert_int_equal(msgpack_unpack_next(&u, out.data, out.len, &off), MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(u.data.via.map.size, 11);
+	for (size_t i = 0; i < ARRAY_SIZE(num); i++) {
+		const msgpack_object *o = mp_get(&u.data, num[i].key);
+		double v = o->type == MSGPACK_OBJECT_FLOAT64 ? o->via.f64 : (double)o->via.i64;
+
+		eq_f64(v, num[i].v);
+	}
+	assert_int_equal(mp_get(&u.data, "det")->via.str.size, 1);
+	assert_int_equal(mp_get(&u.data, "why")->via.str.ptr[0], 'y');
+	assert_int_equal(mp_get(mp_get(&u.data, "s"), "n")->via.str.size, 2);
+	msgpack_unpacked_destroy(&u);
+	bm_buf_free(&out);
+}
+
 /* Only the required fields: everything else decodes to 0/NULL. */
 static void test_minimal_events(void **state)
 {
@@ -1534,6 +1595,7 @@ int main(void)
 		cmocka_unit_test(test_agent),
 		cmocka_unit_test(test_agent_command),
 		cmocka_unit_test(test_agent_ack),
+		cmocka_unit_test(test_map_wire),
 		cmocka_unit_test(test_minimal_events),
 		cmocka_unit_test(test_required_fields),
 		cmocka_unit_test(test_encode_invalid_arrays),

@@ -117,13 +117,15 @@ struct bm_plugin_desc {
 extern const struct bm_host_api *bm__host_api __attribute__((visibility("hidden")));
 
 #define BM__STR(x) #x
+#define BM__XSTR(x) BM__STR(x)
 #define BM__SYM(pkind, pname) bm_##pkind##_##pname##_LTX_bm_plugin_desc
 
 /*
  * Define the descriptor of plugin NAME of KIND (collector, analyzer,
  * optimizer, notifier, ui). The .so must be named bm_KIND_NAME.so; the
  * symbol is bm_KIND_NAME_LTX_bm_plugin_desc so that libltdl finds it by
- * module name and static preloading never clashes. Remaining arguments
+ * module name and static preloading never clashes; a plain bm_plugin_desc
+ * alias lets the host say precisely what is wrong with a renamed file. Remaining arguments
  * are designated initialisers: .version, .description, .options, ...
  *
  *   BM_PLUGIN_DEFINE(collector, uptime, BM_KIND_COLLECTOR,
@@ -140,7 +142,9 @@ extern const struct bm_host_api *bm__host_api __attribute__((visibility("hidden"
 		.name = BM__STR(pname),                                                   \
 		.kind = (kind_enum),                                                      \
 		.host_slot = &bm__host_api,                                               \
-		__VA_ARGS__}
+		__VA_ARGS__};                                                             \
+	extern const struct bm_plugin_desc bm_plugin_desc                                 \
+		__attribute__((alias(BM__XSTR(BM__SYM(pkind, pname))), visibility("default")))
 
 #ifdef __cplusplus
 }
