@@ -391,6 +391,12 @@ static void add_instance(struct cfg *cfg, const config_setting_t *block, struct 
 			     loc, name, host.plugin);
 		bad++;
 	}
+	if (!bad && host.isolate) {
+		/* isolated plugin hosts arrive with the reliability work */
+		cfg_errs_add(errs, false, "%s: instance \"%s\": option \"isolate\": isolated mode is not available in this build yet; remove isolate = true",
+			     loc, name);
+		bad++;
+	}
 	struct cfg_instance *v = bad ? NULL : realloc(cfg->inst, (cfg->n_inst + 1) * sizeof(*v));
 	if (!v) {
 		free(inst.kind);

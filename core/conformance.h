@@ -45,11 +45,13 @@ struct conformance_step {
 	int cycle;      /* 1 or 2; 0 for the host setup */
 	char hook[16];  /* "setup", "init", "start", "collect", "stop", "fini" */
 	int rc;         /* 0 or a BM_E* code */
+	bool host;      /* the host failed the step (rc is not the plugin's) */
 	double ms;      /* time spent in the hook */
 	char msg[300];  /* the plugin's error text, or why the host failed it */
 };
 
 struct conformance_report {
+	char path[4096];
 	struct conformance_check checks[CONF_N_CHECKS];
 	struct plugin *plugin; /* loaded (owned by the loader); NULL when refused */
 	struct conformance_step steps[CONFORMANCE_MAX_STEPS];

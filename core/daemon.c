@@ -190,7 +190,7 @@ int daemon_start(struct daemon *d, const char *path, char *const *overrides, siz
 	if (d->cfg)
 		apply_logging(&d->cfg->core);
 	int rc = 1;
-	if (!d->cfg || report(&errs, NULL))
+	if (report(&errs, NULL) || !d->cfg)
 		goto out;
 	cfg_errs_free(&errs);
 	if (make_dirs(d->cfg->core.data_dir)) {

@@ -102,12 +102,6 @@ struct bm_ctx *instance_new(struct daemon *d, const struct cfg_instance *ci, str
 		instance_free(in);
 		return NULL;
 	}
-	if (ci->isolate) {
-		cfg_errs_add(errs, false, "%s: instance \"%s\": option \"isolate\": isolated mode is not available in this build yet; remove isolate = true",
-			     ci->where, ci->name);
-		fail(in, "isolate = true is not available in this build");
-		return in;
-	}
 	if (load_plugin(in, ci, errs))
 		return in;
 	if (!ci->enabled)

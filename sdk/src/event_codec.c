@@ -85,7 +85,8 @@ typedef struct bm_kv pair_t;
 		 int t[__builtin_types_compatible_p(__typeof__(((T *)0)->m), C) ? 1 : -1]; \
 	 }))
 #define OFF_ENUM(T, m)                                                                  \
-	(offsetof(T, m) + 0 * sizeof(struct { int t[sizeof(((T *)0)->m) == sizeof(int) ? 1 : -1]; }))
+	(offsetof(T, m) +                                                               \
+	 0 * sizeof(struct { int t[sizeof(((T *)0)->m) == sizeof(int) ? 1 : -1]; }))
 
 #define F_STR(k, T, m) { .key = (k), .type = FT_STR, .off = OFF(T, m, const char *) }
 #define F_REQ(k, T, m) { .key = (k), .type = FT_STR, .flags = FF_REQ, .off = OFF(T, m, const char *) }
@@ -119,168 +120,293 @@ typedef struct bm_kv pair_t;
  * --------------------------------------------------------------------- */
 
 #define SR struct bm_series_ref
-DESC(series_req, SR, F_REQ("n", SR, name), F_LABELS("l", SR, labels, n_labels));
-DESC(series_opt, SR, F_STR("n", SR, name), F_LABELS("l", SR, labels, n_labels));
+DESC(series_req, SR,
+	F_REQ("n", SR, name),
+	F_LABELS("l", SR, labels, n_labels));
+DESC(series_opt, SR,
+	F_STR("n", SR, name),
+	F_LABELS("l", SR, labels, n_labels));
 #undef SR
 
 #define EV struct bm_evidence
-DESC(evidence, EV, F_STR("t", EV, text), F_OBJ("s", EV, series, struct bm_series_ref, series_opt),
-     F_F64("v", EV, value), F_STR("u", EV, unit));
+DESC(evidence, EV,
+	F_STR("t", EV, text),
+	F_OBJ("s", EV, series, struct bm_series_ref, series_opt),
+	F_F64("v", EV, value),
+	F_STR("u", EV, unit));
 #undef EV
 
 #define IM struct bm_impact
-DESC(impact, IM, F_REQ("m", IM, metric), F_F64("rc", IM, rel_change), F_F64("un", IM, uncertainty));
+DESC(impact, IM,
+	F_REQ("m", IM, metric),
+	F_F64("rc", IM, rel_change),
+	F_F64("un", IM, uncertainty));
 #undef IM
 
 #define AS struct bm_action_spec
-DESC(action_spec, AS, F_REQ("act", AS, actuator), F_STR("tgt", AS, target),
-     F_KVS("p", AS, params, n_params));
+DESC(action_spec, AS,
+	F_REQ("act", AS, actuator),
+	F_STR("tgt", AS, target),
+	F_KVS("p", AS, params, n_params));
 #undef AS
 
 #define T struct bm_anomaly_event
-DESC(anomaly, T, F_OBJ("s", T, series, struct bm_series_ref, series_req), F_I64("ts", T, ts_ms),
-     F_I64("st", T, start_ms), F_F64("v", T, value), F_F64("sc", T, score),
-     F_F64("th", T, threshold), F_F64("e", T, expected), F_F64("lo", T, lower),
-     F_F64("hi", T, upper), F_REQ("det", T, detector), F_STR("why", T, reason));
+DESC(anomaly, T,
+	F_OBJ("s", T, series, struct bm_series_ref, series_req),
+	F_I64("ts", T, ts_ms),
+	F_I64("st", T, start_ms),
+	F_F64("v", T, value),
+	F_F64("sc", T, score),
+	F_F64("th", T, threshold),
+	F_F64("e", T, expected),
+	F_F64("lo", T, lower),
+	F_F64("hi", T, upper),
+	F_REQ("det", T, detector),
+	F_STR("why", T, reason));
 #undef T
 
 #define T struct bm_trend_event
-DESC(trend, T, F_OBJ("s", T, series, struct bm_series_ref, series_req), F_I64("ts", T, ts_ms),
-     F_I64("win", T, window_ms), F_I64("n", T, n_samples), F_F64("slope", T, slope_per_s),
-     F_F64("icpt", T, intercept), F_F64("rc", T, rel_change),
-     F_ENUM("dir", T, direction, BM_TREND_DECREASING), F_F64("stat", T, statistic),
-     F_F64("p", T, p_value), F_STR("meth", T, method), F_STR("test", T, test));
+DESC(trend, T,
+	F_OBJ("s", T, series, struct bm_series_ref, series_req),
+	F_I64("ts", T, ts_ms),
+	F_I64("win", T, window_ms),
+	F_I64("n", T, n_samples),
+	F_F64("slope", T, slope_per_s),
+	F_F64("icpt", T, intercept),
+	F_F64("rc", T, rel_change),
+	F_ENUM("dir", T, direction, BM_TREND_DECREASING),
+	F_F64("stat", T, statistic),
+	F_F64("p", T, p_value),
+	F_STR("meth", T, method),
+	F_STR("test", T, test));
 #undef T
 
 #define T struct bm_forecast_point
-DESC(forecast_point, T, F_I64("t", T, ts_ms), F_F64("y", T, yhat), F_F64("lo", T, lower),
-     F_F64("hi", T, upper));
+DESC(forecast_point, T,
+	F_I64("t", T, ts_ms),
+	F_F64("y", T, yhat),
+	F_F64("lo", T, lower),
+	F_F64("hi", T, upper));
 #undef T
 
 #define T struct bm_forecast_event
-DESC(forecast, T, F_OBJ("s", T, series, struct bm_series_ref, series_req), F_I64("ts", T, ts_ms),
-     F_REQ("model", T, model), F_I64("hz", T, horizon_ms), F_I64("step", T, step_ms),
-     F_I64("season", T, season_ms), F_F64("lvl", T, interval_level),
-     F_F64("conf", T, confidence), F_F64("mase", T, error_mase),
-     F_ENUM("trend", T, trend, BM_TREND_DECREASING), F_F64("risk", T, anomaly_risk),
-     F_BOOL("has_th", T, has_threshold), F_F64("th", T, threshold),
-     F_ENUM("cross", T, cross, BM_CROSS_BELOW), F_I64("ttt", T, time_to_threshold_ms),
-     F_OBJS("pts", T, points, n_points, struct bm_forecast_point, forecast_point));
+DESC(forecast, T,
+	F_OBJ("s", T, series, struct bm_series_ref, series_req),
+	F_I64("ts", T, ts_ms),
+	F_REQ("model", T, model),
+	F_I64("hz", T, horizon_ms),
+	F_I64("step", T, step_ms),
+	F_I64("season", T, season_ms),
+	F_F64("lvl", T, interval_level),
+	F_F64("conf", T, confidence),
+	F_F64("mase", T, error_mase),
+	F_ENUM("trend", T, trend, BM_TREND_DECREASING),
+	F_F64("risk", T, anomaly_risk),
+	F_BOOL("has_th", T, has_threshold),
+	F_F64("th", T, threshold),
+	F_ENUM("cross", T, cross, BM_CROSS_BELOW),
+	F_I64("ttt", T, time_to_threshold_ms),
+	F_OBJS("pts", T, points, n_points, struct bm_forecast_point, forecast_point));
 #undef T
 
 #define T struct bm_correlation_event
-DESC(correlation, T, F_OBJ("a", T, a, struct bm_series_ref, series_req),
-     F_OBJ("b", T, b, struct bm_series_ref, series_req), F_I64("ts", T, ts_ms),
-     F_I64("win", T, window_ms), F_ENUM("meth", T, method, BM_CORR_KENDALL),
-     F_F64("r", T, coefficient), F_I64("lag", T, lag_ms), F_F64("p", T, p_value),
-     F_I64("n", T, n_samples));
+DESC(correlation, T,
+	F_OBJ("a", T, a, struct bm_series_ref, series_req),
+	F_OBJ("b", T, b, struct bm_series_ref, series_req),
+	F_I64("ts", T, ts_ms),
+	F_I64("win", T, window_ms),
+	F_ENUM("meth", T, method, BM_CORR_KENDALL),
+	F_F64("r", T, coefficient),
+	F_I64("lag", T, lag_ms),
+	F_F64("p", T, p_value),
+	F_I64("n", T, n_samples));
 #undef T
 
 #define T struct bm_bottleneck_event
-DESC(bottleneck, T, F_I64("ts", T, ts_ms), F_I64("since", T, since_ms), F_STR("id", T, id),
-     F_REQ("res", T, resource), F_ENUM("kind", T, kind, BM_BN_INFERENCE),
-     F_ENUM("sev", T, severity, BM_SEV_EMERGENCY), F_F64("imp", T, impact),
-     F_F64("conf", T, confidence), F_STR("sum", T, summary), F_STR("rec", T, recommendation),
-     F_LABELS("l", T, labels, n_labels),
-     F_OBJS("ev", T, evidence, n_evidence, struct bm_evidence, evidence));
+DESC(bottleneck, T,
+	F_I64("ts", T, ts_ms),
+	F_I64("since", T, since_ms),
+	F_STR("id", T, id),
+	F_REQ("res", T, resource),
+	F_ENUM("kind", T, kind, BM_BN_INFERENCE),
+	F_ENUM("sev", T, severity, BM_SEV_EMERGENCY),
+	F_F64("imp", T, impact),
+	F_F64("conf", T, confidence),
+	F_STR("sum", T, summary),
+	F_STR("rec", T, recommendation),
+	F_LABELS("l", T, labels, n_labels),
+	F_OBJS("ev", T, evidence, n_evidence, struct bm_evidence, evidence));
 #undef T
 
 #define T struct bm_insight_event
-DESC(insight, T, F_I64("ts", T, ts_ms), F_STR("id", T, id), F_REQ("title", T, title),
-     F_STR("text", T, text), F_ENUM("sev", T, severity, BM_SEV_EMERGENCY),
-     F_STR("cat", T, category), F_STR("src", T, source),
-     F_OBJS("rel", T, related, n_related, struct bm_series_ref, series_req));
+DESC(insight, T,
+	F_I64("ts", T, ts_ms),
+	F_STR("id", T, id),
+	F_REQ("title", T, title),
+	F_STR("text", T, text),
+	F_ENUM("sev", T, severity, BM_SEV_EMERGENCY),
+	F_STR("cat", T, category),
+	F_STR("src", T, source),
+	F_OBJS("rel", T, related, n_related, struct bm_series_ref, series_req));
 #undef T
 
 #define T struct bm_health_reason
-DESC(health_reason, T, F_REQ("t", T, text), F_F64("pen", T, penalty),
-     F_OBJ("s", T, series, struct bm_series_ref, series_opt));
+DESC(health_reason, T,
+	F_REQ("t", T, text),
+	F_F64("pen", T, penalty),
+	F_OBJ("s", T, series, struct bm_series_ref, series_opt));
 #undef T
 
 #define T struct bm_health_event
-DESC(health, T, F_I64("ts", T, ts_ms), F_REQ("comp", T, component), F_F64("score", T, score),
-     F_ENUM("status", T, status, BM_HEALTH_UNKNOWN),
-     F_OBJS("why", T, reasons, n_reasons, struct bm_health_reason, health_reason));
+DESC(health, T,
+	F_I64("ts", T, ts_ms),
+	F_REQ("comp", T, component),
+	F_F64("score", T, score),
+	F_ENUM("status", T, status, BM_HEALTH_UNKNOWN),
+	F_OBJS("why", T, reasons, n_reasons, struct bm_health_reason, health_reason));
 #undef T
 
 #define T struct bm_alert_ack
-DESC(alert_ack, T, F_STR("by", T, by), F_I64("at", T, at_ms), F_I64("exp", T, expires_ms),
-     F_STR("c", T, comment));
+DESC(alert_ack, T,
+	F_STR("by", T, by),
+	F_I64("at", T, at_ms),
+	F_I64("exp", T, expires_ms),
+	F_STR("c", T, comment));
 #undef T
 
 #define T struct bm_alert_event
-DESC(alert, T, F_I64("ts", T, ts_ms), F_REQ("rule", T, rule_id), F_STR("name", T, rule_name),
-     F_REQ("fp", T, fingerprint), F_ENUM("state", T, state, BM_ALERT_RESOLVED),
-     F_ENUM("sev", T, severity, BM_SEV_EMERGENCY), F_LABELS("l", T, labels, n_labels),
-     F_KVS("ann", T, annotations, n_annotations), F_F64("v", T, value),
-     F_F64("th", T, threshold), F_I64("active", T, active_since_ms),
-     F_I64("fired", T, fired_at_ms), F_I64("resolved", T, resolved_at_ms),
-     F_I64("kf_since", T, keep_firing_since_ms), F_BOOL("flap", T, flapping),
-     F_BOOL("sil", T, silenced), F_STR("sil_id", T, silence_id),
-     F_STR("url", T, generator_url), F_STRS("to", T, notifiers, n_notifiers),
-     F_OBJ("ack", T, ack, struct bm_alert_ack, alert_ack));
+DESC(alert, T,
+	F_I64("ts", T, ts_ms),
+	F_REQ("rule", T, rule_id),
+	F_STR("name", T, rule_name),
+	F_REQ("fp", T, fingerprint),
+	F_ENUM("state", T, state, BM_ALERT_RESOLVED),
+	F_ENUM("sev", T, severity, BM_SEV_EMERGENCY),
+	F_LABELS("l", T, labels, n_labels),
+	F_KVS("ann", T, annotations, n_annotations),
+	F_F64("v", T, value),
+	F_F64("th", T, threshold),
+	F_I64("active", T, active_since_ms),
+	F_I64("fired", T, fired_at_ms),
+	F_I64("resolved", T, resolved_at_ms),
+	F_I64("kf_since", T, keep_firing_since_ms),
+	F_BOOL("flap", T, flapping),
+	F_BOOL("sil", T, silenced),
+	F_STR("sil_id", T, silence_id),
+	F_STR("url", T, generator_url),
+	F_STRS("to", T, notifiers, n_notifiers),
+	F_OBJ("ack", T, ack, struct bm_alert_ack, alert_ack));
 #undef T
 
 #define T struct bm_notification_event
-DESC(notification, T, F_I64("ts", T, ts_ms), F_REQ("notifier", T, notifier),
-     F_STR("rcv", T, receiver), F_STR("group", T, group_key),
-     F_STRS("fps", T, fingerprints, n_fingerprints),
-     F_ENUM("astate", T, alert_state, BM_ALERT_RESOLVED), F_U32("try", T, attempt),
-     F_ENUM("out", T, outcome, BM_NOTIFY_DROPPED), F_I64("lat", T, latency_ms),
-     F_I64("next", T, next_retry_ms), F_I64("code", T, status_code), F_STR("err", T, error));
+DESC(notification, T,
+	F_I64("ts", T, ts_ms),
+	F_REQ("notifier", T, notifier),
+	F_STR("rcv", T, receiver),
+	F_STR("group", T, group_key),
+	F_STRS("fps", T, fingerprints, n_fingerprints),
+	F_ENUM("astate", T, alert_state, BM_ALERT_RESOLVED),
+	F_U32("try", T, attempt),
+	F_ENUM("out", T, outcome, BM_NOTIFY_DROPPED),
+	F_I64("lat", T, latency_ms),
+	F_I64("next", T, next_retry_ms),
+	F_I64("code", T, status_code),
+	F_STR("err", T, error));
 #undef T
 
 #define T struct bm_candidate_event
-DESC(candidate, T, F_I64("ts", T, ts_ms), F_I64("exp", T, expires_ms), F_REQ("id", T, id),
-     F_REQ("opt", T, optimizer), F_STR("dim", T, dimension),
-     F_OBJ("a", T, action, struct bm_action_spec, action_spec),
-     F_OBJS("imp", T, impact, n_impact, struct bm_impact, impact), F_F64("ben", T, benefit),
-     F_F64("risk", T, risk), F_F64("conf", T, confidence), F_STR("rb", T, rollback),
-     F_STR("why", T, reason), F_OBJS("ev", T, evidence, n_evidence, struct bm_evidence, evidence));
+DESC(candidate, T,
+	F_I64("ts", T, ts_ms),
+	F_I64("exp", T, expires_ms),
+	F_REQ("id", T, id),
+	F_REQ("opt", T, optimizer),
+	F_STR("dim", T, dimension),
+	F_OBJ("a", T, action, struct bm_action_spec, action_spec),
+	F_OBJS("imp", T, impact, n_impact, struct bm_impact, impact),
+	F_F64("ben", T, benefit),
+	F_F64("risk", T, risk),
+	F_F64("conf", T, confidence),
+	F_STR("rb", T, rollback),
+	F_STR("why", T, reason),
+	F_OBJS("ev", T, evidence, n_evidence, struct bm_evidence, evidence));
 #undef T
 
 #define T struct bm_plan_step
-DESC(plan_step, T, F_REQ("cand", T, candidate_id),
-     F_OBJ("a", T, action, struct bm_action_spec, action_spec));
+DESC(plan_step, T,
+	F_REQ("cand", T, candidate_id),
+	F_OBJ("a", T, action, struct bm_action_spec, action_spec));
 #undef T
 
 #define T struct bm_recommendation_event
-DESC(recommendation, T, F_I64("ts", T, ts_ms), F_REQ("id", T, id), F_STR("strat", T, strategy),
-     F_ENUM("mode", T, mode, BM_MODE_EXECUTE), F_BOOL("ok", T, approved),
-     F_F64("score", T, score), F_F64("ben", T, benefit), F_F64("risk", T, risk),
-     F_F64("unc", T, uncertainty), F_STR("why", T, why),
-     F_OBJS("steps", T, steps, n_steps, struct bm_plan_step, plan_step),
-     F_OBJS("imp", T, impact, n_impact, struct bm_impact, impact), F_I64("exp", T, expires_ms));
+DESC(recommendation, T,
+	F_I64("ts", T, ts_ms),
+	F_REQ("id", T, id),
+	F_STR("strat", T, strategy),
+	F_ENUM("mode", T, mode, BM_MODE_EXECUTE),
+	F_BOOL("ok", T, approved),
+	F_F64("score", T, score),
+	F_F64("ben", T, benefit),
+	F_F64("risk", T, risk),
+	F_F64("unc", T, uncertainty),
+	F_STR("why", T, why),
+	F_OBJS("steps", T, steps, n_steps, struct bm_plan_step, plan_step),
+	F_OBJS("imp", T, impact, n_impact, struct bm_impact, impact),
+	F_I64("exp", T, expires_ms));
 #undef T
 
 #define T struct bm_action_event
-DESC(action, T, F_I64("ts", T, ts_ms), F_REQ("id", T, id), F_STR("plan", T, plan_id),
-     F_STR("cand", T, candidate_id), F_ENUM("state", T, state, BM_ACTION_FAILED),
-     F_BOOL("dry", T, dry_run), F_OBJ("a", T, action, struct bm_action_spec, action_spec),
-     F_KVS("before", T, before, n_before), F_KVS("after", T, after, n_after),
-     F_OBJS("meas", T, measured, n_measured, struct bm_impact, impact),
-     F_STR("by", T, approved_by), F_STR("why", T, reason), F_STR("err", T, error));
+DESC(action, T,
+	F_I64("ts", T, ts_ms),
+	F_REQ("id", T, id),
+	F_STR("plan", T, plan_id),
+	F_STR("cand", T, candidate_id),
+	F_ENUM("state", T, state, BM_ACTION_FAILED),
+	F_BOOL("dry", T, dry_run),
+	F_OBJ("a", T, action, struct bm_action_spec, action_spec),
+	F_KVS("before", T, before, n_before),
+	F_KVS("after", T, after, n_after),
+	F_OBJS("meas", T, measured, n_measured, struct bm_impact, impact),
+	F_STR("by", T, approved_by),
+	F_STR("why", T, reason),
+	F_STR("err", T, error));
 #undef T
 
 #define T struct bm_agent_event
-DESC(agent, T, F_I64("ts", T, ts_ms), F_ENUM("kind", T, kind, BM_AGENT_REGISTRY),
-     F_REQ("id", T, agent_id), F_STR("type", T, type), F_I64("pid", T, pid),
-     F_STR("ver", T, version), F_I64("proto", T, protocol),
-     F_ENUM("state", T, state, BM_AGENT_STALE), F_I64("first", T, first_seen_ms),
-     F_I64("last", T, last_seen_ms), F_STR("peer", T, peer),
-     F_STRS("caps", T, capabilities, n_capabilities), F_LABELS("l", T, labels, n_labels));
+DESC(agent, T,
+	F_I64("ts", T, ts_ms),
+	F_ENUM("kind", T, kind, BM_AGENT_REGISTRY),
+	F_REQ("id", T, agent_id),
+	F_STR("type", T, type),
+	F_I64("pid", T, pid),
+	F_STR("ver", T, version),
+	F_I64("proto", T, protocol),
+	F_ENUM("state", T, state, BM_AGENT_STALE),
+	F_I64("first", T, first_seen_ms),
+	F_I64("last", T, last_seen_ms),
+	F_STR("peer", T, peer),
+	F_STRS("caps", T, capabilities, n_capabilities),
+	F_LABELS("l", T, labels, n_labels));
 #undef T
 
 #define T struct bm_agent_command_event
-DESC(agent_command, T, F_I64("ts", T, ts_ms), F_REQ("cmd", T, command_id),
-     F_REQ("agent", T, agent_id), F_REQ("name", T, name), F_KVS("args", T, args, n_args),
-     F_I64("deadline", T, deadline_ms), F_STR("action", T, action_id));
+DESC(agent_command, T,
+	F_I64("ts", T, ts_ms),
+	F_REQ("cmd", T, command_id),
+	F_REQ("agent", T, agent_id),
+	F_REQ("name", T, name),
+	F_KVS("args", T, args, n_args),
+	F_I64("deadline", T, deadline_ms),
+	F_STR("action", T, action_id));
 #undef T
 
 #define T struct bm_agent_ack_event
-DESC(agent_ack, T, F_I64("ts", T, ts_ms), F_REQ("cmd", T, command_id),
-     F_REQ("agent", T, agent_id), F_BOOL("ok", T, ok), F_STR("detail", T, detail),
-     F_KVS("res", T, result, n_result));
+DESC(agent_ack, T,
+	F_I64("ts", T, ts_ms),
+	F_REQ("cmd", T, command_id),
+	F_REQ("agent", T, agent_id),
+	F_BOOL("ok", T, ok),
+	F_STR("detail", T, detail),
+	F_KVS("res", T, result, n_result));
 #undef T
 
 /* ---------------------------------------------------------------------
@@ -480,7 +606,7 @@ static int dec_str(struct bm__mp *r, const char **out, struct bm_arena *a)
 	const uint8_t *s;
 	uint32_t n;
 
-	if (bm__mp_str(r, &s, &n))
+	if (bm__mp_str(r, &s, &n) || memchr(s, '\0', n))
 		return BM_EPROTO;
 	*out = bm_arena_strndup(a, (const char *)s, n);
 	return *out ? 0 : BM_ENOMEM;

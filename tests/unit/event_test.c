@@ -605,6 +605,8 @@ enum shape {
 	SH_TOP_MAP,
 	SH_TS_U64,
 	SH_NAME_NIL,
+	SH_NAME_NUL,    /* "fam\0x": C strings cannot carry it */
+	SH_LABEL_NUL,   /* the same in the 8-byte-word part of a long value */
 };
 
 static void mp_metric(struct mp *m, enum shape sh)
@@ -639,12 +641,16 @@ static void mp_metric(struct mp *m, enum shape sh)
 			msgpack_pack_int(pk, 5);
 		else if (sh == SH_NAME_NIL)
 			msgpack_pack_nil(pk);
+		else if (sh == SH_NAME_NUL)
+			msgpack_pack_str_with_body(pk, "fam\0x", 5);
 		else
 			mp_str(m, "fam_total");
 		msgpack_pack_array(pk, sh == SH_LABELS_ODD ? 3 : 4);
 		mp_str(m, "a");
 		if (sh == SH_LABEL_INT)
 			msgpack_pack_int(pk, 1);
+		else if (sh == SH_LABEL_NUL)
+			msgpack_pack_str_with_body(pk, "0123456789\0abcdefghij", 21);
 		else
 			mp_str(m, "1");
 		mp_str(m, "b");
@@ -717,7 +723,7 @@ static void test_metric_wrong_types(void **state)
 	struct mp m;
 
 	(void)state;
-	for (int sh = SH_TS_FLOAT; sh <= SH_NAME_NIL; sh++) {
+	for (int sh = SH_TS_FLOAT; sh <= SH_LABEL_NUL; sh++) {
 		mp_metric(&m, sh);
 		d.n_samples = 77;
 		assert_int_equal(mp_decode(topic("metric"), &m, &d, &a), BM_EPROTO);
@@ -1482,6 +1488,13 @@ static void test_map_forward_compat(void **state)
 		assert_int_equal(bm_notification_decode(neg, sizeof(neg) - 1, &n, &a), BM_EPROTO);
 		assert_int_equal(bm_notification_decode(big, sizeof(big) - 1, &n, &a), BM_EPROTO);
 	}
+	{
+		struct bm_alert_event al;
+		static const char nul[] = "\x82\xa4rule\xa2r\0\xa2" "fp\xa1" "f";
+
+		assert_int_equal(bm_alert_decode(nul, sizeof(nul) - 1, &al, &a), BM_EPROTO);
+		assert_int_equal(bm_alert_decode(nul, sizeof(nul) - 1 - 4, &al, &a), BM_EPROTO);
+	}
 	bm_arena_free(&a);
 }
 
@@ -1520,7 +1533,11 @@ static void fuzz_one(const uint8_t *p, size_t n, struct bm_arena *a)
 
 static void test_fuzz(void **state)
 {
-	struct bm_sample s[3] = { { "a", lab3, 3, 1, 1.0 }, { "b", NULL, 0, 2, NAN }, { "c", lab3, 1, 3, 3 } };
+	struct bm_sample s[3] = {
+		{ "a", lab3, 3, 1, 1.0 },
+		{ "b", NULL, 0, 2, NAN },
+		{ "c", lab3, 1, 3, 3 },
+	};
 	struct bm_metric_meta mm = { "a", BM_METRIC_COUNTER, "bytes", "h" };
 	struct bm_metric_batch mb = { "src", &mm, 1, s, 3 };
 	struct bm_alert_event al = {

@@ -20,12 +20,16 @@ extern "C" {
 
 /*
  * Conventions for every topic:
- *  - Timestamps (*_ms fields named ts, *_at, *_since, first/last_seen,
- *    deadline, expires) are int64 milliseconds since the Unix epoch, UTC.
- *  - Durations are int64 milliseconds unless the name says otherwise
- *    (`_s` seconds, `_bytes` bytes, `per_s` a rate per second).
+ *  - Every *_ms field is int64 milliseconds: a time since the Unix epoch
+ *    (UTC) where the name says a time (ts, start, since, at, seen,
+ *    deadline, expires, next_retry), else a duration (window, horizon,
+ *    step, season, lag, latency, time_to_threshold). Other units are in
+ *    the name (`_s` seconds, `_bytes`, `per_s` per second) or the comment.
  *  - Strings are UTF-8, borrowed by encoders and NUL-terminated copies in
  *    the caller's arena after decoding. NULL means "absent"; "" is a value.
+ *    Decoders refuse a string with a NUL byte inside (a C string would
+ *    silently cut it) but do not check UTF-8: plugins that take text from
+ *    outside (StatsD, scrapes, agents) validate it before publishing.
  *  - An array with n == 0 may have a NULL pointer; decoders always return
  *    NULL for empty arrays.
  *  - Growth (ABI minor): new fields are appended to the structs and to the
@@ -280,8 +284,8 @@ int bm_metric_batch_encode(const struct bm_metric_batch *b, struct bm_buf *out);
  * or frees it; the decoder never resets the arena itself. BM_EPROTO for a
  * malformed, truncated or wrongly typed body or trailing bytes after it,
  * BM_ENOMEM; on error *out is zeroed and arena memory used so far is only
- * reclaimed by the next reset. Memory use is bounded by a small multiple of
- * len whatever the body claims.
+ * reclaimed by the next reset. Arena use is at most ~50 times len whatever
+ * counts the body claims.
  */
 int bm_metric_batch_decode(const void *body, size_t len, struct bm_metric_batch *out,
 			   struct bm_arena *arena);
@@ -299,8 +303,10 @@ int bm_metric_batch_decode(const void *body, size_t len, struct bm_metric_batch 
  *   int bm_T_decode(const void *body, size_t len, struct bm_T_event *out,
  *		     struct bm_arena *arena);
  *	Strings and arrays of *out live in arena. BM_EPROTO for malformed or
- *	wrongly typed data, trailing bytes, or a missing required field; nil
- *	is accepted for any field and reads as absent. *out is zeroed on error.
+ *	wrongly typed data, trailing bytes, or a missing required field (an
+ *	embedded struct with a required member, such as a series, is itself
+ *	required); nil is accepted for any field and reads as absent. *out is
+ *	zeroed on error. Arena use is at most ~50 times len.
  *
  * NULL strings and empty arrays are left out of the body; every number is
  * written. Numbers of double fields may arrive as integers or float32.
@@ -667,26 +673,52 @@ struct bm_agent_ack_event {
 	size_t n_result;
 };
 
-#define BM__EVENT_CODEC(T)                                                         \
-	int bm_##T##_encode(const struct bm_##T##_event *e, struct bm_buf *out);  \
-	int bm_##T##_decode(const void *body, size_t len, struct bm_##T##_event *out, \
+/* The typed pairs; their rules are under "Low-rate topics" above. */
+int bm_anomaly_encode(const struct bm_anomaly_event *e, struct bm_buf *out);
+int bm_anomaly_decode(const void *body, size_t len, struct bm_anomaly_event *out,
+		      struct bm_arena *arena);
+int bm_trend_encode(const struct bm_trend_event *e, struct bm_buf *out);
+int bm_trend_decode(const void *body, size_t len, struct bm_trend_event *out,
+		    struct bm_arena *arena);
+int bm_forecast_encode(const struct bm_forecast_event *e, struct bm_buf *out);
+int bm_forecast_decode(const void *body, size_t len, struct bm_forecast_event *out,
+		       struct bm_arena *arena);
+int bm_correlation_encode(const struct bm_correlation_event *e, struct bm_buf *out);
+int bm_correlation_decode(const void *body, size_t len, struct bm_correlation_event *out,
+			  struct bm_arena *arena);
+int bm_bottleneck_encode(const struct bm_bottleneck_event *e, struct bm_buf *out);
+int bm_bottleneck_decode(const void *body, size_t len, struct bm_bottleneck_event *out,
+			 struct bm_arena *arena);
+int bm_insight_encode(const struct bm_insight_event *e, struct bm_buf *out);
+int bm_insight_decode(const void *body, size_t len, struct bm_insight_event *out,
+		      struct bm_arena *arena);
+int bm_health_encode(const struct bm_health_event *e, struct bm_buf *out);
+int bm_health_decode(const void *body, size_t len, struct bm_health_event *out,
+		     struct bm_arena *arena);
+int bm_alert_encode(const struct bm_alert_event *e, struct bm_buf *out);
+int bm_alert_decode(const void *body, size_t len, struct bm_alert_event *out,
+		    struct bm_arena *arena);
+int bm_notification_encode(const struct bm_notification_event *e, struct bm_buf *out);
+int bm_notification_decode(const void *body, size_t len, struct bm_notification_event *out,
+			   struct bm_arena *arena);
+int bm_candidate_encode(const struct bm_candidate_event *e, struct bm_buf *out);
+int bm_candidate_decode(const void *body, size_t len, struct bm_candidate_event *out,
+			struct bm_arena *arena);
+int bm_recommendation_encode(const struct bm_recommendation_event *e, struct bm_buf *out);
+int bm_recommendation_decode(const void *body, size_t len, struct bm_recommendation_event *out,
+			     struct bm_arena *arena);
+int bm_action_encode(const struct bm_action_event *e, struct bm_buf *out);
+int bm_action_decode(const void *body, size_t len, struct bm_action_event *out,
+		     struct bm_arena *arena);
+int bm_agent_encode(const struct bm_agent_event *e, struct bm_buf *out);
+int bm_agent_decode(const void *body, size_t len, struct bm_agent_event *out,
+		    struct bm_arena *arena);
+int bm_agent_command_encode(const struct bm_agent_command_event *e, struct bm_buf *out);
+int bm_agent_command_decode(const void *body, size_t len, struct bm_agent_command_event *out,
 			    struct bm_arena *arena);
-BM__EVENT_CODEC(anomaly)
-BM__EVENT_CODEC(trend)
-BM__EVENT_CODEC(forecast)
-BM__EVENT_CODEC(correlation)
-BM__EVENT_CODEC(bottleneck)
-BM__EVENT_CODEC(insight)
-BM__EVENT_CODEC(health)
-BM__EVENT_CODEC(alert)
-BM__EVENT_CODEC(notification)
-BM__EVENT_CODEC(candidate)
-BM__EVENT_CODEC(recommendation)
-BM__EVENT_CODEC(action)
-BM__EVENT_CODEC(agent)
-BM__EVENT_CODEC(agent_command)
-BM__EVENT_CODEC(agent_ack)
-#undef BM__EVENT_CODEC
+int bm_agent_ack_encode(const struct bm_agent_ack_event *e, struct bm_buf *out);
+int bm_agent_ack_decode(const void *body, size_t len, struct bm_agent_ack_event *out,
+			struct bm_arena *arena);
 
 #ifdef BM__SDK_INTERNAL
 /* ---------------------------------------------------------------------

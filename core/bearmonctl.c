@@ -1,0 +1,660 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bearmonctl: the command-line client. Talks to a running bearmond over its
+ * JSON API (status, plugins, reload) and checks configs and plugin files
+ * in-process (check-config, check-plugin), for people and for scripts.
+ */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conformance.h"
+#include "daemon.h"
+#include "plugin_loader.h"
+
+#define DEFAULT_URL "http://127.0.0.1:9555"
+#define API "/api/bearmon/v1"
+#define HTTP_TIMEOUT_MS 5000L
+
+/* Exit codes, documented in the usage text. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+};
+
+struct ctl {
+	const char *url_opt;
+	const char *config;
+	bool json;
+	char **sets;
+	size_t n_sets;
+	int64_t deadline_ms;
+	const char *cmd;
+	const char *file;
+	char url[512];
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bearmonctl [--url URL | -c CONFIG] [--json] status\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--json] plugins\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--json] reload\n"
+		"       bearmonctl [--json] check-config FILE [--set KEY=VALUE]...\n"
+		"       bearmonctl [--json] [--deadline DURATION] check-plugin FILE.so [--set OPTION=VALUE]...\n"
+		"\n"
+		"  status        the daemon's version, uptime, instances and bus queues\n"
+		"  plugins       every instance: state, version, collection counters, errors\n"
+		"  reload        re-read the daemon's config (a config with errors is rejected)\n"
+		"  check-config  validate a config file and its plugins' options, in-process\n"
+		"  check-plugin  load a plugin file alone and run the conformance checks:\n"
+		"                descriptor, init/start/collect/stop/fini twice in a child\n"
+		"                process, heap growth, unknown option rejected\n"
+		"\n"
+		"  -u, --url URL            daemon API (default " DEFAULT_URL ")\n"
+		"  -c, --config CONFIG      take the URL from http.listen in CONFIG\n"
+		"  -j, --json               machine-readable output\n"
+		"  -s, --set KEY=VALUE      override an option (check-config: as bearmond --set;\n"
+		"                           check-plugin: an option of the plugin)\n"
+		"  -d, --deadline DURATION  check-plugin: limit per hook (default 5s)\n"
+		"  -V, --version            print the version\n"
+		"  -h, --help               this text\n"
+		"\n"
+		"exit: 0 ok, 1 failure or problems found, 2 usage error, 3 daemon unreachable\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fputs("bearmonctl: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\n(bearmonctl --help for usage)\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* --- aligned tables ------------------------------------------------------ */
+
+/* Cells in rows of ncols; align holds 'l' or 'r' per column. */
+struct table {
+	size_t ncols;
+	const char *align;
+	size_t n;
+	char **cells;
+};
+
+__attribute__((format(printf, 2, 3))) static void cell(struct table *t, const char *fmt, ...)
+{
+	char **v = realloc(t->cells, (t->n + 1) * sizeof(*v));
+	if (!v)
+		return;
+	t->cells = v;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&v[t->n], fmt, ap) < 0)
+		v[t->n] = NULL;
+	va_end(ap);
+	t->n++;
+}
+
+static void table_print(FILE *f, struct table *t)
+{
+	size_t w[16] = {0};
+	for (size_t i = 0; i < t->n; i++) {
+		size_t len = t->cells[i] ? strlen(t->cells[i]) : 0;
+		if (len > w[i % t->ncols])
+			w[i % t->ncols] = len;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		size_t c = i % t->ncols;
+		const char *v = t->cells[i] ? t->cells[i] : "";
+		bool last = c == t->ncols - 1 || i == t->n - 1;
+		int width = t->align[c] == 'r' ? (int)w[c] : last ? 0 : -(int)w[c];
+		fprintf(f, "%*s%s", width, v, last ? "\n" : "  ");
+		free(t->cells[i]);
+	}
+	free(t->cells);
+	t->cells = NULL;
+	t->n = 0;
+}
+
+/* --- value formatting ---------------------------------------------------- */
+
+/* "3d 4h 5m 6s", leading zero units left out. */
+static void human_duration(char *buf, size_t n, int64_t ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < 4 && used < n; i++) {
+		int64_t v = ms / units[i].ms;
+		ms %= units[i].ms;
+		if (!v && !used && i < 3)
+			continue;
+		int w = snprintf(buf + used, n - used, "%s%lld%s", used ? " " : "", (long long)v,
+				 units[i].unit);
+		used += w > 0 ? (size_t)w : 0;
+	}
+}
+
+/* Intervals as written in a config: "10s", "1m30s", "250ms". */
+static void config_duration(char *buf, size_t n, int64_t ms)
+{
+	if (ms % 1000)
+		snprintf(buf, n, "%lldms", (long long)ms);
+	else if (ms >= 60000 && ms % 60000 == 0)
+		snprintf(buf, n, "%lldm", (long long)(ms / 60000));
+	else if (ms > 60000)
+		snprintf(buf, n, "%lldm%llds", (long long)(ms / 60000), (long long)(ms % 60000 / 1000));
+	else
+		snprintf(buf, n, "%llds", (long long)(ms / 1000));
+}
+
+static const char *str_of(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "-";
+}
+
+static long long int_of(const json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* An integer field as text, "-" when absent (e.g. counters of a stopped
+ * instance). */
+static void cell_int(struct table *t, const json_t *o, const char *key)
+{
+	if (json_is_integer(json_object_get(o, key)))
+		cell(t, "%lld", int_of(o, key));
+	else
+		cell(t, "-");
+}
+
+/* --- HTTP ------------------------------------------------------------------ */
+
+struct reply {
+	long status;
+	char *body;
+	size_t len;
+};
+
+/* GET or POST path below the base URL. Returns EXIT_OK with the reply
+ * (any HTTP status), or EXIT_UNREACHABLE with the reason printed. */
+static int http_call(const struct ctl *c, const char *method, const char *path, struct reply *r)
+{
+	char url[1024];
+	char errbuf[CURL_ERROR_SIZE] = "";
+	snprintf(url, sizeof(url), "%s%s", c->url, path);
+	FILE *mem = open_memstream(&r->body, &r->len);
+	CURL *h = mem ? curl_easy_init() : NULL;
+	if (!h) {
+		if (mem)
+			fclose(mem);
+		fprintf(stderr, "bearmonctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, mem);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, HTTP_TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, HTTP_TIMEOUT_MS);
+	/* a proxy from the environment must not get between us and localhost */
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	fclose(mem);
+	if (rc == CURLE_OK)
+		return EXIT_OK;
+	fprintf(stderr, "bearmonctl: cannot reach bearmond at %s: %s\n"
+		"hint: is bearmond running, and does its http.listen match? (--url URL, or -c CONFIG to read it from the config)\n",
+		c->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	return EXIT_UNREACHABLE;
+}
+
+/* Fetch and parse; *out is the document. Non-2xx with a JSON error body
+ * is handed back too (reload's 422), anything else unusable fails. */
+static int fetch_json(const struct ctl *c, const char *method, const char *path,
+		      struct reply *r, json_t **out)
+{
+	json_error_t jerr;
+	int rc = http_call(c, method, path, r);
+	if (rc)
+		return rc;
+	*out = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
+	if (!*out || !json_is_object(*out)) {
+		fprintf(stderr, "bearmonctl: %s%s: HTTP %ld, not a JSON object (%s)\n", c->url, path,
+			r->status, *out ? "wrong type" : jerr.text);
+		json_decref(*out);
+		*out = NULL;
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* The daemon's own document, untouched, with a final newline. */
+static void print_raw(const struct reply *r)
+{
+	fwrite(r->body, 1, r->len, stdout);
+	if (!r->len || r->body[r->len - 1] != '\n')
+		putchar('\n');
+}
+
+static int http_failed(const struct ctl *c, const char *path, const struct reply *r,
+		       const json_t *doc)
+{
+	fprintf(stderr, "bearmonctl: %s%s: HTTP %ld: %s\n", c->url, path, r->status,
+		str_of(doc, "error"));
+	return EXIT_FAIL;
+}
+
+/* --- status ---------------------------------------------------------------- */
+
+static void print_summary(const json_t *st)
+{
+	const json_t *inst = json_object_get(st, "instances");
+	const json_t *rel = json_object_get(st, "reloads");
+	const json_t *pub = json_object_get(json_object_get(st, "bus"), "published");
+	struct table t = {.ncols = 2, .align = "ll"};
+	char up[64];
+	human_duration(up, sizeof(up), int_of(st, "uptime_ms"));
+	cell(&t, "version");
+	cell(&t, "%s (plugin ABI %lld.%lld)", str_of(st, "version"), int_of(st, "abi_major"),
+	     int_of(st, "abi_minor"));
+	cell(&t, "uptime");
+	cell(&t, "%s", up);
+	cell(&t, "config");
+	cell(&t, "%s", str_of(st, "config"));
+	cell(&t, "data_dir");
+	cell(&t, "%s", str_of(st, "data_dir"));
+	cell(&t, "instances");
+	cell(&t, "%lld running, %lld failed, %lld total", int_of(inst, "running"),
+	     int_of(inst, "failed"), int_of(inst, "total"));
+	cell(&t, "reloads");
+	cell(&t, "%lld ok, %lld failed", int_of(rel, "ok"), int_of(rel, "failed"));
+	const char *topic;
+	const json_t *v;
+	json_object_foreach((json_t *)pub, topic, v) {
+		cell(&t, "published");
+		cell(&t, "%s: %lld events", topic, (long long)json_integer_value(v));
+	}
+	table_print(stdout, &t);
+}
+
+static void print_subscriptions(const json_t *subs)
+{
+	struct table t = {.ncols = 6, .align = "lllrrr"};
+	size_t i;
+	const json_t *s;
+	if (!json_array_size(subs)) {
+		printf("\n(no bus subscriptions)\n");
+		return;
+	}
+	cell(&t, "SUBSCRIBER");
+	cell(&t, "TOPIC");
+	cell(&t, "POLICY");
+	cell(&t, "DELIVERED");
+	cell(&t, "DROPPED");
+	cell(&t, "DEPTH/CAP");
+	json_array_foreach(subs, i, s) {
+		cell(&t, "%s", str_of(s, "subscriber"));
+		cell(&t, "%s", str_of(s, "topic"));
+		cell(&t, "%s", str_of(s, "policy"));
+		cell(&t, "%lld", int_of(s, "delivered"));
+		/* block-policy losses are timeouts, not drops: show both */
+		cell(&t, "%lld", int_of(s, "dropped") + int_of(s, "block_timeouts"));
+		cell(&t, "%lld/%lld", int_of(s, "depth"), int_of(s, "capacity"));
+	}
+	putchar('\n');
+	table_print(stdout, &t);
+}
+
+static int cmd_status(const struct ctl *c)
+{
+	struct reply r = {0};
+	json_t *doc = NULL;
+	int rc = fetch_json(c, "GET", API "/status", &r, &doc);
+	if (!rc && r.status != 200)
+		rc = http_failed(c, API "/status", &r, doc);
+	else if (!rc && c->json)
+		print_raw(&r);
+	else if (!rc) {
+		print_summary(doc);
+		print_subscriptions(json_object_get(json_object_get(doc, "bus"), "subscriptions"));
+	}
+	json_decref(doc);
+	free(r.body);
+	return rc;
+}
+
+/* --- plugins --------------------------------------------------------------- */
+
+static void plugin_row(struct table *t, const json_t *p)
+{
+	char iv[32] = "-";
+	if (json_is_integer(json_object_get(p, "interval_ms")))
+		config_duration(iv, sizeof(iv), int_of(p, "interval_ms"));
+	cell(t, "%s", str_of(p, "instance"));
+	cell(t, "%s", str_of(p, "kind"));
+	cell(t, "%s", str_of(p, "plugin"));
+	cell(t, "%s", str_of(p, "state"));
+	cell(t, "%s", str_of(p, "version"));
+	cell(t, "%s", iv);
+	cell_int(t, p, "collections");
+	cell_int(t, p, "failures");
+	cell_int(t, p, "overruns");
+}
+
+static void print_plugins(const json_t *list)
+{
+	struct table t = {.ncols = 9, .align = "lllllrrrr"};
+	static const char *const head[] = {"INSTANCE", "KIND", "PLUGIN", "STATE", "VERSION",
+					   "INTERVAL", "COLLECTIONS", "FAILURES", "OVERRUNS"};
+	size_t i;
+	const json_t *p;
+	if (!json_array_size(list)) {
+		printf("(no instances configured)\n");
+		return;
+	}
+	for (size_t k = 0; k < 9; k++)
+		cell(&t, "%s", head[k]);
+	json_array_foreach(list, i, p)
+		plugin_row(&t, p);
+	table_print(stdout, &t);
+	/* errors are long: a line each below the table keeps it readable */
+	json_array_foreach(list, i, p)
+		if (json_object_get(p, "error"))
+			printf("error: %s: %s\n", str_of(p, "instance"), str_of(p, "error"));
+}
+
+static int cmd_plugins(const struct ctl *c)
+{
+	struct reply r = {0};
+	json_t *doc = NULL;
+	int rc = fetch_json(c, "GET", API "/plugins", &r, &doc);
+	if (!rc && r.status != 200)
+		rc = http_failed(c, API "/plugins", &r, doc);
+	else if (!rc && c->json)
+		print_raw(&r);
+	else if (!rc)
+		print_plugins(json_object_get(doc, "plugins"));
+	json_decref(doc);
+	free(r.body);
+	return rc;
+}
+
+/* --- reload ---------------------------------------------------------------- */
+
+static int cmd_reload(const struct ctl *c)
+{
+	struct reply r = {0};
+	json_t *doc = NULL;
+	int rc = fetch_json(c, "POST", API "/reload", &r, &doc);
+	if (rc)
+		goto out;
+	bool ok = r.status == 200 && strcmp(str_of(doc, "status"), "ok") == 0;
+	if (c->json)
+		print_raw(&r);
+	else if (ok)
+		printf("reloaded\n");
+	else
+		fprintf(stderr, "bearmonctl: reload rejected (HTTP %ld): %s\n", r.status,
+			str_of(doc, "error"));
+	rc = ok ? EXIT_OK : EXIT_FAIL;
+out:
+	json_decref(doc);
+	free(r.body);
+	return rc;
+}
+
+/* --- check-config ---------------------------------------------------------- */
+
+/* daemon_check_config writes one line per problem; warnings start with
+ * "warning: " and do not count. */
+static void problems_json(const char *file, size_t fatal, const char *text)
+{
+	json_t *problems = json_array();
+	json_t *warnings = json_array();
+	char *copy = strdup(text ? text : "");
+	char *save = NULL;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(l, "warning: ", 9) == 0)
+			json_array_append_new(warnings, json_string(l + 9));
+		else
+			json_array_append_new(problems, json_string(l));
+	}
+	free(copy);
+	json_t *j = json_pack("{s:s, s:b, s:o, s:o}", "file", file, "ok", fatal == 0, "problems",
+			      problems, "warnings", warnings);
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(j);
+}
+
+static int cmd_check_config(const struct ctl *c)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	if (!mem) {
+		fprintf(stderr, "bearmonctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	size_t fatal = daemon_check_config(c->file, c->sets, c->n_sets, mem);
+	fclose(mem);
+	loader_exit();
+	if (c->json) {
+		problems_json(c->file, fatal, text);
+	} else {
+		fputs(text ? text : "", stderr);
+		if (fatal)
+			fprintf(stderr, "%s: %zu problem%s\n", c->file, fatal, fatal == 1 ? "" : "s");
+		else
+			printf("%s: config ok\n", c->file);
+	}
+	free(text);
+	return fatal ? EXIT_FAIL : EXIT_OK;
+}
+
+/* --- check-plugin ---------------------------------------------------------- */
+
+static int cmd_check_plugin(const struct ctl *c)
+{
+	struct conformance_opts o = {
+		.path = c->file,
+		.sets = c->sets,
+		.n_sets = c->n_sets,
+		.deadline_ms = c->deadline_ms,
+	};
+	struct conformance_report *r = calloc(1, sizeof(*r));
+	if (!r) {
+		fprintf(stderr, "bearmonctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	int rc = conformance_run(&o, r);
+	if (rc) {
+		fprintf(stderr, "bearmonctl: %s: cannot run the checks: %s\n", c->file, bm_strerror(rc));
+	} else if (c->json) {
+		json_t *j = conformance_json(r);
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(j);
+	} else {
+		conformance_print(stdout, r);
+	}
+	int exit_code = rc || conformance_not_passed(r) ? EXIT_FAIL : EXIT_OK;
+	free(r);
+	loader_exit();
+	return exit_code;
+}
+
+/* --- command line ---------------------------------------------------------- */
+
+/* http.listen is where the daemon binds; a wildcard address is reached
+ * through loopback. */
+static int url_from_listen(struct ctl *c, const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen) {
+		fprintf(stderr, "bearmonctl: %s: http.listen \"%s\" is not HOST:PORT\n", c->config, listen);
+		return EXIT_FAIL;
+	}
+	int hlen = (int)(colon - listen);
+	if (strncmp(listen, "0.0.0.0:", 8) == 0)
+		snprintf(c->url, sizeof(c->url), "http://127.0.0.1%s", colon);
+	else if (strncmp(listen, "[::]:", 5) == 0)
+		snprintf(c->url, sizeof(c->url), "http://[::1]%s", colon);
+	else if (listen[0] != '[' && memchr(listen, ':', (size_t)hlen))
+		snprintf(c->url, sizeof(c->url), "http://[%.*s]%s", hlen, listen, colon);
+	else
+		snprintf(c->url, sizeof(c->url), "http://%s", listen);
+	return EXIT_OK;
+}
+
+static int resolve_url(struct ctl *c)
+{
+	if (c->url_opt) {
+		snprintf(c->url, sizeof(c->url), "%s", c->url_opt);
+	} else if (!c->config) {
+		snprintf(c->url, sizeof(c->url), "%s", DEFAULT_URL);
+	} else {
+		struct cfg_errs errs = {0};
+		struct cfg *cfg = cfg_load(c->config, NULL, 0, &errs);
+		int rc = EXIT_OK;
+		const char *listen = cfg ? cfg->core.http.listen : NULL;
+		if (!cfg) {
+			fprintf(stderr, "bearmonctl: cannot read %s: %s\n", c->config,
+				errs.n ? errs.lines[0] : "unknown error");
+			rc = EXIT_FAIL;
+		} else if (!listen || !*listen) {
+			fprintf(stderr, "bearmonctl: %s: http.listen is empty: the daemon serves no API\n",
+				c->config);
+			rc = EXIT_FAIL;
+		} else {
+			rc = url_from_listen(c, listen);
+		}
+		cfg_errs_free(&errs);
+		cfg_free(cfg);
+		if (rc)
+			return rc;
+	}
+	for (size_t n = strlen(c->url); n > 0 && c->url[n - 1] == '/'; n--)
+		c->url[n - 1] = '\0';
+	return EXIT_OK;
+}
+
+static int parse_args(int argc, char **argv, struct ctl *c)
+{
+	static const struct option longopts[] = {
+		{"url", required_argument, NULL, 'u'},
+		{"config", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"set", required_argument, NULL, 's'},
+		{"deadline", required_argument, NULL, 'd'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "u:c:js:d:Vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'u': c->url_opt = optarg; break;
+		case 'c': c->config = optarg; break;
+		case 'j': c->json = true; break;
+		case 's': c->sets[c->n_sets++] = optarg; break;
+		case 'd':
+			if (!parse_duration_ms(optarg, &c->deadline_ms) || c->deadline_ms <= 0)
+				return usage_error("--deadline \"%s\": expected a duration like 5s or 1500ms", optarg);
+			break;
+		case 'V': c->cmd = "version"; return EXIT_OK;
+		case 'h': c->cmd = "help"; return EXIT_OK;
+		default: return usage_error("%s", "invalid option");
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "missing COMMAND");
+	c->cmd = argv[optind++];
+	bool checks = strcmp(c->cmd, "check-config") == 0 || strcmp(c->cmd, "check-plugin") == 0;
+	if (checks && optind < argc)
+		c->file = argv[optind++];
+	else if (checks)
+		return usage_error("%s needs a FILE", c->cmd);
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (c->url_opt && c->config)
+		return usage_error("%s", "--url and -c both name the daemon: give one");
+	if (c->n_sets && !checks)
+		return usage_error("--set does not apply to %s", c->cmd);
+	return EXIT_OK;
+}
+
+static int run_remote(struct ctl *c, int (*cmd)(const struct ctl *))
+{
+	int rc = resolve_url(c);
+	if (rc)
+		return rc;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "bearmonctl: cannot initialise libcurl\n");
+		return EXIT_FAIL;
+	}
+	rc = cmd(c);
+	curl_global_cleanup();
+	return rc;
+}
+
+static int dispatch(struct ctl *c)
+{
+	if (strcmp(c->cmd, "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(c->cmd, "version") == 0) {
+		printf("bearmonctl %s (plugin ABI %d.%d)\n", BM_VERSION, BM_ABI_MAJOR, BM_ABI_MINOR);
+		return EXIT_OK;
+	}
+	if (strcmp(c->cmd, "status") == 0)
+		return run_remote(c, cmd_status);
+	if (strcmp(c->cmd, "plugins") == 0)
+		return run_remote(c, cmd_plugins);
+	if (strcmp(c->cmd, "reload") == 0)
+		return run_remote(c, cmd_reload);
+	if (strcmp(c->cmd, "check-config") == 0)
+		return cmd_check_config(c);
+	if (strcmp(c->cmd, "check-plugin") == 0)
+		return cmd_check_plugin(c);
+	return usage_error("unknown command \"%s\"", c->cmd);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = {0};
+	c.sets = calloc((size_t)argc, sizeof(*c.sets));
+	if (!c.sets) {
+		fprintf(stderr, "bearmonctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	int rc = parse_args(argc, argv, &c);
+	if (!rc)
+		rc = dispatch(&c);
+	free(c.sets);
+	return rc;
+}
