@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BM__SDK_INTERNAL 1
 
 #include "bearmon/bm_event.h"
+#include "mp.h"
 
 #define BUF_MIN_CAP 256
 #define ARENA_MIN_CHUNK 4096

@@ -5,7 +5,6 @@
  * event_metric.c for why) that walk them. Bodies are msgpack maps with short
  * string keys, so they describe themselves and can grow.
  */
-#define BM__SDK_INTERNAL 1
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <msgpack.h>
 
 #include "bearmon/bm_event.h"
+#include "mp.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -25,7 +25,6 @@
  * The same cursor serves the other topics (event_codec.c) for reason 1.
  * Encoding stays on msgpack-c's packer: 15-16 M samples/s.
  */
-#define BM__SDK_INTERNAL 1
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 #include <msgpack.h>
 
 #include "bearmon/bm_event.h"
+#include "mp.h"
 
 /* ---------------------------------------------------------------------
  * Encoding

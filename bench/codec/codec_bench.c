@@ -5,7 +5,7 @@
  * decodes the same body with msgpack-c's object tree (msgpack_unpack_next)
  * for reference: event_metric.c's choice of its own reader rests on it.
  * Not a test; prints one line per figure, e.g.
- *   BENCH event_metric bearmon:metric_codec decode_samples_per_s 1.2e7 1/s
+ *   BENCH codec bearmon:metric_codec decode_samples_per_s 1.2e7 1/s
  * Usage: event_bench [seconds per figure, default 1]
  */
 #include <stdio.h>
@@ -167,9 +167,9 @@ int main(int argc, char **argv)
 	printf("metric encode (msgpack-c packer):          %6.2f M samples/s\n", enc / 1e6);
 	printf("metric decode (SDK cursor):                %6.2f M samples/s\n", dec / 1e6);
 	printf("metric decode (msgpack-c object tree, ref):%6.2f M samples/s\n", ref / 1e6);
-	printf("BENCH event_metric bearmon:metric_codec encode_samples_per_s %.3e 1/s\n", enc);
-	printf("BENCH event_metric bearmon:metric_codec decode_samples_per_s %.3e 1/s\n", dec);
-	printf("BENCH event_metric msgpack-c:object_tree decode_samples_per_s %.3e 1/s\n", ref);
+	printf("BENCH codec bearmon:metric_codec encode_samples_per_s %.3e 1/s\n", enc);
+	printf("BENCH codec bearmon:metric_codec decode_samples_per_s %.3e 1/s\n", dec);
+	printf("BENCH codec msgpack-c:object_tree decode_samples_per_s %.3e 1/s\n", ref);
 	bm_buf_free(&buf);
 	bm_arena_free(&arena);
 	return 0;
