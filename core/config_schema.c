@@ -435,7 +435,7 @@ static bool fill_list_items(struct fill_ctx *fc, const struct bm_option *o,
 	gl->n = (size_t)n;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *item = single ? s : config_setting_get_elem(s, (unsigned)i);
-		char ipath[256];
+		char ipath[300];
 		snprintf(ipath, sizeof(ipath), "%s.%d", opath, i);
 		if (config_setting_type(item) != CONFIG_TYPE_GROUP) {
 			char why[128];
