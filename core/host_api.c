@@ -93,6 +93,24 @@ static int h_publish_metrics(struct bm_ctx *ctx, const struct bm_metric_batch *b
 	return rc;
 }
 
+/* Record a resource in one of the instance's lists (under its lock). */
+static int track(struct bm_ctx *in, struct ptrlist *l, void *p)
+{
+	pthread_mutex_lock(&in->res_lock);
+	int rc = ptrlist_add(l, p);
+	pthread_mutex_unlock(&in->res_lock);
+	return rc;
+}
+
+/* Forget a resource; false when it was not (or no longer) the instance's. */
+static bool untrack(struct bm_ctx *in, struct ptrlist *l, void *p)
+{
+	pthread_mutex_lock(&in->res_lock);
+	bool mine = ptrlist_remove(l, p);
+	pthread_mutex_unlock(&in->res_lock);
+	return mine;
+}
+
 static int h_subscribe(struct bm_ctx *ctx, const struct bm_sub_opts *opts, bm_event_cb cb,
 		       void *user, struct bm_sub **out)
 {
@@ -109,9 +127,7 @@ static int h_subscribe(struct bm_ctx *ctx, const struct bm_sub_opts *opts, bm_ev
 	if (rc)
 		return rc;
 	bus_sub_set_tag(*out, ctx);
-	pthread_mutex_lock(&ctx->res_lock);
-	rc = ptrlist_add(&ctx->subs, *out);
-	pthread_mutex_unlock(&ctx->res_lock);
+	rc = track(ctx, &ctx->subs, *out);
 	if (rc)
 		bus_unsubscribe(*out);
 	return rc;
@@ -123,10 +139,7 @@ static void h_unsubscribe(struct bm_sub *sub)
 	if (!sub)
 		return;
 	struct bm_ctx *in = bus_sub_tag(sub);
-	pthread_mutex_lock(&in->res_lock);
-	bool mine = ptrlist_remove(&in->subs, sub);
-	pthread_mutex_unlock(&in->res_lock);
-	if (mine)
+	if (untrack(in, &in->subs, sub))
 		bus_unsubscribe(sub);
 }
 
@@ -155,9 +168,7 @@ static int h_timer_add(struct bm_ctx *ctx, int64_t interval_ms, bm_timer_cb cb, 
 		host_timer_free(t);
 		return BM_ENOMEM;
 	}
-	pthread_mutex_lock(&ctx->res_lock);
-	int rc = ptrlist_add(&ctx->timers, t);
-	pthread_mutex_unlock(&ctx->res_lock);
+	int rc = track(ctx, &ctx->timers, t);
 	if (rc) {
 		host_timer_free(t);
 		return rc;
@@ -177,10 +188,7 @@ static void h_timer_del(struct bm_timer *t)
 {
 	if (!t)
 		return;
-	pthread_mutex_lock(&t->in->res_lock);
-	bool mine = ptrlist_remove(&t->in->timers, t);
-	pthread_mutex_unlock(&t->in->res_lock);
-	if (mine)
+	if (untrack(t->in, &t->in->timers, t))
 		host_timer_free(t);
 }
 
@@ -209,9 +217,7 @@ static int h_fd_watch(struct bm_ctx *ctx, int fd, unsigned events, bm_fd_cb cb, 
 		host_fdwatch_free(w);
 		return BM_ENOMEM;
 	}
-	pthread_mutex_lock(&ctx->res_lock);
-	int rc = ptrlist_add(&ctx->fdws, w);
-	pthread_mutex_unlock(&ctx->res_lock);
+	int rc = track(ctx, &ctx->fdws, w);
 	if (rc) {
 		host_fdwatch_free(w);
 		return rc;
@@ -231,10 +237,7 @@ static void h_fd_unwatch(struct bm_fdwatch *w)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->in->res_lock);
-	bool mine = ptrlist_remove(&w->in->fdws, w);
-	pthread_mutex_unlock(&w->in->res_lock);
-	if (mine)
+	if (untrack(w->in, &w->in->fdws, w))
 		host_fdwatch_free(w);
 }
 

@@ -8,7 +8,7 @@ conf "$T/bearmon.conf" \
 	'self_metrics_interval = "1s";' \
 	'up_a = { plugin = "collector/uptime"; labels = { role = "a"; }; };' \
 	'up_b = { plugin = "collector/uptime"; labels = { role = "b"; }; idle = false; interval = "500ms"; };' \
-	'watch = { plugin = "collector/testgen"; series = 3; subscribe = "metric"; route = "/api/bearmon/v1/testgen"; };'
+	'watch = { plugin = "collector/testgen"; series = 3; subscribe = "metric"; on_loop = true; timer = "100ms"; route = "/api/bearmon/v1/testgen"; };'
 start_daemon "$T/bearmon.conf"
 
 st=$(api /api/bearmon/v1/status)
@@ -27,7 +27,8 @@ c=$(echo "$pl" | jget '.plugins[] | select(.instance == "up_b") | .collections')
 [ "$c" -ge 3 ] || fail "up_b (500ms) collected only $c times in 2.2 s"
 tg=$(api /api/bearmon/v1/testgen)
 [ "$(echo "$tg" | jget .samples)" -gt 0 ] || fail "subscriber saw no samples: $tg"
-pass "collections run and a subscriber decodes the metric events ($tg)"
+[ "$(echo "$tg" | jget .timer_ticks)" -ge 10 ] || fail "main-loop timer did not tick: $tg"
+pass "collections run, an on_loop subscriber decodes the metric events, timers tick ($tg)"
 
 # self-metrics are metric events like any collector's: the subscriber sees
 # the core's batch with its series, counted in the published topic stats

@@ -26,6 +26,8 @@ struct tg_conf {
 	bool fail_collect;
 	char *subscribe;
 	char *route;
+	int64_t timer_ms;
+	bool on_loop;
 	struct bm_map labels;
 	struct bm_group_list targets;
 };
@@ -54,6 +56,10 @@ static const struct bm_option tg_options[] = {
 		  "topic to subscribe to and count"),
 	BM_OPTION("route", BM_OPT_STRING, NULL, struct tg_conf, route,
 		  "HTTP path answering with the counts"),
+	BM_OPTION("timer", BM_OPT_DURATION, "0ms", struct tg_conf, timer_ms,
+		  "main-loop timer period counted in timer_ticks (0 = none)"),
+	BM_OPTION("on_loop", BM_OPT_BOOL, "false", struct tg_conf, on_loop,
+		  "deliver the subscription on the main loop"),
 	BM_OPTION("labels", BM_OPT_MAP, NULL, struct tg_conf, labels, "labels on every sample"),
 	{.name = "targets", .type = BM_OPT_GROUP_LIST, .sub = tg_target_options,
 	 .sub_size = sizeof(struct tg_target), .offset = offsetof(struct tg_conf, targets),
@@ -68,6 +74,8 @@ struct tg {
 	uint64_t collections;
 	uint64_t events;
 	uint64_t samples;
+	uint64_t timer_ticks;
+	struct bm_timer *timer;
 	struct bm_arena arena;
 };
 
@@ -87,12 +95,20 @@ static void tg_on_http(void *user, struct bm_http_req *req)
 	struct tg *t = user;
 	char body[256];
 	int n = snprintf(body, sizeof(body),
-			 "{\"collections\":%llu,\"events\":%llu,\"samples\":%llu,\"targets\":%zu}",
+			 "{\"collections\":%llu,\"events\":%llu,\"samples\":%llu,\"targets\":%zu,"
+			 "\"timer_ticks\":%llu}",
 			 (unsigned long long)__atomic_load_n(&t->collections, __ATOMIC_RELAXED),
 			 (unsigned long long)__atomic_load_n(&t->events, __ATOMIC_RELAXED),
 			 (unsigned long long)__atomic_load_n(&t->samples, __ATOMIC_RELAXED),
-			 t->conf->targets.n);
+			 t->conf->targets.n,
+			 (unsigned long long)__atomic_load_n(&t->timer_ticks, __ATOMIC_RELAXED));
 	bm_http_reply(req, 200, "application/json", body, (size_t)n);
+}
+
+static void tg_on_timer(void *user)
+{
+	struct tg *t = user;
+	__atomic_add_fetch(&t->timer_ticks, 1, __ATOMIC_RELAXED);
 }
 
 static int tg_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm_err *err)
@@ -114,10 +130,16 @@ static int tg_start(void *state, struct bm_err *err)
 {
 	struct tg *t = state;
 	if (t->conf->subscribe) {
-		struct bm_sub_opts o = {.size = sizeof(o), .topic = t->conf->subscribe};
+		struct bm_sub_opts o = {.size = sizeof(o), .topic = t->conf->subscribe,
+					.on_loop = t->conf->on_loop};
 		int rc = bm_bus_subscribe(t->ctx, &o, tg_on_event, t, &t->sub);
 		if (rc)
 			return bm_err_set(err, rc, "subscribe %s failed", t->conf->subscribe);
+	}
+	if (t->conf->timer_ms) {
+		int rc = bm_timer_start(t->ctx, t->conf->timer_ms, tg_on_timer, t, &t->timer);
+		if (rc)
+			return bm_err_set(err, rc, "timer: %s", bm_strerror(rc));
 	}
 	if (t->conf->route) {
 		int rc = bm_http_route(t->ctx, t->conf->route, 0, tg_on_http, t);
