@@ -15,11 +15,12 @@
 
 #include "config.h"
 #include "conformance.h"
+#include "table.h"
 #include "daemon.h"
 #include "plugin_loader.h"
 
-#define DEFAULT_URL "http://127.0.0.1:9555"
-#define API "/api/bearmon/v1"
+#define DEFAULT_URL	"http://127.0.0.1:9555"
+#define API		"/api/bearmon/v1"
 #define HTTP_TIMEOUT_MS 5000L
 
 /* Exit codes, documented in the usage text. */
@@ -49,7 +50,8 @@ static void usage(FILE *f)
 		"       bearmonctl [--url URL | -c CONFIG] [--json] plugins\n"
 		"       bearmonctl [--url URL | -c CONFIG] [--json] reload\n"
 		"       bearmonctl [--json] check-config FILE [--set KEY=VALUE]...\n"
-		"       bearmonctl [--json] [--deadline DURATION] check-plugin FILE.so [--set OPTION=VALUE]...\n"
+		"       bearmonctl [--json] [--deadline DURATION] check-plugin FILE.so [--set "
+		"OPTION=VALUE]...\n"
 		"\n"
 		"  status        the daemon's version, uptime, instances and bus queues\n"
 		"  plugins       every instance: state, version, collection counters, errors\n"
@@ -81,49 +83,6 @@ static int usage_error(const char *fmt, const char *arg)
 
 /* --- aligned tables ------------------------------------------------------ */
 
-/* Cells in rows of ncols; align holds 'l' or 'r' per column. */
-struct table {
-	size_t ncols;
-	const char *align;
-	size_t n;
-	char **cells;
-};
-
-__attribute__((format(printf, 2, 3))) static void cell(struct table *t, const char *fmt, ...)
-{
-	char **v = realloc(t->cells, (t->n + 1) * sizeof(*v));
-	if (!v)
-		return;
-	t->cells = v;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&v[t->n], fmt, ap) < 0)
-		v[t->n] = NULL;
-	va_end(ap);
-	t->n++;
-}
-
-static void table_print(FILE *f, struct table *t)
-{
-	size_t w[16] = {0};
-	for (size_t i = 0; i < t->n; i++) {
-		size_t len = t->cells[i] ? strlen(t->cells[i]) : 0;
-		if (len > w[i % t->ncols])
-			w[i % t->ncols] = len;
-	}
-	for (size_t i = 0; i < t->n; i++) {
-		size_t c = i % t->ncols;
-		const char *v = t->cells[i] ? t->cells[i] : "";
-		bool last = c == t->ncols - 1 || i == t->n - 1;
-		int width = t->align[c] == 'r' ? (int)w[c] : last ? 0 : -(int)w[c];
-		fprintf(f, "%*s%s", width, v, last ? "\n" : "  ");
-		free(t->cells[i]);
-	}
-	free(t->cells);
-	t->cells = NULL;
-	t->n = 0;
-}
-
 /* --- value formatting ---------------------------------------------------- */
 
 /* "3d 4h 5m 6s", leading zero units left out. */
@@ -154,7 +113,8 @@ static void config_duration(char *buf, size_t n, int64_t ms)
 	else if (ms >= 60000 && ms % 60000 == 0)
 		snprintf(buf, n, "%lldm", (long long)(ms / 60000));
 	else if (ms > 60000)
-		snprintf(buf, n, "%lldm%llds", (long long)(ms / 60000), (long long)(ms % 60000 / 1000));
+		snprintf(buf, n, "%lldm%llds", (long long)(ms / 60000),
+			 (long long)(ms % 60000 / 1000));
 	else
 		snprintf(buf, n, "%llds", (long long)(ms / 1000));
 }
@@ -175,9 +135,9 @@ static long long int_of(const json_t *o, const char *key)
 static void cell_int(struct table *t, const json_t *o, const char *key)
 {
 	if (json_is_integer(json_object_get(o, key)))
-		cell(t, "%lld", int_of(o, key));
+		table_cell(t, "%lld", int_of(o, key));
 	else
-		cell(t, "-");
+		table_cell(t, "-");
 }
 
 /* --- HTTP ------------------------------------------------------------------ */
@@ -225,16 +185,18 @@ static int http_call(const struct ctl *c, const char *method, const char *path, 
 	fclose(mem);
 	if (rc == CURLE_OK)
 		return EXIT_OK;
-	fprintf(stderr, "bearmonctl: cannot reach bearmond at %s: %s\n"
-		"hint: is bearmond running, and does its http.listen match? (--url URL, or -c CONFIG to read it from the config)\n",
+	fprintf(stderr,
+		"bearmonctl: cannot reach bearmond at %s: %s\n"
+		"hint: is bearmond running, and does its http.listen match? (--url URL, or -c "
+		"CONFIG to read it from the config)\n",
 		c->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	return EXIT_UNREACHABLE;
 }
 
 /* Fetch and parse; *out is the document. Non-2xx with a JSON error body
  * is handed back too (reload's 422), anything else unusable fails. */
-static int fetch_json(const struct ctl *c, const char *method, const char *path,
-		      struct reply *r, json_t **out)
+static int fetch_json(const struct ctl *c, const char *method, const char *path, struct reply *r,
+		      json_t **out)
 {
 	json_error_t jerr;
 	int rc = http_call(c, method, path, r);
@@ -242,8 +204,8 @@ static int fetch_json(const struct ctl *c, const char *method, const char *path,
 		return rc;
 	*out = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
 	if (!*out || !json_is_object(*out)) {
-		fprintf(stderr, "bearmonctl: %s%s: HTTP %ld, not a JSON object (%s)\n", c->url, path,
-			r->status, *out ? "wrong type" : jerr.text);
+		fprintf(stderr, "bearmonctl: %s%s: HTTP %ld, not a JSON object (%s)\n", c->url,
+			path, r->status, *out ? "wrong type" : jerr.text);
 		json_decref(*out);
 		*out = NULL;
 		return EXIT_FAIL;
@@ -277,55 +239,54 @@ static void print_summary(const json_t *st)
 	struct table t = {.ncols = 2, .align = "ll"};
 	char up[64];
 	human_duration(up, sizeof(up), int_of(st, "uptime_ms"));
-	cell(&t, "version");
-	cell(&t, "%s (plugin ABI %lld.%lld)", str_of(st, "version"), int_of(st, "abi_major"),
+	table_cell(&t, "version");
+	table_cell(&t, "%s (plugin ABI %lld.%lld)", str_of(st, "version"), int_of(st, "abi_major"),
 	     int_of(st, "abi_minor"));
-	cell(&t, "uptime");
-	cell(&t, "%s", up);
-	cell(&t, "config");
-	cell(&t, "%s", str_of(st, "config"));
-	cell(&t, "data_dir");
-	cell(&t, "%s", str_of(st, "data_dir"));
-	cell(&t, "instances");
-	cell(&t, "%lld running, %lld failed, %lld total", int_of(inst, "running"),
+	table_cell(&t, "uptime");
+	table_cell(&t, "%s", up);
+	table_cell(&t, "config");
+	table_cell(&t, "%s", str_of(st, "config"));
+	table_cell(&t, "data_dir");
+	table_cell(&t, "%s", str_of(st, "data_dir"));
+	table_cell(&t, "instances");
+	table_cell(&t, "%lld running, %lld failed, %lld total", int_of(inst, "running"),
 	     int_of(inst, "failed"), int_of(inst, "total"));
-	cell(&t, "reloads");
-	cell(&t, "%lld ok, %lld failed", int_of(rel, "ok"), int_of(rel, "failed"));
-	const char *topic;
-	const json_t *v;
-	json_object_foreach((json_t *)pub, topic, v) {
-		cell(&t, "published");
-		cell(&t, "%s: %lld events", topic, (long long)json_integer_value(v));
+	table_cell(&t, "reloads");
+	table_cell(&t, "%lld ok, %lld failed", int_of(rel, "ok"), int_of(rel, "failed"));
+	for (void *it = json_object_iter((json_t *)pub); it;
+	     it = json_object_iter_next((json_t *)pub, it)) {
+		table_cell(&t, "published");
+		table_cell(&t, "%s: %lld events", json_object_iter_key(it),
+		     (long long)json_integer_value(json_object_iter_value(it)));
 	}
-	table_print(stdout, &t);
+	table_print(stdout, &t, "");
 }
 
 static void print_subscriptions(const json_t *subs)
 {
 	struct table t = {.ncols = 6, .align = "lllrrr"};
-	size_t i;
-	const json_t *s;
 	if (!json_array_size(subs)) {
 		printf("\n(no bus subscriptions)\n");
 		return;
 	}
-	cell(&t, "SUBSCRIBER");
-	cell(&t, "TOPIC");
-	cell(&t, "POLICY");
-	cell(&t, "DELIVERED");
-	cell(&t, "DROPPED");
-	cell(&t, "DEPTH/CAP");
-	json_array_foreach(subs, i, s) {
-		cell(&t, "%s", str_of(s, "subscriber"));
-		cell(&t, "%s", str_of(s, "topic"));
-		cell(&t, "%s", str_of(s, "policy"));
-		cell(&t, "%lld", int_of(s, "delivered"));
+	table_cell(&t, "SUBSCRIBER");
+	table_cell(&t, "TOPIC");
+	table_cell(&t, "POLICY");
+	table_cell(&t, "DELIVERED");
+	table_cell(&t, "DROPPED");
+	table_cell(&t, "DEPTH/CAP");
+	for (size_t i = 0; i < json_array_size(subs); i++) {
+		const json_t *s = json_array_get(subs, i);
+		table_cell(&t, "%s", str_of(s, "subscriber"));
+		table_cell(&t, "%s", str_of(s, "topic"));
+		table_cell(&t, "%s", str_of(s, "policy"));
+		table_cell(&t, "%lld", int_of(s, "delivered"));
 		/* block-policy losses are timeouts, not drops: show both */
-		cell(&t, "%lld", int_of(s, "dropped") + int_of(s, "block_timeouts"));
-		cell(&t, "%lld/%lld", int_of(s, "depth"), int_of(s, "capacity"));
+		table_cell(&t, "%lld", int_of(s, "dropped") + int_of(s, "block_timeouts"));
+		table_cell(&t, "%lld/%lld", int_of(s, "depth"), int_of(s, "capacity"));
 	}
 	putchar('\n');
-	table_print(stdout, &t);
+	table_print(stdout, &t, "");
 }
 
 static int cmd_status(const struct ctl *c)
@@ -353,12 +314,12 @@ static void plugin_row(struct table *t, const json_t *p)
 	char iv[32] = "-";
 	if (json_is_integer(json_object_get(p, "interval_ms")))
 		config_duration(iv, sizeof(iv), int_of(p, "interval_ms"));
-	cell(t, "%s", str_of(p, "instance"));
-	cell(t, "%s", str_of(p, "kind"));
-	cell(t, "%s", str_of(p, "plugin"));
-	cell(t, "%s", str_of(p, "state"));
-	cell(t, "%s", str_of(p, "version"));
-	cell(t, "%s", iv);
+	table_cell(t, "%s", str_of(p, "instance"));
+	table_cell(t, "%s", str_of(p, "kind"));
+	table_cell(t, "%s", str_of(p, "plugin"));
+	table_cell(t, "%s", str_of(p, "state"));
+	table_cell(t, "%s", str_of(p, "version"));
+	table_cell(t, "%s", iv);
 	cell_int(t, p, "collections");
 	cell_int(t, p, "failures");
 	cell_int(t, p, "overruns");
@@ -369,21 +330,21 @@ static void print_plugins(const json_t *list)
 	struct table t = {.ncols = 9, .align = "lllllrrrr"};
 	static const char *const head[] = {"INSTANCE", "KIND", "PLUGIN", "STATE", "VERSION",
 					   "INTERVAL", "COLLECTIONS", "FAILURES", "OVERRUNS"};
-	size_t i;
-	const json_t *p;
 	if (!json_array_size(list)) {
 		printf("(no instances configured)\n");
 		return;
 	}
 	for (size_t k = 0; k < 9; k++)
-		cell(&t, "%s", head[k]);
-	json_array_foreach(list, i, p)
-		plugin_row(&t, p);
-	table_print(stdout, &t);
+		table_cell(&t, "%s", head[k]);
+	for (size_t i = 0; i < json_array_size(list); i++)
+		plugin_row(&t, json_array_get(list, i));
+	table_print(stdout, &t, "");
 	/* errors are long: a line each below the table keeps it readable */
-	json_array_foreach(list, i, p)
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		const json_t *p = json_array_get(list, i);
 		if (json_object_get(p, "error"))
 			printf("error: %s: %s\n", str_of(p, "instance"), str_of(p, "error"));
+	}
 }
 
 static int cmd_plugins(const struct ctl *c)
@@ -467,7 +428,8 @@ static int cmd_check_config(const struct ctl *c)
 	} else {
 		fputs(text ? text : "", stderr);
 		if (fatal)
-			fprintf(stderr, "%s: %zu problem%s\n", c->file, fatal, fatal == 1 ? "" : "s");
+			fprintf(stderr, "%s: %zu problem%s\n", c->file, fatal,
+				fatal == 1 ? "" : "s");
 		else
 			printf("%s: config ok\n", c->file);
 	}
@@ -492,7 +454,8 @@ static int cmd_check_plugin(const struct ctl *c)
 	}
 	int rc = conformance_run(&o, r);
 	if (rc) {
-		fprintf(stderr, "bearmonctl: %s: cannot run the checks: %s\n", c->file, bm_strerror(rc));
+		fprintf(stderr, "bearmonctl: %s: cannot run the checks: %s\n", c->file,
+			bm_strerror(rc));
 	} else if (c->json) {
 		json_t *j = conformance_json(r);
 		json_dumpf(j, stdout, JSON_INDENT(2));
@@ -515,7 +478,8 @@ static int url_from_listen(struct ctl *c, const char *listen)
 {
 	const char *colon = strrchr(listen, ':');
 	if (!colon || colon == listen) {
-		fprintf(stderr, "bearmonctl: %s: http.listen \"%s\" is not HOST:PORT\n", c->config, listen);
+		fprintf(stderr, "bearmonctl: %s: http.listen \"%s\" is not HOST:PORT\n", c->config,
+			listen);
 		return EXIT_FAIL;
 	}
 	int hlen = (int)(colon - listen);
@@ -546,7 +510,8 @@ static int resolve_url(struct ctl *c)
 				errs.n ? errs.lines[0] : "unknown error");
 			rc = EXIT_FAIL;
 		} else if (!listen || !*listen) {
-			fprintf(stderr, "bearmonctl: %s: http.listen is empty: the daemon serves no API\n",
+			fprintf(stderr,
+				"bearmonctl: %s: http.listen is empty: the daemon serves no API\n",
 				c->config);
 			rc = EXIT_FAIL;
 		} else {
@@ -565,29 +530,40 @@ static int resolve_url(struct ctl *c)
 static int parse_args(int argc, char **argv, struct ctl *c)
 {
 	static const struct option longopts[] = {
-		{"url", required_argument, NULL, 'u'},
-		{"config", required_argument, NULL, 'c'},
-		{"json", no_argument, NULL, 'j'},
-		{"set", required_argument, NULL, 's'},
-		{"deadline", required_argument, NULL, 'd'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"url", required_argument, NULL, 'u'},	{"config", required_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},		{"set", required_argument, NULL, 's'},
+	    {"deadline", required_argument, NULL, 'd'}, {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},		{0},
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "u:c:js:d:Vh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'u': c->url_opt = optarg; break;
-		case 'c': c->config = optarg; break;
-		case 'j': c->json = true; break;
-		case 's': c->sets[c->n_sets++] = optarg; break;
+		case 'u':
+			c->url_opt = optarg;
+			break;
+		case 'c':
+			c->config = optarg;
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		case 's':
+			c->sets[c->n_sets++] = optarg;
+			break;
 		case 'd':
 			if (!parse_duration_ms(optarg, &c->deadline_ms) || c->deadline_ms <= 0)
-				return usage_error("--deadline \"%s\": expected a duration like 5s or 1500ms", optarg);
+				return usage_error(
+				    "--deadline \"%s\": expected a duration like 5s or 1500ms",
+				    optarg);
 			break;
-		case 'V': c->cmd = "version"; return EXIT_OK;
-		case 'h': c->cmd = "help"; return EXIT_OK;
-		default: return usage_error("%s", "invalid option");
+		case 'V':
+			c->cmd = "version";
+			return EXIT_OK;
+		case 'h':
+			c->cmd = "help";
+			return EXIT_OK;
+		default:
+			return usage_error("%s", "invalid option");
 		}
 	}
 	if (optind >= argc)
@@ -628,7 +604,8 @@ static int dispatch(struct ctl *c)
 		return EXIT_OK;
 	}
 	if (strcmp(c->cmd, "version") == 0) {
-		printf("bearmonctl %s (plugin ABI %d.%d)\n", BM_VERSION, BM_ABI_MAJOR, BM_ABI_MINOR);
+		printf("bearmonctl %s (plugin ABI %d.%d)\n", BM_VERSION, BM_ABI_MAJOR,
+		       BM_ABI_MINOR);
 		return EXIT_OK;
 	}
 	if (strcmp(c->cmd, "status") == 0)

@@ -114,7 +114,7 @@ const struct bm_option instance_host_options[] = {
 	 .help = "collection interval (default: the core interval)"},
 	{.name = "isolate", .type = BM_OPT_BOOL, .def = "false",
 	 .offset = offsetof(struct inst_host, isolate),
-	 .help = "run the plugin in a child process of its own"},
+	 .help = "run the plugin in a child process (reserved: not available in this build)"},
 	BM_OPTION_END,
 };
 

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "conformance.h"
+#include "table.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -49,9 +50,9 @@ static int64_t heap_in_use(void)
 }
 #endif
 
-#define TEST_INSTANCE "conftest"
+#define TEST_INSTANCE  "conftest"
 #define UNKNOWN_OPTION "no_such_option_xyz"
-#define DRAIN_MS 2000
+#define DRAIN_MS       2000
 
 static const char *const check_names[CONF_N_CHECKS] = {
 	[CONF_DESCRIPTOR] = "descriptor",
@@ -65,9 +66,8 @@ const char *conformance_check_name(enum conformance_check_id id)
 	return check_names[id];
 }
 
-__attribute__((format(printf, 3, 4))) static void verdict(struct conformance_report *r,
-							   enum conformance_check_id id,
-							   const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+verdict(struct conformance_report *r, enum conformance_check_id id, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -104,8 +104,8 @@ static const char *first_fatal(const struct cfg_errs *errs)
 
 struct scratch {
 	char dir[PATH_MAX - 16]; /* room for the names below it */
-	char conf[PATH_MAX];    /* the test instance */
-	char unknown[PATH_MAX]; /* the same with an option the plugin lacks */
+	char conf[PATH_MAX];	 /* the test instance */
+	char unknown[PATH_MAX];	 /* the same with an option the plugin lacks */
 	char data[PATH_MAX];
 	char **sets; /* "conftest.OPTION=VALUE" */
 	size_t n_sets;
@@ -145,8 +145,7 @@ static int write_config(const struct scratch *s, const struct plugin *p, const c
 	return fclose(f) ? BM_EIO : 0;
 }
 
-static int scratch_open(struct scratch *s, const struct conformance_opts *o,
-			const struct plugin *p)
+static int scratch_open(struct scratch *s, const struct conformance_opts *o, const struct plugin *p)
 {
 	const char *tmp = getenv("TMPDIR");
 	snprintf(s->dir, sizeof(s->dir), "%s/bearmonctl-check-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -251,7 +250,7 @@ struct harness {
 	struct daemon d;
 	struct bm_sub *counter;
 	uint64_t metric_events; /* written by the counter's delivery thread */
-	int fd;                 /* report pipe */
+	int fd;			/* report pipe */
 	int cycle;
 	struct timespec t0;
 };
@@ -419,8 +418,9 @@ static int run_cycle(struct harness *h, const struct cfg_instance *ci)
 	struct bm_ctx *in = instance_new(&h->d, ci, &errs);
 	int rc = 0;
 	if (!in || in->st != INST_LOADED) {
-		const char *why = first_fatal(&errs) ? first_fatal(&errs)
-			: in && in->error[0] ? in->error : "cannot create the instance";
+		const char *why = first_fatal(&errs);
+		if (!why)
+			why = in && in->error[0] ? in->error : "cannot create the instance";
 		rc = step_end(h, "setup", 0, BM_EINVAL, 'h', why);
 		goto out;
 	}
@@ -481,7 +481,8 @@ static void parse_end(struct watch *w, const char *line, struct conformance_repo
 	char who = 'p';
 	int off = 0;
 	if (sscanf(line, "end %d %15s %d %lf %c %n", &st.cycle, st.hook, &st.rc, &st.ms, &who,
-		   &off) < 5 || r->n_steps >= CONFORMANCE_MAX_STEPS)
+		   &off) < 5 ||
+	    r->n_steps >= CONFORMANCE_MAX_STEPS)
 		return;
 	snprintf(st.msg, sizeof(st.msg), "%s", strcmp(line + off, "-") ? line + off : "");
 	st.host = who == 'h';
@@ -561,19 +562,25 @@ static const struct conformance_step *first_failed(const struct conformance_repo
 	return NULL;
 }
 
-static void where_text(const struct watch *w, char *buf, size_t n)
+/* Where the child was: in a hook, or in host code after the last one. */
+static void where_text(const struct watch *w, const struct conformance_report *r, char *buf,
+		       size_t n)
 {
-	if (!w->hook[0] || strcmp(w->hook, "setup") == 0)
-		snprintf(buf, n, "the host setup");
-	else
+	const struct conformance_step *last = r->n_steps ? &r->steps[r->n_steps - 1] : NULL;
+	if (w->hook[0] && strcmp(w->hook, "setup") != 0)
 		snprintf(buf, n, "%s (cycle %d)", w->hook, w->cycle);
+	else if (!w->hook[0] && last && last->cycle)
+		snprintf(buf, n, "host code after %s (cycle %d)", last->hook, last->cycle);
+	else
+		snprintf(buf, n, "the host setup");
 }
 
 /* The hook the child never finished gets a row of its own. */
 static void add_lost_step(const struct watch *w, bool finished, int status, int64_t deadline_ms,
 			  struct conformance_report *r)
 {
-	if (!w->hook[0] || r->n_steps >= CONFORMANCE_MAX_STEPS || (finished && !WIFSIGNALED(status)))
+	if (!w->hook[0] || r->n_steps >= CONFORMANCE_MAX_STEPS ||
+	    (finished && !WIFSIGNALED(status)))
 		return;
 	struct conformance_step *st = &r->steps[r->n_steps++];
 	memset(st, 0, sizeof(*st));
@@ -596,11 +603,12 @@ static void judge_lifecycle(const struct watch *w, bool finished, int status, in
 {
 	const struct conformance_step *bad = first_failed(r);
 	char where[64];
-	where_text(w, where, sizeof(where));
+	where_text(w, r, where, sizeof(where));
 	fail(r, CONF_LIFECYCLE);
 	if (!finished)
-		verdict(r, CONF_LIFECYCLE, "deadline overrun: %s did not return within %lld ms; child killed",
-			where, (long long)deadline_ms);
+		verdict(r, CONF_LIFECYCLE,
+			"deadline overrun: %s did not return within %lld ms; child killed", where,
+			(long long)deadline_ms);
 	else if (WIFSIGNALED(status))
 		verdict(r, CONF_LIFECYCLE, "child died of SIG%s (%s) in %s",
 			sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
@@ -698,76 +706,17 @@ size_t conformance_not_passed(const struct conformance_report *r)
 
 /* --- output -------------------------------------------------------------- */
 
-/* Cells in rows of ncols, printed with each column as wide as its widest
- * cell. A cell that could not be allocated prints empty. */
-struct table {
-	size_t ncols;
-	size_t n;
-	char **cells;
-};
-
-__attribute__((format(printf, 2, 3))) static void cell(struct table *t, const char *fmt, ...)
-{
-	char **v = realloc(t->cells, (t->n + 1) * sizeof(*v));
-	if (!v)
-		return;
-	t->cells = v;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&v[t->n], fmt, ap) < 0)
-		v[t->n] = NULL;
-	va_end(ap);
-	t->n++;
-}
-
-static void table_print(FILE *f, struct table *t, const char *indent)
-{
-	size_t w[16] = {0};
-	for (size_t i = 0; i < t->n; i++) {
-		size_t len = t->cells[i] ? strlen(t->cells[i]) : 0;
-		if (len > w[i % t->ncols])
-			w[i % t->ncols] = len;
-	}
-	for (size_t i = 0; i < t->n; i++) {
-		size_t c = i % t->ncols;
-		const char *v = t->cells[i] ? t->cells[i] : "";
-		bool last = c == t->ncols - 1 || i == t->n - 1;
-		fprintf(f, "%s%-*s%s", c ? "" : indent, last ? 0 : (int)w[c], v, last ? "\n" : "  ");
-		free(t->cells[i]);
-	}
-	free(t->cells);
-	t->cells = NULL;
-	t->n = 0;
-}
-
-static void option_rows(struct table *t, const struct bm_option *opts, const char *prefix)
-{
-	for (const struct bm_option *o = opts; o && o->name; o++) {
-		cell(t, "%s%s", prefix, o->name);
-		cell(t, "%s", schema_type_name(o->type));
-		cell(t, "%s", o->def ? o->def : "-");
-		cell(t, "%s%s", o->help ? o->help : "",
-		     (o->flags & BM_OPTF_REQUIRED) ? " (required)" : "");
-		if (o->sub && (o->type == BM_OPT_GROUP || o->type == BM_OPT_GROUP_LIST)) {
-			char sub[256];
-			snprintf(sub, sizeof(sub), "%s%s%s.", prefix, o->name,
-				 o->type == BM_OPT_GROUP_LIST ? ".N" : "");
-			option_rows(t, o->sub, sub);
-		}
-	}
-}
-
 static void print_descriptor(FILE *f, const struct plugin *p)
 {
 	struct table t = {.ncols = 4};
 	fprintf(f, "    %s\n    %s\n", p->desc.description, p->path);
 	if (!p->desc.options || !p->desc.options->name)
 		return;
-	cell(&t, "OPTION");
-	cell(&t, "TYPE");
-	cell(&t, "DEFAULT");
-	cell(&t, "HELP");
-	option_rows(&t, p->desc.options, "");
+	table_cell(&t, "OPTION");
+	table_cell(&t, "TYPE");
+	table_cell(&t, "DEFAULT");
+	table_cell(&t, "HELP");
+	table_add_options(&t, p->desc.options, "");
 	table_print(f, &t, "    ");
 }
 
@@ -787,24 +736,24 @@ static void print_steps(FILE *f, const struct conformance_report *r)
 	struct table t = {.ncols = 4};
 	if (!r->n_steps)
 		return;
-	cell(&t, "CYCLE");
-	cell(&t, "HOOK");
-	cell(&t, "RESULT");
-	cell(&t, "TIME");
+	table_cell(&t, "CYCLE");
+	table_cell(&t, "HOOK");
+	table_cell(&t, "RESULT");
+	table_cell(&t, "TIME");
 	for (size_t i = 0; i < r->n_steps; i++) {
 		const struct conformance_step *st = &r->steps[i];
-		cell(&t, "%s", st->cycle == 1 ? "1" : st->cycle == 2 ? "2" : "-");
-		cell(&t, "%s", st->hook);
-		cell(&t, "%s", step_result(st));
-		cell(&t, "%s%.3f ms", st->rc == BM_ETIMEDOUT && st->host ? ">" : "", st->ms);
+		table_cell(&t, "%s", st->cycle == 1 ? "1" : st->cycle == 2 ? "2" : "-");
+		table_cell(&t, "%s", st->hook);
+		table_cell(&t, "%s", step_result(st));
+		table_cell(&t, "%s%.3f ms", st->rc == BM_ETIMEDOUT && st->host ? ">" : "", st->ms);
 	}
 	table_print(f, &t, "    ");
 }
 
 void conformance_print(FILE *f, const struct conformance_report *r)
 {
-	static const char *const word[] = {[CONF_SKIP] = "SKIP", [CONF_PASS] = "PASS",
-					    [CONF_FAIL] = "FAIL"};
+	static const char *const word[] = {
+		[CONF_SKIP] = "SKIP", [CONF_PASS] = "PASS", [CONF_FAIL] = "FAIL"};
 	size_t count[3] = {0};
 	for (int i = 0; i < CONF_N_CHECKS; i++) {
 		const struct conformance_check *c = &r->checks[i];
@@ -850,11 +799,13 @@ static json_t *plugin_json(const struct plugin *p)
 
 json_t *conformance_json(const struct conformance_report *r)
 {
-	static const char *const word[] = {[CONF_SKIP] = "skip", [CONF_PASS] = "pass",
-					    [CONF_FAIL] = "fail"};
+	static const char *const word[] = {
+		[CONF_SKIP] = "skip", [CONF_PASS] = "pass", [CONF_FAIL] = "fail"};
 	static const char *const key[CONF_N_CHECKS] = {
-		[CONF_DESCRIPTOR] = "descriptor", [CONF_LIFECYCLE] = "lifecycle",
-		[CONF_LEAKS] = "leaks", [CONF_UNKNOWN_OPTION] = "unknown_option",
+		[CONF_DESCRIPTOR] = "descriptor",
+		[CONF_LIFECYCLE] = "lifecycle",
+		[CONF_LEAKS] = "leaks",
+		[CONF_UNKNOWN_OPTION] = "unknown_option",
 	};
 	json_t *checks = json_array();
 	json_t *steps = json_array();
@@ -864,15 +815,17 @@ json_t *conformance_json(const struct conformance_report *r)
 							"detail", r->checks[i].detail));
 	for (size_t i = 0; i < r->n_steps; i++) {
 		const struct conformance_step *st = &r->steps[i];
-		json_array_append_new(steps, json_pack("{s:i, s:s, s:b, s:s?, s:f, s:s?}", "cycle",
-						       st->cycle, "hook", st->hook, "ok", st->rc == 0,
-						       "code", st->rc ? bm_err_name(st->rc) : NULL,
-						       "ms", st->ms, "error", st->msg[0] ? st->msg : NULL));
+		json_array_append_new(steps,
+				      json_pack("{s:i, s:s, s:b, s:s?, s:f, s:s?}", "cycle",
+						st->cycle, "hook", st->hook, "ok", st->rc == 0,
+						"code", st->rc ? bm_err_name(st->rc) : NULL, "ms",
+						st->ms, "error", st->msg[0] ? st->msg : NULL));
 	}
 	json_t *j = json_pack("{s:s, s:b, s:o, s:o, s:o}", "file", r->path, "ok",
 			      conformance_not_passed(r) == 0, "checks", checks, "plugin",
 			      plugin_json(r->plugin), "steps", steps);
 	json_object_set_new(j, "heap_growth_bytes",
-			    r->heap_measured ? json_integer((json_int_t)r->heap_growth) : json_null());
+			    r->heap_measured ? json_integer((json_int_t)r->heap_growth)
+					     : json_null());
 	return j;
 }

@@ -15,8 +15,8 @@
 #include "plugin_loader.h"
 
 #define CONFORMANCE_DEADLINE_MS 5000
-#define CONFORMANCE_HEAP_LIMIT (64 * 1024)
-#define CONFORMANCE_MAX_STEPS 16
+#define CONFORMANCE_HEAP_LIMIT	(64 * 1024)
+#define CONFORMANCE_MAX_STEPS	16
 
 enum conformance_check_id {
 	CONF_DESCRIPTOR = 0,
@@ -29,10 +29,10 @@ enum conformance_check_id {
 enum conformance_result { CONF_SKIP = 0, CONF_PASS, CONF_FAIL };
 
 struct conformance_opts {
-	const char *path;     /* the plugin .so */
-	char *const *sets;    /* "OPTION=VALUE" for the test instance */
+	const char *path;  /* the plugin .so */
+	char *const *sets; /* "OPTION=VALUE" for the test instance */
 	size_t n_sets;
-	int64_t deadline_ms;  /* per hook; 0: CONFORMANCE_DEADLINE_MS */
+	int64_t deadline_ms; /* per hook; 0: CONFORMANCE_DEADLINE_MS */
 };
 
 struct conformance_check {
@@ -42,12 +42,12 @@ struct conformance_check {
 
 /* One hook call in the child, as reported over the pipe. */
 struct conformance_step {
-	int cycle;      /* 1 or 2; 0 for the host setup */
-	char hook[16];  /* "setup", "init", "start", "collect", "stop", "fini" */
-	int rc;         /* 0 or a BM_E* code */
-	bool host;      /* the host failed the step (rc is not the plugin's) */
-	double ms;      /* time spent in the hook */
-	char msg[300];  /* the plugin's error text, or why the host failed it */
+	int cycle;     /* 1 or 2; 0 for the host setup */
+	char hook[16]; /* "setup", "init", "start", "collect", "stop", "fini" */
+	int rc;	       /* 0 or a BM_E* code */
+	bool host;     /* the host failed the step (rc is not the plugin's) */
+	double ms;     /* time spent in the hook */
+	char msg[300]; /* the plugin's error text, or why the host failed it */
 };
 
 struct conformance_report {

@@ -45,7 +45,7 @@ static bool h_log_enabled(struct bm_ctx *ctx, int level)
 static void *h_alloc(size_t size) { return calloc(1, size ? size : 1); }
 static void h_free(void *p) { free(p); }
 static const char *h_instance_name(struct bm_ctx *ctx) { return ctx->name; }
-static const char *h_data_dir(struct bm_ctx *ctx) { return ctx->d->cfg->core.data_dir; }
+static const char *h_data_dir(struct bm_ctx *ctx) { return ctx->data_dir; }
 static int64_t h_now_ms(struct bm_ctx *ctx)
 {
 	(void)ctx;

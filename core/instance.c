@@ -92,13 +92,14 @@ struct bm_ctx *instance_new(struct daemon *d, const struct cfg_instance *ci, str
 	in->prefix = dupf("[%s:%s:%s]", ci->kind, ci->plugin, ci->name);
 	in->fingerprint = strdup(ci->fingerprint ? ci->fingerprint : "");
 	in->where = strdup(ci->where);
+	in->data_dir = strdup(d->cfg->core.data_dir);
 	in->interval_ms = ci->interval_ms;
 	in->enabled = ci->enabled;
 	in->publisher = BM_EINVAL;
 	pthread_mutex_init(&in->res_lock, NULL);
 	scheduler_init(in);
 	if (!in->name || !in->kind || !in->plugin_name || !in->prefix || !in->fingerprint ||
-	    !in->where) {
+	    !in->where || !in->data_dir) {
 		instance_free(in);
 		return NULL;
 	}
@@ -235,6 +236,7 @@ void instance_free(struct bm_ctx *in)
 	free(in->prefix);
 	free(in->fingerprint);
 	free(in->where);
+	free(in->data_dir);
 	pthread_mutex_destroy(&in->res_lock);
 	free(in);
 }

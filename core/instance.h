@@ -66,6 +66,7 @@ struct bm_ctx {
 	char *prefix; /* "[collector:cpu:cpu_main]" */
 	char *fingerprint;
 	char *where;
+	char *data_dir; /* copied: a reload frees the config it came from */
 	int64_t interval_ms;
 	bool enabled;
 	void *conf;

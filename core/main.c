@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "table.h"
 
 #define DEFAULT_CONFIG "/etc/bearmon/bearmon.conf"
 
@@ -35,26 +36,6 @@ static void usage(FILE *f)
 		"  -h, --help               this text\n");
 }
 
-static void print_options(const struct bm_option *opts, const char *prefix)
-{
-	for (const struct bm_option *o = opts; o && o->name; o++) {
-		char name[256];
-		snprintf(name, sizeof(name), "%s%s", prefix, o->name);
-		printf("  %-28s %-12s %-14s %s%s%s\n", name, schema_type_name(o->type),
-		       o->def ? o->def : "-", o->help ? o->help : "",
-		       (o->flags & BM_OPTF_REQUIRED) ? " (required)" : "",
-		       (o->flags & BM_OPTF_BOUNDED) ? "" : "");
-		if (o->flags & BM_OPTF_BOUNDED)
-			printf("  %-28s %-12s %-14s bounds: %g .. %g\n", "", "", "", o->min, o->max);
-		if (o->type == BM_OPT_GROUP || o->type == BM_OPT_GROUP_LIST) {
-			char sub[256];
-			snprintf(sub, sizeof(sub), "%s%s%s.", prefix, o->name,
-				 o->type == BM_OPT_GROUP_LIST ? ".N" : "");
-			print_options(o->sub, sub);
-		}
-	}
-}
-
 static int plugin_help(const char *config, const char *spec, char *const *sets, size_t n)
 {
 	struct cfg_errs errs = {0};
@@ -72,9 +53,14 @@ static int plugin_help(const char *config, const char *spec, char *const *sets, 
 	} else {
 		printf("%s/%s %s (ABI %u.%u, %s)\n%s\n%s\n\n", p->kind, p->name, p->desc.version,
 		       p->desc.abi_major, p->desc.abi_minor, p->desc.license, p->desc.description, p->path);
-		printf("  %-28s %-12s %-14s %s\n", "option", "type", "default", "help");
-		print_options(instance_host_options, "");
-		print_options(p->desc.options, "");
+		struct table t = {.ncols = 4};
+		table_cell(&t, "OPTION");
+		table_cell(&t, "TYPE");
+		table_cell(&t, "DEFAULT");
+		table_cell(&t, "HELP");
+		table_add_options(&t, instance_host_options, "");
+		table_add_options(&t, p->desc.options, "");
+		table_print(stdout, &t, "  ");
 		rc = 0;
 	}
 	cfg_errs_free(&errs);

@@ -104,7 +104,7 @@ struct bm_host_api {
 
 	/* --- since 1.0: identity and time --- */
 	const char *(*instance_name)(struct bm_ctx *ctx); /* valid until fini */
-	const char *(*data_dir)(struct bm_ctx *ctx);      /* daemon data dir */
+	const char *(*data_dir)(struct bm_ctx *ctx);      /* daemon data dir, valid until fini */
 	int64_t (*now_ms)(struct bm_ctx *ctx);            /* wall clock, ms since epoch */
 	int64_t (*interval_ms)(struct bm_ctx *ctx);       /* the instance's interval */
 
