@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bearmon/bm_batch.h"
 #include "bearmon/bm_event.h"
 #include "bus.h"
 #include "daemon.h"
@@ -26,88 +27,32 @@ struct selfmetrics {
 	struct event *timer;
 };
 
-/* A batch under construction; every string it points to lives in arena. */
-struct batch {
-	struct bm_arena arena;
-	struct bm_sample *s;
-	size_t n, cap;
-	struct bm_metric_meta *meta;
-	size_t n_meta, cap_meta;
-};
-
-static const char *keep(struct batch *b, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = bm_arena_alloc(&b->arena, n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
-
-static void family(struct batch *b, const char *name, enum bm_metric_type type, const char *help)
-{
-	if (b->n_meta == b->cap_meta) {
-		size_t cap = b->cap_meta ? 2 * b->cap_meta : 32;
-		struct bm_metric_meta *v = realloc(b->meta, cap * sizeof(*v));
-		if (!v)
-			return;
-		b->meta = v;
-		b->cap_meta = cap;
-	}
-	b->meta[b->n_meta++] = (struct bm_metric_meta){.name = name, .type = type, .help = help, .unit = ""};
-}
-
-/* Add name{k0=v0,k1=v1,k2=v2} (pairs with a NULL key are left out; keys in
- * alphabetical order as the caller passes them). */
-static void sample(struct batch *b, const char *name, double value, const char *k0, const char *v0,
-		   const char *k1, const char *v1, const char *k2, const char *v2)
-{
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 128;
-		struct bm_sample *v = realloc(b->s, cap * sizeof(*v));
-		if (!v)
-			return;
-		b->s = v;
-		b->cap = cap;
-	}
-	const char *kv[6] = {k0, v0, k1, v1, k2, v2};
-	struct bm_label *l = bm_arena_alloc(&b->arena, 3 * sizeof(*l));
-	if (!l)
-		return;
-	uint32_t nl = 0;
-	for (int i = 0; i < 3; i++)
-		if (kv[2 * i])
-			l[nl++] = (struct bm_label){keep(b, kv[2 * i]), keep(b, kv[2 * i + 1])};
-	b->s[b->n++] = (struct bm_sample){.name = name, .labels = l, .n_labels = nl, .value = value};
-}
-
 static void bus_topics(void *u, const struct bus_topic_stats *st)
 {
-	sample(u, "bearmon_bus_published_total", (double)st->published, "topic", st->topic, NULL,
-	       NULL, NULL, NULL);
+	bm_batch_addl(u, "bearmon_bus_published_total", (double)st->published, "topic", st->topic,
+		      NULL);
 }
 
 static void bus_subs(void *u, const struct bus_sub_stats *st)
 {
-	struct batch *b = u;
-	sample(b, "bearmon_bus_delivered_total", (double)st->delivered, "policy", st->policy,
-	       "subscriber", st->owner, "topic", st->topic);
-	sample(b, "bearmon_bus_dropped_total", (double)st->dropped, "policy", st->policy,
-	       "subscriber", st->owner, "topic", st->topic);
-	sample(b, "bearmon_bus_block_timeouts_total", (double)st->timeouts, "policy", st->policy,
-	       "subscriber", st->owner, "topic", st->topic);
-	sample(b, "bearmon_bus_queue_depth", st->depth, "policy", st->policy, "subscriber",
-	       st->owner, "topic", st->topic);
-	sample(b, "bearmon_bus_queue_capacity", st->capacity, "policy", st->policy, "subscriber",
-	       st->owner, "topic", st->topic);
+	static const char *const names[] = {
+		"bearmon_bus_delivered_total", "bearmon_bus_dropped_total",
+		"bearmon_bus_block_timeouts_total", "bearmon_bus_queue_depth",
+		"bearmon_bus_queue_capacity",
+	};
+	const double v[] = {(double)st->delivered, (double)st->dropped, (double)st->timeouts,
+			    st->depth, st->capacity};
+	for (size_t i = 0; i < 5; i++)
+		bm_batch_addl(u, names[i], v[i], "policy", st->policy, "subscriber", st->owner,
+			      "topic", st->topic, NULL);
 }
 
 static void bus_pubs(void *u, const struct bus_pub_stats *st)
 {
-	sample(u, "bearmon_bus_publisher_events_total", (double)st->published, "publisher",
-	       st->name, NULL, NULL, NULL, NULL);
-	sample(u, "bearmon_bus_publisher_lost_total", (double)st->lost, "publisher", st->name,
-	       NULL, NULL, NULL, NULL);
+	bm_batch_addl(u, "bearmon_bus_publisher_events_total", (double)st->published, "publisher",
+		      st->name, NULL);
+	bm_batch_addl(u, "bearmon_bus_publisher_lost_total", (double)st->lost, "publisher",
+		      st->name, NULL);
 }
 
 /* CPU of an instance's subscription delivery threads. */
@@ -122,11 +67,15 @@ static void sum_sub_cpu(void *u, const struct bus_sub_stats *st)
 		c->cpu_s += st->cpu_s;
 }
 
-static void one_instance(struct batch *b, struct daemon *d, struct bm_ctx *in)
+static void instance_sample(struct bm_batch *b, struct bm_ctx *in, const char *name, double v)
 {
-	const char *i = in->name, *p = in->plugin_name;
-	sample(b, "bearmon_plugin_up", in->st == INST_RUNNING, "instance", i, "kind", in->kind,
-	       "plugin", p);
+	bm_batch_addl(b, name, v, "instance", in->name, "plugin", in->plugin_name, NULL);
+}
+
+static void one_instance(struct bm_batch *b, struct daemon *d, struct bm_ctx *in)
+{
+	bm_batch_addl(b, "bearmon_plugin_up", in->st == INST_RUNNING, "instance", in->name, "kind",
+		      in->kind, "plugin", in->plugin_name, NULL);
 	if (in->st != INST_RUNNING)
 		return;
 	struct sub_cpu c = {in, 0};
@@ -134,28 +83,22 @@ static void one_instance(struct batch *b, struct daemon *d, struct bm_ctx *in)
 	pthread_mutex_lock(&in->sched.lock);
 	struct collector_sched s = in->sched;
 	pthread_mutex_unlock(&in->sched.lock);
-	sample(b, "bearmon_plugin_cpu_seconds_total", s.cpu_s + c.cpu_s, "instance", i, "plugin", p,
-	       NULL, NULL);
+	instance_sample(b, in, "bearmon_plugin_cpu_seconds_total", s.cpu_s + c.cpu_s);
 	if (in->plugin->desc.kind == BM_KIND_COLLECTOR) {
-		sample(b, "bearmon_plugin_collect_duration_seconds", s.last_duration_s, "instance", i,
-		       "plugin", p, NULL, NULL);
-		sample(b, "bearmon_plugin_collect_success", s.collections ? s.last_ok : 0, "instance",
-		       i, "plugin", p, NULL, NULL);
-		sample(b, "bearmon_plugin_collections_total", (double)s.collections, "instance", i,
-		       "plugin", p, NULL, NULL);
-		sample(b, "bearmon_plugin_collect_failures_total", (double)s.failures, "instance", i,
-		       "plugin", p, NULL, NULL);
-		sample(b, "bearmon_plugin_overruns_total", (double)s.overruns, "instance", i, "plugin",
-		       p, NULL, NULL);
+		instance_sample(b, in, "bearmon_plugin_collect_duration_seconds", s.last_duration_s);
+		instance_sample(b, in, "bearmon_plugin_collect_success", s.collections ? s.last_ok : 0);
+		instance_sample(b, in, "bearmon_plugin_collections_total", (double)s.collections);
+		instance_sample(b, in, "bearmon_plugin_collect_failures_total", (double)s.failures);
+		instance_sample(b, in, "bearmon_plugin_overruns_total", (double)s.overruns);
 	}
 	pthread_mutex_lock(&in->res_lock);
 	for (size_t k = 0; k < in->n_sms; k++) {
 		const struct self_metric *m = &in->sms[k];
 		double v = m->is_counter ? (double)__atomic_load_n((const uint64_t *)m->value, __ATOMIC_RELAXED)
 					 : *(const volatile double *)m->value;
-		family(b, keep(b, m->name), m->is_counter ? BM_METRIC_COUNTER : BM_METRIC_GAUGE,
-		       keep(b, m->help));
-		sample(b, keep(b, m->name), v, "instance", i, "plugin", p, NULL, NULL);
+		bm_batch_family(b, m->name, m->is_counter ? BM_METRIC_COUNTER : BM_METRIC_GAUGE, "",
+				m->help);
+		instance_sample(b, in, m->name, v);
 	}
 	pthread_mutex_unlock(&in->res_lock);
 }
@@ -184,26 +127,24 @@ static double rss_bytes(void)
 	return (double)pages * (double)sysconf(_SC_PAGESIZE);
 }
 
-static void process_metrics(struct batch *b, struct daemon *d)
+static void process_metrics(struct bm_batch *b, struct daemon *d)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-	sample(b, "process_cpu_seconds_total", cpu, NULL, NULL, NULL, NULL, NULL, NULL);
-	sample(b, "process_resident_memory_bytes", rss_bytes(), NULL, NULL, NULL, NULL, NULL, NULL);
-	sample(b, "process_open_fds", open_fds(), NULL, NULL, NULL, NULL, NULL, NULL);
-	sample(b, "process_start_time_seconds", (double)d->started_ms / 1000.0, NULL, NULL, NULL,
-	       NULL, NULL, NULL);
-	sample(b, "bearmon_log_suppressed_total", (double)log_suppressed_total(), NULL, NULL, NULL,
-	       NULL, NULL, NULL);
-	sample(b, "bearmon_config_reloads_total", (double)d->reloads_ok, "result", "success", NULL,
-	       NULL, NULL, NULL);
-	sample(b, "bearmon_config_reloads_total", (double)d->reloads_failed, "result", "failure",
-	       NULL, NULL, NULL, NULL);
+	bm_batch_addl(b, "process_cpu_seconds_total", cpu, NULL);
+	bm_batch_addl(b, "process_resident_memory_bytes", rss_bytes(), NULL);
+	bm_batch_addl(b, "process_open_fds", open_fds(), NULL);
+	bm_batch_addl(b, "process_start_time_seconds", (double)d->started_ms / 1000.0, NULL);
+	bm_batch_addl(b, "bearmon_log_suppressed_total", (double)log_suppressed_total(), NULL);
+	bm_batch_addl(b, "bearmon_config_reloads_total", (double)d->reloads_ok, "result", "success",
+		      NULL);
+	bm_batch_addl(b, "bearmon_config_reloads_total", (double)d->reloads_failed, "result",
+		      "failure", NULL);
 }
 
-static void core_families(struct batch *b)
+static void core_families(struct bm_batch *b)
 {
 	static const struct {
 		const char *name;
@@ -233,12 +174,12 @@ static void core_families(struct batch *b)
 		{"bearmon_config_reloads_total", BM_METRIC_COUNTER, "config reloads by result"},
 	};
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		family(b, f[i].name, f[i].type, f[i].help);
+		bm_batch_family(b, f[i].name, f[i].type, "", f[i].help);
 }
 
 void selfmetrics_publish(struct daemon *d)
 {
-	struct batch b = {0};
+	struct bm_batch b = {.ts_ms = wall_ms()};
 	core_families(&b);
 	bus_each_topic(d->bus, bus_topics, &b);
 	bus_each_sub(d->bus, bus_subs, &b);
@@ -246,18 +187,14 @@ void selfmetrics_publish(struct daemon *d)
 	for (size_t i = 0; i < d->n_inst; i++)
 		one_instance(&b, d, d->inst[i]);
 	process_metrics(&b, d);
-	int64_t now = wall_ms();
-	for (size_t i = 0; i < b.n; i++)
-		b.s[i].ts_ms = now;
-	struct bm_metric_batch mb = {.source = "bearmond", .meta = b.meta, .n_meta = b.n_meta,
-				     .samples = b.s, .n_samples = b.n};
+	struct bm_metric_batch mb;
+	bm_batch_view(&b, &mb);
+	mb.source = "bearmond";
 	struct bm_buf buf = {0};
 	if (bm_metric_batch_encode(&mb, &buf) == 0)
 		bus_publish(d->bus, d->core_publisher, BM_TOPIC_METRIC, buf.data, buf.len);
 	bm_buf_free(&buf);
-	free(b.s);
-	free(b.meta);
-	bm_arena_free(&b.arena);
+	bm_batch_free(&b);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)

@@ -28,6 +28,8 @@ c=$(echo "$pl" | jget '.plugins[] | select(.instance == "up_b") | .collections')
 tg=$(api /api/bearmon/v1/testgen)
 [ "$(echo "$tg" | jget .samples)" -gt 0 ] || fail "subscriber saw no samples: $tg"
 [ "$(echo "$tg" | jget .timer_ticks)" -ge 10 ] || fail "main-loop timer did not tick: $tg"
+# 3 instances up + RSS per self-metrics round (1 s)
+[ "$(echo "$tg" | jget .self_samples)" -ge 4 ] || fail "self-metrics not seen on the bus: $tg"
 pass "collections run, an on_loop subscriber decodes the metric events, timers tick ($tg)"
 
 # self-metrics are metric events like any collector's: the subscriber sees

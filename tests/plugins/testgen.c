@@ -75,6 +75,7 @@ struct tg {
 	uint64_t events;
 	uint64_t samples;
 	uint64_t timer_ticks;
+	uint64_t self_samples; /* bearmond's own series seen on the bus */
 	struct bm_timer *timer;
 	struct bm_arena arena;
 };
@@ -85,8 +86,13 @@ static void tg_on_event(void *user, const char *topic, const void *body, size_t 
 	struct bm_metric_batch b;
 	__atomic_add_fetch(&t->events, 1, __ATOMIC_RELAXED);
 	if (strcmp(topic, BM_TOPIC_METRIC) == 0 &&
-	    bm_metric_batch_decode(body, len, &b, &t->arena) == 0)
+	    bm_metric_batch_decode(body, len, &b, &t->arena) == 0) {
 		__atomic_add_fetch(&t->samples, b.n_samples, __ATOMIC_RELAXED);
+		for (size_t i = 0; b.source && strcmp(b.source, "bearmond") == 0 && i < b.n_samples; i++)
+			if (strcmp(b.samples[i].name, "bearmon_plugin_up") == 0 ||
+			    strcmp(b.samples[i].name, "process_resident_memory_bytes") == 0)
+				__atomic_add_fetch(&t->self_samples, 1, __ATOMIC_RELAXED);
+	}
 	bm_arena_reset(&t->arena);
 }
 
@@ -96,12 +102,13 @@ static void tg_on_http(void *user, struct bm_http_req *req)
 	char body[256];
 	int n = snprintf(body, sizeof(body),
 			 "{\"collections\":%llu,\"events\":%llu,\"samples\":%llu,\"targets\":%zu,"
-			 "\"timer_ticks\":%llu}",
+			 "\"timer_ticks\":%llu,\"self_samples\":%llu}",
 			 (unsigned long long)__atomic_load_n(&t->collections, __ATOMIC_RELAXED),
 			 (unsigned long long)__atomic_load_n(&t->events, __ATOMIC_RELAXED),
 			 (unsigned long long)__atomic_load_n(&t->samples, __ATOMIC_RELAXED),
 			 t->conf->targets.n,
-			 (unsigned long long)__atomic_load_n(&t->timer_ticks, __ATOMIC_RELAXED));
+			 (unsigned long long)__atomic_load_n(&t->timer_ticks, __ATOMIC_RELAXED),
+			 (unsigned long long)__atomic_load_n(&t->self_samples, __ATOMIC_RELAXED));
 	bm_http_reply(req, 200, "application/json", body, (size_t)n);
 }
 
