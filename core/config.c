@@ -64,7 +64,23 @@ static const struct bm_option bus_options[] = {
 	BM_OPTION_END,
 };
 
-static const struct bm_option store_options[] = {BM_OPTION_END};
+#define STORE_OFF(f) (offsetof(struct core_conf, store.f) - offsetof(struct core_conf, store))
+static const struct bm_option store_options[] = {
+	{.name = "enabled", .type = BM_OPT_BOOL, .def = "true", .offset = STORE_OFF(enabled),
+	 .help = "keep every metric sample in the embedded sqlite store"},
+	{.name = "path", .type = BM_OPT_STRING, .def = "bearmon.db", .offset = STORE_OFF(path),
+	 .help = "database file (relative: to data_dir)"},
+	{.name = "flush_interval", .type = BM_OPT_DURATION, .def = "1s", .flags = BM_OPTF_BOUNDED,
+	 .min = 10, .max = 60000, .offset = STORE_OFF(flush_ms),
+	 .help = "open chunks reach the disk at least this often: the most a crash can lose"},
+	{.name = "chunk_samples", .type = BM_OPT_INT, .def = "120", .flags = BM_OPTF_BOUNDED,
+	 .min = 8, .max = 4096, .offset = STORE_OFF(chunk_samples),
+	 .help = "samples per compressed chunk"},
+	{.name = "queue_len", .type = BM_OPT_INT, .def = "4096", .flags = BM_OPTF_BOUNDED, .min = 16,
+	 .max = 1048576, .offset = STORE_OFF(queue_len),
+	 .help = "bus queue of the store (block policy: publishers wait, nothing is dropped)"},
+	BM_OPTION_END,
+};
 
 const struct bm_option core_options[] = {
 	CORE_OPT("data_dir", BM_OPT_STRING, "/var/lib/bearmon", data_dir,

@@ -51,7 +51,11 @@ struct core_conf {
 		int64_t block_timeout_ms;
 	} bus;
 	struct {
-		int reserved; /* options arrive with the store */
+		bool enabled;
+		char *path;        /* relative: to data_dir */
+		int64_t flush_ms;
+		int64_t chunk_samples;
+		int64_t queue_len; /* bus queue of the store's subscription */
 	} store;
 };
 

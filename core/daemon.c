@@ -24,6 +24,7 @@
 #include "plugin_loader.h"
 #include "selfmetrics.h"
 #include "status.h"
+#include "store_api.h"
 
 int64_t wall_ms(void)
 {
@@ -197,7 +198,7 @@ int daemon_start(struct daemon *d, const char *path, char *const *overrides, siz
 		LOG_ERR("data_dir %s: cannot create: %s", d->cfg->core.data_dir, strerror(errno));
 		goto out;
 	}
-	if (loader_init() || setup_loop(d) || setup_http(d))
+	if (loader_init() || setup_loop(d) || setup_http(d) || store_attach(d))
 		goto out;
 	if (build_instances(d, d->cfg, NULL, 0, &d->inst, &d->n_inst, &errs) || report(&errs, NULL))
 		goto out; /* bad options: refuse to start */
@@ -294,6 +295,10 @@ void daemon_stop(struct daemon *d)
 	for (size_t i = d->n_inst; i-- > 0;)
 		instance_free(d->inst[i]);
 	free(d->inst);
+	/* plugins may publish while they stop: let the store have it */
+	if (d->bus)
+		bus_drain(d->bus, 1000);
+	store_detach(d);
 	d->inst = NULL;
 	d->n_inst = 0;
 	selfmetrics_stop(d->sm);

@@ -17,12 +17,14 @@ struct bus;
 struct http;
 struct bm_ctx;
 struct selfmetrics;
+struct store_sub;
 
 struct daemon {
 	struct event_base *loop;
 	struct bus *bus;
 	struct http *http;
 	struct selfmetrics *sm;
+	struct store_sub *store; /* NULL when the store is disabled */
 	struct cfg *cfg;
 	char *config_path;
 	char *const *overrides;

@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "instance.h"
 #include "log.h"
+#include "store_api.h"
 
 struct selfmetrics {
 	struct daemon *d;
@@ -187,6 +188,7 @@ void selfmetrics_publish(struct daemon *d)
 	for (size_t i = 0; i < d->n_inst; i++)
 		one_instance(&b, d, d->inst[i]);
 	process_metrics(&b, d);
+	store_self_metrics(d, &b);
 	struct bm_metric_batch mb;
 	bm_batch_view(&b, &mb);
 	mb.source = "bearmond";

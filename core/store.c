@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The embedded store (see store.h). Ingest touches memory only: samples go
+ * into each series' open chunk, sealed chunks wait in a pending list. A
+ * flusher thread takes a snapshot of what changed under the lock and
+ * writes it in one transaction without the lock, so ingest never waits
+ * for the disk. A failed transaction (disk full, read-only) puts the work
+ * back and is retried at the next flush: nothing is lost while memory
+ * lasts (pending sealed chunks are capped; past the cap the oldest are
+ * dropped and counted).
+ *
+ * Series are kept in an open-addressing hash table of our own: libc's
+ * hsearch is global and glib is not a dependency; it is 60 lines.
+ */
+#define _GNU_SOURCE
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <regex.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store_codec.h"
+
+#define PENDING_MAX 65536 /* sealed chunks waiting for a working disk */
+#define LABEL_SEP '\x1e'  /* between label pairs in series.labels */
+#define KV_SEP '\x1f'     /* between a label's name and value */
+
+struct series {
+	char *key; /* canonical text */
+	int64_t id;
+	bool stored;   /* its row is in the database */
+	bool dirty;    /* open chunk changed since the last flush */
+	bool has_last;
+	int64_t last_ts;
+	struct chunk_enc enc;
+	char *name;
+	char *labels; /* k\x1fv\x1ek\x1fv */
+};
+
+struct sealed {
+	int64_t id, start, end;
+	uint32_t count;
+	uint8_t *data;
+	size_t len;
+};
+
+struct flush_job;
+
+struct store {
+	sqlite3 *wdb; /* writer connection, used by the flusher only */
+	sqlite3 *rdb; /* reader connection, queries */
+	pthread_mutex_t rlock;
+	struct store_conf conf;
+	pthread_mutex_t lock; /* everything below */
+	struct series **table;
+	size_t cap, n;
+	struct series **by_id; /* index id - 1 */
+	size_t n_ids, cap_ids;
+	int64_t next_id;
+	struct sealed *pending;
+	size_t n_pending, cap_pending;
+	struct store_stats st;
+	pthread_t flusher;
+	pthread_cond_t wake;
+	bool quit;
+	struct flush_job *inflight; /* being written: still visible to queries */
+	pthread_mutex_t flush_lock; /* one flush at a time */
+};
+
+static const char *const migrations[] = {
+	/* 1: series, label index, chunks */
+	"CREATE TABLE series(id INTEGER PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL,"
+	" text TEXT NOT NULL UNIQUE);"
+	"CREATE INDEX series_name ON series(name);"
+	"CREATE TABLE label_index(name TEXT NOT NULL, value TEXT NOT NULL, series_id INTEGER NOT NULL,"
+	" PRIMARY KEY(name, value, series_id)) WITHOUT ROWID;"
+	"CREATE TABLE chunks(series_id INTEGER NOT NULL, start_ms INTEGER NOT NULL,"
+	" end_ms INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,"
+	" PRIMARY KEY(series_id, start_ms)) WITHOUT ROWID;"
+	"CREATE TABLE metadata(name TEXT PRIMARY KEY, type INTEGER, unit TEXT, help TEXT);",
+};
+
+static uint64_t hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static struct series **slot(struct store *s, const char *key)
+{
+	size_t i = hash(key) & (s->cap - 1);
+	while (s->table[i] && strcmp(s->table[i]->key, key) != 0)
+		i = (i + 1) & (s->cap - 1);
+	return &s->table[i];
+}
+
+static int table_grow(struct store *s)
+{
+	size_t old_cap = s->cap;
+	struct series **old = s->table;
+	s->cap = old_cap ? old_cap * 2 : 1024;
+	s->table = calloc(s->cap, sizeof(*s->table));
+	if (!s->table) {
+		s->table = old;
+		s->cap = old_cap;
+		return BM_ENOMEM;
+	}
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i])
+			*slot(s, old[i]->key) = old[i];
+	free(old);
+	return 0;
+}
+
+static int index_add(struct store *s, struct series *se)
+{
+	size_t i = (size_t)(se->id - 1);
+	if (i >= s->cap_ids) {
+		size_t cap = s->cap_ids ? s->cap_ids * 2 : 1024;
+		while (cap <= i)
+			cap *= 2;
+		struct series **v = realloc(s->by_id, cap * sizeof(*v));
+		if (!v)
+			return BM_ENOMEM;
+		memset(v + s->cap_ids, 0, (cap - s->cap_ids) * sizeof(*v));
+		s->by_id = v;
+		s->cap_ids = cap;
+	}
+	s->by_id[i] = se;
+	if (i + 1 > s->n_ids)
+		s->n_ids = i + 1;
+	return 0;
+}
+
+static void series_free(struct series *se)
+{
+	chunk_enc_free(&se->enc);
+	free(se->key);
+	free(se->name);
+	free(se->labels);
+	free(se);
+}
+
+size_t store_series_text(const char *name, const struct bm_label *l, uint32_t n_labels, char *buf,
+			 size_t n)
+{
+	size_t used = 0;
+#define PUT(c)                            \
+	do {                              \
+		if (used + 1 < n)         \
+			buf[used] = (c);  \
+		used++;                   \
+	} while (0)
+	for (const char *p = name; *p; p++)
+		PUT(*p);
+	PUT('{');
+	for (uint32_t i = 0; i < n_labels; i++) {
+		if (i)
+			PUT(',');
+		for (const char *p = l[i].name; *p; p++)
+			PUT(*p);
+		PUT('=');
+		PUT('"');
+		for (const char *p = l[i].value; *p; p++) {
+			if (*p == '\\' || *p == '"' || *p == '\n') {
+				PUT('\\');
+				PUT(*p == '\n' ? 'n' : *p);
+			} else {
+				PUT(*p);
+			}
+		}
+		PUT('"');
+	}
+	PUT('}');
+#undef PUT
+	if (n)
+		buf[used < n ? used : n - 1] = '\0';
+	return used;
+}
+
+static char *labels_field(const struct bm_label *l, uint32_t n)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(f, "%s%s%c%s", i ? "\x1e" : "", l[i].name, KV_SEP, l[i].value);
+	fclose(f);
+	return out;
+}
+
+/* Find or create the series of sample smp; caller holds s->lock. */
+static struct series *series_get(struct store *s, const struct bm_sample *smp)
+{
+	char stack[1024];
+	size_t need = store_series_text(smp->name, smp->labels, smp->n_labels, stack, sizeof(stack));
+	char *key = stack;
+	if (need >= sizeof(stack)) {
+		key = malloc(need + 1);
+		if (!key)
+			return NULL;
+		store_series_text(smp->name, smp->labels, smp->n_labels, key, need + 1);
+	}
+	struct series *se = NULL;
+	if (s->n * 2 >= s->cap && table_grow(s))
+		goto out;
+	struct series **at = slot(s, key);
+	if (*at) {
+		se = *at;
+		goto out;
+	}
+	se = calloc(1, sizeof(*se));
+	if (!se)
+		goto out;
+	se->key = strdup(key);
+	se->name = strdup(smp->name);
+	se->labels = labels_field(smp->labels, smp->n_labels);
+	se->id = s->next_id;
+	chunk_enc_init(&se->enc);
+	if (!se->key || !se->name || !se->labels || index_add(s, se)) {
+		series_free(se);
+		se = NULL;
+		goto out;
+	}
+	s->next_id++;
+	*at = se;
+	s->n++;
+	s->st.series++;
+out:
+	if (key != stack)
+		free(key);
+	return se;
+}
+
+static int pending_push(struct store *s, const struct sealed *c)
+{
+	if (s->n_pending == PENDING_MAX) {
+		free(s->pending[0].data);
+		memmove(s->pending, s->pending + 1, (s->n_pending - 1) * sizeof(*s->pending));
+		s->n_pending--;
+		s->st.write_errors++; /* counted as lost to a failing disk */
+	}
+	if (s->n_pending == s->cap_pending) {
+		size_t cap = s->cap_pending ? 2 * s->cap_pending : 256;
+		struct sealed *v = realloc(s->pending, cap * sizeof(*v));
+		if (!v)
+			return BM_ENOMEM;
+		s->pending = v;
+		s->cap_pending = cap;
+	}
+	s->pending[s->n_pending++] = *c;
+	return 0;
+}
+
+/* Copy the open chunk of se into c (data malloc'd). */
+static int chunk_copy(const struct series *se, struct sealed *c)
+{
+	size_t len;
+	const uint8_t *d = chunk_enc_data(&se->enc, &len);
+	*c = (struct sealed){.id = se->id, .start = chunk_enc_first_ts(&se->enc),
+			     .end = chunk_enc_last_ts(&se->enc), .count = chunk_enc_count(&se->enc),
+			     .len = len, .data = malloc(len ? len : 1)};
+	if (!c->data)
+		return BM_ENOMEM;
+	memcpy(c->data, d, len);
+	return 0;
+}
+
+static void seal(struct store *s, struct series *se)
+{
+	struct sealed c;
+	if (chunk_copy(se, &c) == 0 && pending_push(s, &c) != 0)
+		free(c.data);
+	chunk_enc_free(&se->enc);
+	chunk_enc_init(&se->enc);
+	se->dirty = false;
+}
+
+int store_ingest(struct store *s, const struct bm_metric_batch *b)
+{
+	int rc = 0;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < b->n_samples; i++) {
+		const struct bm_sample *smp = &b->samples[i];
+		struct series *se = series_get(s, smp);
+		if (!se) {
+			rc = BM_ENOMEM;
+			break;
+		}
+		if (se->has_last && smp->ts_ms <= se->last_ts) {
+			if (smp->ts_ms == se->last_ts)
+				s->st.duplicates++;
+			else
+				s->st.out_of_order++;
+			continue;
+		}
+		if (chunk_enc_add(&se->enc, smp->ts_ms, smp->value)) {
+			rc = BM_ENOMEM;
+			break;
+		}
+		se->has_last = true;
+		se->last_ts = smp->ts_ms;
+		se->dirty = true;
+		s->st.samples_in++;
+		if (chunk_enc_count(&se->enc) >= s->conf.chunk_samples)
+			seal(s, se);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* What one flush writes, taken under the lock. */
+struct flush_job {
+	struct sealed *chunks;
+	size_t n, cap;
+	struct series **new_series; /* rows to insert (pointers stay valid) */
+	size_t n_new;
+};
+
+static int job_add(struct flush_job *j, const struct sealed *c)
+{
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? 2 * j->cap : 256;
+		struct sealed *v = realloc(j->chunks, cap * sizeof(*v));
+		if (!v)
+			return BM_ENOMEM;
+		j->chunks = v;
+		j->cap = cap;
+	}
+	j->chunks[j->n++] = *c;
+	return 0;
+}
+
+static void job_take(struct store *s, struct flush_job *j)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_pending; i++)
+		if (job_add(j, &s->pending[i]))
+			free(s->pending[i].data);
+	s->n_pending = 0;
+	s->inflight = j;
+	j->new_series = calloc(s->n_ids ? s->n_ids : 1, sizeof(*j->new_series));
+	for (size_t i = 0; i < s->n_ids; i++) {
+		struct series *se = s->by_id[i];
+		struct sealed c;
+		if (!se)
+			continue;
+		if (!se->stored && j->new_series)
+			j->new_series[j->n_new++] = se;
+		if (se->dirty && chunk_copy(se, &c) == 0) {
+			if (job_add(j, &c))
+				free(c.data);
+			else
+				se->dirty = false;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The job failed to reach the disk: keep its chunks for the next flush
+ * (an open chunk copy is superseded by marking the series dirty). */
+static void job_return(struct store *s, struct flush_job *j)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < j->n; i++) {
+		struct series *se = s->by_id[j->chunks[i].id - 1];
+		bool open = se && chunk_enc_count(&se->enc) &&
+			    chunk_enc_first_ts(&se->enc) == j->chunks[i].start;
+		if (open) {
+			se->dirty = true;
+			free(j->chunks[i].data);
+		} else if (pending_push(s, &j->chunks[i])) {
+			free(j->chunks[i].data);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	j->n = 0;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		LOG_ERR("store: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return rc;
+}
+
+static int write_series(sqlite3 *db, struct series *se)
+{
+	sqlite3_stmt *st = NULL, *li = NULL;
+	int rc = sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO series(id, name, labels, text) VALUES(?,?,?,?)",
+				    -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, se->id);
+		sqlite3_bind_text(st, 2, se->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, se->labels, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, se->key, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO label_index VALUES(?,?,?)", -1, &li, NULL);
+	char *copy = rc == SQLITE_OK ? strdup(se->labels) : NULL;
+	char *save = NULL;
+	for (char *pair = copy ? strtok_r(copy, "\x1e", &save) : NULL; pair && rc == SQLITE_OK;
+	     pair = strtok_r(NULL, "\x1e", &save)) {
+		char *sep = strchr(pair, KV_SEP);
+		if (!sep)
+			continue;
+		*sep = '\0';
+		sqlite3_reset(li);
+		sqlite3_bind_text(li, 1, pair, -1, SQLITE_STATIC);
+		sqlite3_bind_text(li, 2, sep + 1, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(li, 3, se->id);
+		rc = sqlite3_step(li) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	free(copy);
+	sqlite3_finalize(li);
+	return rc;
+}
+
+static int write_chunks(sqlite3 *db, const struct flush_job *j)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO chunks VALUES(?,?,?,?,?)", -1, &st, NULL);
+	for (size_t i = 0; i < j->n && rc == SQLITE_OK; i++) {
+		const struct sealed *c = &j->chunks[i];
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, c->id);
+		sqlite3_bind_int64(st, 2, c->start);
+		sqlite3_bind_int64(st, 3, c->end);
+		sqlite3_bind_int64(st, 4, c->count);
+		sqlite3_bind_blob(st, 5, c->data, (int)c->len, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_flush(struct store *s)
+{
+	struct flush_job j = {0};
+	pthread_mutex_lock(&s->flush_lock);
+	job_take(s, &j);
+	int rc = SQLITE_OK;
+	if (j.n || j.n_new) {
+		rc = exec_sql(s->wdb, "BEGIN");
+		for (size_t i = 0; i < j.n_new && rc == SQLITE_OK; i++)
+			rc = write_series(s->wdb, j.new_series[i]);
+		if (rc == SQLITE_OK)
+			rc = write_chunks(s->wdb, &j);
+		if (rc == SQLITE_OK)
+			rc = exec_sql(s->wdb, "COMMIT");
+		if (rc != SQLITE_OK) {
+			log_msg("[store]", BM_LOG_ERR, "write failed, keeping data in memory and retrying: %s",
+				sqlite3_errmsg(s->wdb));
+			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+			job_return(s, &j);
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	s->inflight = NULL;
+	if (rc == SQLITE_OK) {
+		for (size_t i = 0; i < j.n_new; i++)
+			j.new_series[i]->stored = true;
+		s->st.chunks_written += j.n;
+		s->st.flushes++;
+	} else {
+		s->st.write_errors++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < j.n; i++)
+		free(j.chunks[i].data);
+	free(j.chunks);
+	free(j.new_series);
+	pthread_mutex_unlock(&s->flush_lock);
+	return rc == SQLITE_OK ? 0 : BM_EIO;
+}
+
+static void *flusher(void *arg)
+{
+	struct store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->quit) {
+		struct timespec dl;
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_sec += s->conf.flush_ms / 1000;
+		dl.tv_nsec += (s->conf.flush_ms % 1000) * 1000000;
+		if (dl.tv_nsec >= 1000000000) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->wake, &s->lock, &dl);
+		if (s->quit)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		store_flush(s);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static int open_db(const char *path, int flags, sqlite3 **db, struct bm_err *err)
+{
+	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return bm_err_set(err, BM_EIO, "store %s: %s", path, *db ? sqlite3_errmsg(*db) : "out of memory");
+	sqlite3_busy_timeout(*db, 5000);
+	/* WAL + NORMAL: a killed process never corrupts the database and loses
+	 * no committed transaction; only a power cut may lose the newest ones */
+	if (exec_sql(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") != SQLITE_OK)
+		return bm_err_set(err, BM_EIO, "store %s: %s", path, sqlite3_errmsg(*db));
+	return 0;
+}
+
+static int migrate(sqlite3 *db, struct bm_err *err)
+{
+	sqlite3_stmt *st;
+	int version = 0;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	if (version > latest)
+		return bm_err_set(err, BM_EINVAL, "store schema version %d is newer than this bearmond (%d)",
+				  version, latest);
+	for (int v = version; v < latest; v++) {
+		char set[64];
+		snprintf(set, sizeof(set), "PRAGMA user_version=%d", v + 1);
+		if (exec_sql(db, "BEGIN") || exec_sql(db, migrations[v]) || exec_sql(db, set) ||
+		    exec_sql(db, "COMMIT"))
+			return bm_err_set(err, BM_EIO, "store schema migration to %d failed: %s", v + 1,
+					  sqlite3_errmsg(db));
+	}
+	return 0;
+}
+
+/* Known series come back with their ids; their next samples start new
+ * chunks (a chunk on disk is never appended to). */
+static int load_series(struct store *s)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->wdb, "SELECT id, name, labels, text FROM series ORDER BY id", -1, &st,
+			       NULL) != SQLITE_OK)
+		return BM_EIO;
+	int rc = 0;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct series *se = calloc(1, sizeof(*se));
+		if (!se || (s->n * 2 >= s->cap && table_grow(s))) {
+			free(se);
+			rc = BM_ENOMEM;
+			break;
+		}
+		se->id = sqlite3_column_int64(st, 0);
+		se->name = strdup((const char *)sqlite3_column_text(st, 1));
+		se->labels = strdup((const char *)sqlite3_column_text(st, 2));
+		se->key = strdup((const char *)sqlite3_column_text(st, 3));
+		se->stored = true;
+		chunk_enc_init(&se->enc);
+		if (!se->name || !se->labels || !se->key || se->id < 1 || index_add(s, se)) {
+			series_free(se);
+			rc = BM_ENOMEM;
+			break;
+		}
+		*slot(s, se->key) = se;
+		s->n++;
+		if (se->id >= s->next_id)
+			s->next_id = se->id + 1;
+	}
+	sqlite3_finalize(st);
+	s->st.series = s->n;
+	return rc;
+}
+
+/* The newest stored timestamp of each series, so that a restart keeps the
+ * duplicate/out-of-order rule. */
+static void load_last_ts(struct store *s)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->wdb, "SELECT series_id, max(end_ms) FROM chunks GROUP BY series_id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id >= 1 && (size_t)id <= s->n_ids && s->by_id[id - 1]) {
+			s->by_id[id - 1]->has_last = true;
+			s->by_id[id - 1]->last_ts = sqlite3_column_int64(st, 1);
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+struct store *store_open(const struct store_conf *conf, struct bm_err *err)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s) {
+		bm_err_set(err, BM_ENOMEM, "store: out of memory");
+		return NULL;
+	}
+	s->conf = *conf;
+	if (!s->conf.chunk_samples)
+		s->conf.chunk_samples = 120;
+	if (s->conf.flush_ms <= 0)
+		s->conf.flush_ms = 1000;
+	s->next_id = 1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->rlock, NULL);
+	pthread_mutex_init(&s->flush_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (open_db(conf->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->wdb, err) ||
+	    migrate(s->wdb, err) || open_db(conf->path, SQLITE_OPEN_READONLY, &s->rdb, err))
+		goto fail;
+	if (load_series(s)) {
+		bm_err_set(err, BM_EIO, "store %s: cannot load series: %s", conf->path, sqlite3_errmsg(s->wdb));
+		goto fail;
+	}
+	load_last_ts(s);
+	if (pthread_create(&s->flusher, NULL, flusher, s) != 0) {
+		bm_err_set(err, BM_EIO, "store: cannot start the flusher thread");
+		goto fail;
+	}
+	return s;
+fail:
+	s->quit = true;
+	store_close(s);
+	return NULL;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (!s->quit) {
+		pthread_mutex_lock(&s->lock);
+		s->quit = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->flusher, NULL);
+		if (store_flush(s))
+			LOG_ERR("store: final flush failed: data since the last flush is lost");
+	}
+	for (size_t i = 0; i < s->n_ids; i++)
+		if (s->by_id[i])
+			series_free(s->by_id[i]);
+	for (size_t i = 0; i < s->n_pending; i++)
+		free(s->pending[i].data);
+	free(s->pending);
+	free(s->by_id);
+	free(s->table);
+	sqlite3_close(s->rdb);
+	sqlite3_close(s->wdb);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->rlock);
+	pthread_mutex_destroy(&s->flush_lock);
+	free(s);
+}
+
+int store_set_max_pages(struct store *s, uint64_t pages)
+{
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%llu",
+		 (unsigned long long)(pages ? pages : 4294967294ull));
+	pthread_mutex_lock(&s->flush_lock);
+	int rc = exec_sql(s->wdb, sql);
+	pthread_mutex_unlock(&s->flush_lock);
+	return rc == SQLITE_OK ? 0 : BM_EIO;
+}
+
+void store_get_stats(struct store *s, struct store_stats *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->st;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* --- queries ------------------------------------------------------------ */
+
+struct compiled {
+	const struct store_matcher *m;
+	regex_t re;
+	bool has_re;
+};
+
+static const char *label_value(const char *labels, const char *name, char *buf, size_t n)
+{
+	size_t nl = strlen(name);
+	for (const char *p = labels; *p;) {
+		const char *end = strchr(p, LABEL_SEP);
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == KV_SEP) {
+			size_t vl = len - nl - 1 < n - 1 ? len - nl - 1 : n - 1;
+			memcpy(buf, p + nl + 1, vl);
+			buf[vl] = '\0';
+			return buf;
+		}
+		p = end ? end + 1 : p + len;
+	}
+	return ""; /* absent label = empty value, as in PromQL */
+}
+
+static bool matches(const struct compiled *c, size_t n, const char *name, const char *labels)
+{
+	char buf[1024];
+	for (size_t i = 0; i < n; i++) {
+		const struct store_matcher *m = c[i].m;
+		const char *v = strcmp(m->name, "__name__") == 0 ? name
+							       : label_value(labels, m->name, buf, sizeof(buf));
+		bool ok = c[i].has_re ? regexec(&c[i].re, v, 0, NULL, 0) == 0 : strcmp(v, m->value) == 0;
+		if (m->op == STORE_NEQ || m->op == STORE_NRE)
+			ok = !ok;
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+long store_series(struct store *s, const struct store_matcher *m, size_t n,
+		  void (*cb)(void *u, int64_t id, const char *text), void *u)
+{
+	struct compiled *c = calloc(n ? n : 1, sizeof(*c));
+	long count = 0;
+	if (!c)
+		return BM_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		c[i].m = &m[i];
+		if (m[i].op == STORE_RE || m[i].op == STORE_NRE) {
+			char anchored[1024];
+			snprintf(anchored, sizeof(anchored), "^(%s)$", m[i].value);
+			if (regcomp(&c[i].re, anchored, REG_EXTENDED | REG_NOSUB)) {
+				count = BM_EINVAL;
+				goto out;
+			}
+			c[i].has_re = true;
+		}
+	}
+	/* memory holds every series, stored or not yet */
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_ids; i++) {
+		struct series *se = s->by_id[i];
+		if (se && matches(c, n, se->name, se->labels)) {
+			cb(u, se->id, se->key);
+			count++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+out:
+	for (size_t i = 0; i < n; i++)
+		if (c[i].has_re)
+			regfree(&c[i].re);
+	free(c);
+	return count;
+}
+
+static long emit_chunk(const uint8_t *data, size_t len, int64_t start, int64_t end,
+		       void (*cb)(void *u, int64_t ts, double v), void *u)
+{
+	struct chunk_iter it;
+	int64_t ts;
+	double v;
+	long n = 0;
+	int rc;
+	if (chunk_iter_init(&it, data, len))
+		return BM_EPROTO;
+	while ((rc = chunk_iter_next(&it, &ts, &v)) == 1) {
+		if (ts >= start && ts <= end) {
+			cb(u, ts, v);
+			n++;
+		}
+	}
+	return rc < 0 ? rc : n;
+}
+
+/* Append copies of id's chunks in v[0..n) that memory holds. */
+static void copy_mem(int64_t id, const struct sealed *v, size_t n, struct sealed **out, size_t *n_out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].id != id)
+			continue;
+		struct sealed *grown = realloc(*out, (*n_out + 1) * sizeof(**out));
+		if (!grown)
+			return;
+		*out = grown;
+		grown[*n_out] = v[i];
+		grown[*n_out].data = malloc(v[i].len ? v[i].len : 1);
+		if (grown[*n_out].data)
+			memcpy(grown[(*n_out)++].data, v[i].data, v[i].len);
+	}
+}
+
+static bool has_start(const struct sealed *v, size_t n, int64_t start)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].start == start)
+			return true;
+	return false;
+}
+
+long store_raw(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms,
+	       void (*cb)(void *u, int64_t ts_ms, double v), void *u)
+{
+	struct sealed *mem = NULL; /* being written, then pending, then open */
+	size_t n_mem = 0;
+	pthread_mutex_lock(&s->lock);
+	struct series *se = id >= 1 && (size_t)id <= s->n_ids ? s->by_id[id - 1] : NULL;
+	if (s->inflight)
+		copy_mem(id, s->inflight->chunks, s->inflight->n, &mem, &n_mem);
+	copy_mem(id, s->pending, s->n_pending, &mem, &n_mem);
+	struct sealed open;
+	if (se && chunk_enc_count(&se->enc) && chunk_copy(se, &open) == 0) {
+		copy_mem(id, &open, 1, &mem, &n_mem);
+		free(open.data);
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	long total = 0;
+	sqlite3_stmt *st;
+	pthread_mutex_lock(&s->rlock);
+	if (sqlite3_prepare_v2(s->rdb,
+			       "SELECT start_ms, data FROM chunks WHERE series_id = ? AND end_ms >= ?"
+			       " AND start_ms <= ? ORDER BY start_ms",
+			       -1, &st, NULL) != SQLITE_OK) {
+		total = BM_EIO;
+	} else {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, start_ms);
+		sqlite3_bind_int64(st, 3, end_ms);
+		while (total >= 0 && sqlite3_step(st) == SQLITE_ROW) {
+			if (has_start(mem, n_mem, sqlite3_column_int64(st, 0)))
+				continue; /* memory has a newer copy of this chunk */
+			long n = emit_chunk(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+					    start_ms, end_ms, cb, u);
+			total = n < 0 ? n : total + n;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->rlock);
+	/* the same chunk may be in memory twice (an open copy being written
+	 * and the open chunk itself): only its last copy counts */
+	for (size_t i = 0; i < n_mem; i++) {
+		if (total >= 0 && !has_start(mem + i + 1, n_mem - i - 1, mem[i].start)) {
+			long n = emit_chunk(mem[i].data, mem[i].len, start_ms, end_ms, cb, u);
+			total = n < 0 ? n : total + n;
+		}
+		free(mem[i].data);
+	}
+	free(mem);
+	return total;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The embedded store (sqlite3): every `metric` sample on the bus is kept
+ * in Gorilla-compressed chunks, one open chunk per active series in
+ * memory, sealed (or, while open, re-written) into the database by the
+ * store's own writer thread.
+ *
+ * Rules: a series is its name plus its sorted label set. Within a series
+ * timestamps must increase: a sample at the same timestamp as the previous
+ * one is a duplicate, an older one is out of order; both are dropped and
+ * counted (Prometheus' rule). Open chunks reach the database at least
+ * every flush interval, so a crash loses at most that much.
+ */
+#ifndef BEARMON_CORE_STORE_H
+#define BEARMON_CORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bearmon/bm_event.h"
+
+struct store;
+
+struct store_conf {
+	const char *path;        /* database file */
+	int64_t flush_ms;        /* open chunks written at least this often */
+	uint32_t chunk_samples;  /* a chunk is sealed at this many samples */
+};
+
+struct store_stats {
+	uint64_t samples_in;       /* accepted */
+	uint64_t duplicates;       /* same timestamp as the series' previous sample */
+	uint64_t out_of_order;     /* older than the series' previous sample */
+	uint64_t write_errors;     /* failed transactions (disk full, read-only, ...) */
+	uint64_t chunks_written;
+	uint64_t series;           /* series known */
+	uint64_t flushes;
+};
+
+struct store *store_open(const struct store_conf *conf, struct bm_err *err);
+/* Flush every open chunk and close. */
+void store_close(struct store *s);
+
+/* Add a decoded batch (the store's bus subscriber calls this). */
+int store_ingest(struct store *s, const struct bm_metric_batch *b);
+/* Cap the database at pages pages (sqlite's max_page_count), to test or
+ * enforce a disk quota; 0 = no cap. */
+int store_set_max_pages(struct store *s, uint64_t pages);
+
+/* Write open chunks now (the writer does this every flush_ms by itself). */
+int store_flush(struct store *s);
+void store_get_stats(struct store *s, struct store_stats *out);
+
+/* --- queries (any thread) --- */
+
+enum store_match_op { STORE_EQ, STORE_NEQ, STORE_RE, STORE_NRE };
+struct store_matcher {
+	const char *name; /* label name; "__name__" for the metric name */
+	enum store_match_op op;
+	const char *value;
+};
+
+/* Series matching every matcher: cb gets each series' id and its
+ * canonical text `name{k="v",...}`. Returns the count or a BM_E* code
+ * (BM_EINVAL: a bad regex). */
+long store_series(struct store *s, const struct store_matcher *m, size_t n,
+		  void (*cb)(void *u, int64_t id, const char *text), void *u);
+
+/* Raw samples of series id with start_ms <= ts <= end_ms, oldest first,
+ * the open chunk included. Returns the count or a BM_E* code. */
+long store_raw(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms,
+	       void (*cb)(void *u, int64_t ts_ms, double v), void *u);
+
+/* Canonical text of a series: name{a="x",b="y"} with Prometheus escaping.
+ * Returns the length written (truncated to n-1 like snprintf). */
+size_t store_series_text(const char *name, const struct bm_label *l, uint32_t n_labels, char *buf,
+			 size_t n);
+
+#endif

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store inside the daemon (see store_api.h). The subscription uses the
+ * block policy: a full store queue slows publishers down instead of
+ * losing samples.
+ */
+#define _GNU_SOURCE
+#include "store_api.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bearmon/bm_batch.h"
+#include "bus.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+
+#define API "/api/bearmon/v1"
+#define SAMPLES_MAX 1000000 /* per answer: a bigger range must be paged */
+
+struct store_sub {
+	struct store *store;
+	struct bm_sub *sub;
+	struct bm_arena arena;
+	uint64_t malformed;
+};
+
+static void on_metric(void *user, const char *topic, const void *body, size_t len)
+{
+	struct store_sub *ss = user;
+	struct bm_metric_batch b;
+	(void)topic;
+	if (bm_metric_batch_decode(body, len, &b, &ss->arena) == 0)
+		store_ingest(ss->store, &b);
+	else
+		ss->malformed++;
+	bm_arena_reset(&ss->arena);
+}
+
+static void h_series(void *u, struct bm_http_req *r);
+static void h_samples(void *u, struct bm_http_req *r);
+
+int store_attach(struct daemon *d)
+{
+	const struct core_conf *c = &d->cfg->core;
+	if (!c->store.enabled)
+		return 0;
+	char *path = NULL;
+	if (c->store.path[0] == '/' ? asprintf(&path, "%s", c->store.path) < 0
+				    : asprintf(&path, "%s/%s", c->data_dir, c->store.path) < 0)
+		return BM_ENOMEM;
+	struct store_conf sc = {.path = path, .flush_ms = c->store.flush_ms,
+				.chunk_samples = (uint32_t)c->store.chunk_samples};
+	struct bm_err err = {0};
+	struct store_sub *ss = calloc(1, sizeof(*ss));
+	if (ss)
+		ss->store = store_open(&sc, &err);
+	free(path);
+	if (!ss || !ss->store) {
+		LOG_ERR("%s", ss ? err.msg : "store: out of memory");
+		free(ss);
+		return BM_EIO;
+	}
+	struct bm_sub_opts o = {.size = sizeof(o), .topic = "metric", .policy = BM_SUB_BLOCK,
+				.queue_len = (uint32_t)c->store.queue_len,
+				.block_timeout_ms = c->bus.block_timeout_ms};
+	int rc = bus_subscribe(d->bus, "store", &o, on_metric, ss, &ss->sub);
+	if (rc) {
+		store_close(ss->store);
+		free(ss);
+		return rc;
+	}
+	d->store = ss;
+	if (d->http) {
+		http_add_route(d->http, ss, API "/series", 0, h_series, ss);
+		http_add_route(d->http, ss, API "/samples", 0, h_samples, ss);
+	}
+	return 0;
+}
+
+void store_detach(struct daemon *d)
+{
+	struct store_sub *ss = d->store;
+	if (!ss)
+		return;
+	if (d->http)
+		http_remove_routes(d->http, ss);
+	bus_unsubscribe(ss->sub);
+	store_close(ss->store);
+	bm_arena_free(&ss->arena);
+	free(ss);
+	d->store = NULL;
+}
+
+void store_self_metrics(struct daemon *d, struct bm_batch *b)
+{
+	struct store_sub *ss = d->store;
+	struct store_stats st;
+	if (!ss)
+		return;
+	store_get_stats(ss->store, &st);
+	static const struct {
+		const char *name;
+		const char *help;
+	} f[] = {
+		{"bearmon_store_samples_total", "samples accepted by the store"},
+		{"bearmon_store_duplicate_samples_total", "samples dropped: same timestamp as the previous one"},
+		{"bearmon_store_out_of_order_samples_total", "samples dropped: older than the previous one"},
+		{"bearmon_store_write_errors_total", "failed writes (disk full, read-only); data kept in memory"},
+		{"bearmon_store_chunks_written_total", "chunks written to the database"},
+		{"bearmon_store_flushes_total", "successful flushes"},
+		{"bearmon_store_malformed_batches_total", "metric events the store could not decode"},
+	};
+	const double v[] = {(double)st.samples_in, (double)st.duplicates, (double)st.out_of_order,
+			    (double)st.write_errors, (double)st.chunks_written, (double)st.flushes,
+			    (double)ss->malformed};
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		bm_batch_family(b, f[i].name, BM_METRIC_COUNTER, "", f[i].help);
+		bm_batch_addl(b, f[i].name, v[i], NULL);
+	}
+	bm_batch_family(b, "bearmon_store_series", BM_METRIC_GAUGE, "", "series known to the store");
+	bm_batch_addl(b, "bearmon_store_series", (double)st.series, NULL);
+}
+
+static void add_series(void *u, int64_t id, const char *text)
+{
+	json_array_append_new(u, json_pack("{s:I, s:s}", "id", (json_int_t)id, "series", text));
+}
+
+/* GET /api/bearmon/v1/series?name=NAME[&LABEL=VALUE...]: exact matchers
+ * (PromQL selectors arrive with the query API). */
+static void h_series(void *u, struct bm_http_req *r)
+{
+	struct store_sub *ss = u;
+	const char *name = http_req_query(r, "name");
+	if (!name) {
+		http_reply_error(r, 400, "parameter \"name\" is required");
+		return;
+	}
+	struct store_matcher m[16] = {{"__name__", STORE_EQ, name}};
+	size_t n = 1;
+	for (const char *const *lbl = (const char *const[]){"host", "instance", "job", "device",
+							     "cpu", "mode", "plugin", NULL};
+	     *lbl && n < 16; lbl++) {
+		const char *v = http_req_query(r, *lbl);
+		if (v)
+			m[n++] = (struct store_matcher){*lbl, STORE_EQ, v};
+	}
+	json_t *arr = json_array();
+	long count = store_series(ss->store, m, n, add_series, arr);
+	if (count < 0) {
+		json_decref(arr);
+		http_reply_error(r, 400, "bad matcher");
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:s, s:o}", "status", "ok", "series", arr));
+}
+
+struct samples_out {
+	json_t *arr;
+	long n;
+};
+
+static void add_sample(void *u, int64_t ts, double v)
+{
+	struct samples_out *o = u;
+	if (++o->n > SAMPLES_MAX)
+		return;
+	/* JSON has no NaN or Inf: those travel as strings, as in Prometheus */
+	json_t *val = isfinite(v) ? json_real(v) : json_string(isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+	json_array_append_new(o->arr, json_pack("[I, o]", (json_int_t)ts, val));
+}
+
+static bool int_param(struct bm_http_req *r, const char *name, int64_t dflt, int64_t *out)
+{
+	const char *s = http_req_query(r, name);
+	char *end;
+	if (!s) {
+		*out = dflt;
+		return true;
+	}
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return *s && !*end && !errno;
+}
+
+/* GET /api/bearmon/v1/samples?id=ID[&start=MS][&end=MS]: raw samples. */
+static void h_samples(void *u, struct bm_http_req *r)
+{
+	struct store_sub *ss = u;
+	int64_t id, start, end;
+	if (!http_req_query(r, "id") || !int_param(r, "id", 0, &id) ||
+	    !int_param(r, "start", INT64_MIN, &start) || !int_param(r, "end", INT64_MAX, &end)) {
+		http_reply_error(r, 400, "parameters: id (required), start and end in ms since the epoch");
+		return;
+	}
+	struct samples_out o = {json_array(), 0};
+	long n = store_raw(ss->store, id, start, end, add_sample, &o);
+	if (n < 0 || o.n > SAMPLES_MAX) {
+		json_decref(o.arr);
+		http_reply_error(r, n < 0 ? 500 : 413,
+				 n < 0 ? "store read failed" : "more than 1000000 samples: narrow start/end");
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "status", "ok", "id", (json_int_t)id,
+					  "samples", o.arr));
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store's compressed chunk codec: Gorilla-style delta-of-delta
+ * timestamps (int64 milliseconds) and XOR-encoded float64 values, lossless
+ * for every bit pattern. The byte layout is documented in store_codec.c.
+ */
+#ifndef BEARMON_CORE_STORE_CODEC_H
+#define BEARMON_CORE_STORE_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An appendable encoder. It owns a growable buffer holding the header and
+ * the bit stream; chunk_enc_data() is valid after every add, so a chunk
+ * that is still open can be read (and sealed) at any time. Not thread-safe:
+ * one writer, and readers only between adds. */
+struct chunk_enc {
+	uint8_t *buf; /* header slot, then the bit stream; NULL while empty */
+	size_t cap;
+	size_t pos;    /* complete bytes of the bit stream in buf */
+	size_t hdr;    /* where the header starts in buf */
+	size_t ts_off; /* where the first timestamp starts in buf */
+	uint64_t acc;  /* bits not yet in buf, right-aligned */
+	unsigned nacc; /* how many, 0..31 between adds */
+	uint32_t count;
+	int64_t first_ts;
+	int64_t last_ts;
+	uint64_t last_delta; /* unsigned: deltas of any int64 pair wrap, never overflow */
+	uint64_t last_bits;  /* the previous value's bit pattern */
+	uint8_t lead;	     /* current XOR window: leading zeros */
+	uint8_t sig;	     /* and meaningful bits */
+	uint8_t repeat;	     /* the last sample repeated its predecessor */
+};
+
+void chunk_enc_init(struct chunk_enc *e);
+/* Append one sample. Any timestamp is accepted (out of order, duplicate,
+ * INT64_MIN..INT64_MAX): ordering is the store's business, not the codec's.
+ * Returns 0, BM_ENOMEM, or BM_ERANGE when the chunk holds UINT32_MAX
+ * samples. On error the encoder is unchanged. */
+int chunk_enc_add(struct chunk_enc *e, int64_t ts_ms, double v);
+/* The encoded chunk so far, header included; valid until the next add or
+ * free. Never NULL: an empty encoder yields a valid empty chunk. */
+const uint8_t *chunk_enc_data(const struct chunk_enc *e, size_t *len);
+uint32_t chunk_enc_count(const struct chunk_enc *e);
+/* Timestamps of the first and last sample added (0 while empty). */
+int64_t chunk_enc_first_ts(const struct chunk_enc *e);
+int64_t chunk_enc_last_ts(const struct chunk_enc *e);
+/* Release the buffer; the encoder is empty again and may be reused. */
+void chunk_enc_free(struct chunk_enc *e);
+
+/* A reader over an encoded chunk. It borrows data, which must outlive it. */
+struct chunk_iter {
+	const uint8_t *p; /* next byte to load into win */
+	const uint8_t *end;
+	uint64_t win;	/* bits loaded and not consumed, left-aligned */
+	unsigned nbits; /* how many */
+	unsigned pad;	/* zero bits past the end of data at win's bottom */
+	int err;	/* sticky: once corrupt, always corrupt */
+	uint32_t left;	/* samples not yet returned */
+	uint32_t count;
+	uint64_t ts;
+	uint64_t delta;
+	uint64_t bits;
+	uint8_t lead;
+	uint8_t sig;
+	uint8_t repeat;
+	uint8_t started; /* the header's sample has been returned */
+};
+
+/* Parse the header. Returns 0, or BM_EPROTO for an unknown version, a
+ * truncated header, or a sample count the data cannot possibly hold. */
+int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len);
+/* Returns 1 and the next sample, 0 at the end, or BM_EPROTO when the data
+ * is corrupt or truncated (and from then on). Reads only inside data and
+ * stops after the header's sample count. */
+int chunk_iter_next(struct chunk_iter *it, int64_t *ts_ms, double *v);
+
+#endif

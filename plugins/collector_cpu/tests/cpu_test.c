@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of collector/cpu against the fake host and tests/fixtures/cpu/:
+ * /proc/stat recorded on a 2-core VM, hand-made cpufreq files for cpu0 only,
+ * a second read with cpu1 offline, a garbage file and a missing one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <sys/stat.h>
+
+#include "config_schema.h"
+#include "fakehost.h"
+#include "cpu.c"
+
+/* Recorded values (ticks) of tests/fixtures/cpu/proc/stat. */
+static const unsigned long long rec_cpu0[10] = {36966, 0, 6450, 196034, 64, 0, 51, 6, 0, 0};
+static const unsigned long long rec_cpu1[10] = {45211, 0, 7360, 186469, 625, 0, 96, 11, 0, 0};
+static const unsigned long long rec_total[10] = {82178, 0, 13811, 382504, 689, 0, 148, 18, 0, 0};
+
+struct fixture {
+	struct cpu_conf conf;
+	void *state;
+};
+
+#define assert_value(name, labels, want)                                                     \
+	do {                                                                                 \
+		double got_ = fakehost_value((name), (labels));                              \
+		double want_ = (want);                                                       \
+		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                  \
+			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
+	} while (0)
+
+/* proc and sys root at tests/fixtures/cpu/<proc_sub>/proc and /<sys_sub>/sys. */
+static void fixture_open(struct fixture *f, const char *proc_sub, const char *sys_sub, bool per_cpu)
+{
+	struct cfg_errs errs = {0};
+	char root[PATH_MAX];
+	const char *src = getenv("BM_SOURCE_DIR");
+	assert_non_null(src);
+	bm__host_api = fakehost_api();
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(schema_defaults(cpu_options, &f->conf, "test", &errs), 0);
+	cfg_errs_free(&errs);
+	assert_true(f->conf.per_cpu);
+	assert_true(f->conf.cpufreq);
+	assert_string_equal(f->conf.proc_root, "/proc");
+	assert_string_equal(f->conf.sys_root, "/sys");
+	snprintf(root, sizeof(root), "%s/tests/fixtures/cpu%s/proc", src, proc_sub);
+	free(f->conf.proc_root);
+	f->conf.proc_root = strdup(root);
+	snprintf(root, sizeof(root), "%s/tests/fixtures/cpu%s/sys", src, sys_sub);
+	free(f->conf.sys_root);
+	f->conf.sys_root = strdup(root);
+	f->conf.per_cpu = per_cpu;
+	struct bm_err err = {0};
+	assert_int_equal(cpu_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+}
+
+static void fixture_close(struct fixture *f)
+{
+	cpu_fini(f->state);
+	schema_release(cpu_options, &f->conf);
+	fakehost_reset();
+}
+
+static void check_times(const char *cpu, const unsigned long long *ticks)
+{
+	double tick = 1.0 / (double)sysconf(_SC_CLK_TCK);
+	char labels[64];
+	for (int i = 0; i < CPU_N_MODES; i++) {
+		snprintf(labels, sizeof(labels), "cpu=%s,mode=%s", cpu, cpu_modes[i]);
+		assert_value("node_cpu_seconds_total", labels, (double)ticks[i] * tick);
+	}
+	snprintf(labels, sizeof(labels), "cpu=%s,mode=user", cpu);
+	assert_value("node_cpu_guest_seconds_total", labels, (double)ticks[8] * tick);
+	snprintf(labels, sizeof(labels), "cpu=%s,mode=nice", cpu);
+	assert_value("node_cpu_guest_seconds_total", labels, (double)ticks[9] * tick);
+}
+
+static void check_stat_lines(double ctxt)
+{
+	assert_value("node_context_switches_total", "", ctxt);
+	assert_value("node_intr_total", "", 1364144);
+	assert_value("node_forks_total", "", 43208);
+	assert_value("node_procs_running", "", 1);
+	assert_value("node_procs_blocked", "", 0);
+	assert_value("node_boot_time_seconds", "", 1795887456);
+}
+
+static void test_recorded_per_cpu(void **unused)
+{
+	struct fixture f;
+	struct bm_err err = {0};
+	fixture_open(&f, "", "", true);
+	assert_int_equal(cpu_collect(f.state, 1700000000000, &err), 0);
+	check_times("0", rec_cpu0);
+	check_times("1", rec_cpu1);
+	assert_true(isnan(fakehost_value("node_cpu_seconds_total", "cpu=total,mode=user")));
+	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 16);
+	assert_int_equal(fakehost_count("node_cpu_guest_seconds_total"), 4);
+	check_stat_lines(6184939);
+	/* cpufreq: hand-made files for cpu0 (kHz), none for cpu1 */
+	assert_value("node_cpu_scaling_frequency_hertz", "cpu=0", 2.1e9);
+	assert_value("node_cpu_scaling_frequency_max_hertz", "cpu=0", 3.0e9);
+	assert_value("node_cpu_scaling_frequency_min_hertz", "cpu=0", 1.2e9);
+	assert_value("node_cpu_frequency_max_hertz", "cpu=0", 3.5e9);
+	assert_value("node_cpu_frequency_min_hertz", "cpu=0", 8e8);
+	assert_int_equal(fakehost_count("node_cpu_frequency_hertz"), 0); /* no cpuinfo_cur_freq */
+	assert_int_equal(fakehost_count("node_cpu_scaling_frequency_hertz"), 1);
+	assert_int_equal(fakehost_n_samples(), 16 + 4 + 6 + 5);
+	assert_int_equal(fakehost_meta("node_cpu_seconds_total")->type, BM_METRIC_COUNTER);
+	assert_string_equal(fakehost_meta("node_cpu_seconds_total")->unit, "seconds");
+	assert_int_equal(fakehost_meta("node_cpu_guest_seconds_total")->type, BM_METRIC_COUNTER);
+	assert_int_equal(fakehost_meta("node_context_switches_total")->type, BM_METRIC_COUNTER);
+	assert_int_equal(fakehost_meta("node_intr_total")->type, BM_METRIC_COUNTER);
+	assert_int_equal(fakehost_meta("node_forks_total")->type, BM_METRIC_COUNTER);
+	assert_int_equal(fakehost_meta("node_procs_running")->type, BM_METRIC_GAUGE);
+	assert_int_equal(fakehost_meta("node_boot_time_seconds")->type, BM_METRIC_GAUGE);
+	assert_int_equal(fakehost_meta("node_cpu_scaling_frequency_hertz")->type, BM_METRIC_GAUGE);
+	assert_null(fakehost_meta("node_cpu_frequency_hertz"));
+	assert_int_equal(fakehost_unsorted(), 0);
+	assert_int_equal(fakehost_sample(0)->ts_ms, 1700000000000);
+	assert_string_equal(fakehost_last_log(BM_LOG_DEBUG), ""); /* cpufreq found: no log */
+	fixture_close(&f);
+}
+
+static void test_total_only(void **unused)
+{
+	struct fixture f;
+	struct bm_err err = {0};
+	fixture_open(&f, "", "", false);
+	assert_int_equal(cpu_collect(f.state, 1, &err), 0);
+	check_times("total", rec_total);
+	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 8);
+	assert_int_equal(fakehost_count("node_cpu_scaling_frequency_hertz"), 0);
+	check_stat_lines(6184939);
+	assert_int_equal(fakehost_n_samples(), 8 + 2 + 6);
+	fixture_close(&f);
+}
+
+/* cpu1 goes offline between two reads, then comes back. */
+static void test_cpu_offline(void **unused)
+{
+	struct fixture f;
+	struct bm_err err = {0};
+	char root[PATH_MAX];
+	fixture_open(&f, "", "", true);
+	assert_int_equal(cpu_collect(f.state, 1000, &err), 0);
+	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 16);
+	fakehost_reset();
+
+	snprintf(root, sizeof(root), "%s/tests/fixtures/cpu/offline/proc", getenv("BM_SOURCE_DIR"));
+	free(f.conf.proc_root);
+	f.conf.proc_root = strdup(root);
+	cpu_fini(f.state);
+	assert_int_equal(cpu_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
+	assert_int_equal(cpu_collect(f.state, 2000, &err), 0);
+	check_times("0", rec_cpu0);
+	assert_true(isnan(fakehost_value("node_cpu_seconds_total", "cpu=1,mode=user")));
+	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 8);
+	check_stat_lines(6190000);
+	assert_value("node_cpu_scaling_frequency_hertz", "cpu=0", 2.1e9);
+	fixture_close(&f);
+}
+
+static void test_no_cpufreq(void **unused)
+{
+	struct fixture f;
+	struct bm_err err = {0};
+	fixture_open(&f, "", "/no-such-sys", true);
+	assert_int_equal(cpu_collect(f.state, 1, &err), 0);
+	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 16);
+	assert_int_equal(fakehost_count("node_cpu_scaling_frequency_hertz"), 0);
+	assert_null(fakehost_meta("node_cpu_scaling_frequency_hertz"));
+	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "no cpufreq under"));
+	fakehost_reset(); /* forget the log; the plugin says it once */
+	assert_int_equal(cpu_collect(f.state, 2, &err), 0);
+	assert_string_equal(fakehost_last_log(BM_LOG_DEBUG), "");
+	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 16);
+	fixture_close(&f);
+}
+
+static void test_garbage(void **unused)
+{
+	struct fixture f;
+	struct bm_err err = {0};
+	fixture_open(&f, "/garbage", "", true);
+	assert_int_equal(cpu_collect(f.state, 1, &err), BM_EPROTO);
+	assert_non_null(strstr(err.msg, "garbage/proc/stat: "));
+	assert_int_equal(fakehost_n_samples(), 0);
+	fixture_close(&f);
+}
+
+static void test_missing(void **unused)
+{
+	struct fixture f;
+	struct bm_err err = {0};
+	fixture_open(&f, "/does-not-exist", "", true);
+	assert_int_equal(cpu_collect(f.state, 1, &err), BM_EIO);
+	assert_non_null(strstr(err.msg, "does-not-exist/proc/stat: No such file or directory"));
+	assert_int_equal(fakehost_n_samples(), 0);
+	fixture_close(&f);
+}
+
+/* Line-level parsing: bad lines, short lines, big intr lines. */
+static void test_parse(void **unused)
+{
+	unsigned long long v[CPU_N_FIELDS];
+	const char *eol;
+	assert_int_equal(cpu_parse_u64s(" 1 2 3\n", v, CPU_N_FIELDS, &eol), 3);
+	assert_int_equal(*eol, '\n');
+	assert_int_equal(cpu_parse_u64s(" 1 2 x\n", v, CPU_N_FIELDS, &eol), -1);
+	assert_int_equal(cpu_parse_u64s(" 1 2-3\n", v, CPU_N_FIELDS, &eol), -1);
+	assert_int_equal(cpu_parse_u64s(" 7 0 0 0 0 9\nnext", v, 1, &eol), 1);
+	assert_true(v[0] == 7);
+	assert_string_equal(eol, "\nnext");
+	assert_int_equal(cpu_parse_u64s(" 18446744073709551615", v, 1, &eol), 1);
+	assert_true(v[0] == 18446744073709551615ull);
+}
+
+/* A /proc/stat bigger than the initial buffer (many interrupts) grows it. */
+static void test_big_stat(void **unused)
+{
+	struct fixture f;
+	struct bm_err err = {0};
+	char dir[] = "/tmp/bm-cpu-test-XXXXXX";
+	char path[PATH_MAX];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/proc", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/proc/stat", dir);
+	FILE *out = fopen(path, "w");
+	assert_non_null(out);
+	fprintf(out, "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 123456");
+	for (int i = 0; i < 20000; i++)
+		fprintf(out, " %d", i);
+	fprintf(out, "\nctxt 99\nbtime 5\nprocesses 6\nprocs_running 2\nprocs_blocked 1\n");
+	fclose(out);
+
+	fixture_open(&f, "", "", true);
+	snprintf(path, sizeof(path), "%s/proc", dir);
+	free(f.conf.proc_root);
+	f.conf.proc_root = strdup(path);
+	cpu_fini(f.state);
+	assert_int_equal(cpu_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
+	assert_int_equal(cpu_collect(f.state, 1, &err), 0);
+	assert_value("node_intr_total", "", 123456);
+	assert_value("node_context_switches_total", "", 99);
+	assert_value("node_procs_blocked", "", 1);
+	assert_true(((struct cpu *)f.state)->cap > 8192);
+	fixture_close(&f);
+	snprintf(path, sizeof(path), "%s/proc/stat", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/proc", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_recorded_per_cpu),
+		cmocka_unit_test(test_total_only),
+		cmocka_unit_test(test_cpu_offline),
+		cmocka_unit_test(test_no_cpufreq),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_big_stat),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,797 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store's chunk codec: bit-exact round trips of random and adversarial
+ * timestamps and values (fixed seeds), truncated and garbage input, the
+ * compression ratio on typical series, and (printed, never asserted) the
+ * encode and decode speed.
+ */
+#include <dirent.h>
+#include <float.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "bearmon/bm_err.h"
+#include "store_codec.h"
+
+#define MAX_SAMPLES 4096
+#define T0	    INT64_C(1700000000000) /* 2023-11-14, in ms */
+
+struct series {
+	size_t n;
+	int64_t ts[MAX_SAMPLES];
+	uint64_t bits[MAX_SAMPLES]; /* values as bit patterns: exact compares */
+};
+
+/* ---- helpers ---- */
+
+static uint64_t rng_state;
+static int64_t jitter_step; /* per series, for TS_JITTER */
+
+static void rng_seed(uint64_t seed)
+{
+	rng_state = seed;
+}
+
+/* splitmix64: small, fast, and the same sequence everywhere */
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rnd_below(uint64_t n)
+{
+	return rnd() % n;
+}
+
+/* uniform in [-j, j] */
+static int64_t rnd_pm(int64_t j)
+{
+	return (int64_t)rnd_below((uint64_t)(2 * j + 1)) - j;
+}
+
+static double rnd_unit(void)
+{
+	return (double)(rnd() >> 11) / 9007199254740992.0;
+}
+
+static uint64_t dbits(double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	return u;
+}
+
+static double bdouble(uint64_t u)
+{
+	double v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+static void encode(const struct series *s, struct chunk_enc *e)
+{
+	chunk_enc_init(e);
+	for (size_t i = 0; i < s->n; i++)
+		assert_int_equal(chunk_enc_add(e, s->ts[i], bdouble(s->bits[i])), 0);
+}
+
+/* Decode (data, len) and require exactly the samples of s. */
+static void check_decode(const uint8_t *data, size_t len, const struct series *s, size_t n)
+{
+	struct chunk_iter it;
+	int64_t ts;
+	double v;
+
+	assert_int_equal(chunk_iter_init(&it, data, len), 0);
+	for (size_t i = 0; i < n; i++) {
+		int rc = chunk_iter_next(&it, &ts, &v);
+
+		if (rc != 1 || ts != s->ts[i] || dbits(v) != s->bits[i])
+			fail_msg("sample %zu of %zu: rc %d ts %lld/%lld bits %016llx/%016llx", i, n,
+				 rc, (long long)ts, (long long)s->ts[i],
+				 (unsigned long long)dbits(v), (unsigned long long)s->bits[i]);
+	}
+	assert_int_equal(chunk_iter_next(&it, &ts, &v), 0);
+	assert_int_equal(chunk_iter_next(&it, &ts, &v), 0);
+}
+
+static void round_trip(const struct series *s)
+{
+	struct chunk_enc e;
+	const uint8_t *data;
+	uint8_t *copy;
+	size_t len;
+
+	encode(s, &e);
+	assert_int_equal(chunk_enc_count(&e), s->n);
+	if (s->n) {
+		assert_true(chunk_enc_first_ts(&e) == s->ts[0]);
+		assert_true(chunk_enc_last_ts(&e) == s->ts[s->n - 1]);
+	}
+	data = chunk_enc_data(&e, &len);
+	/* an exact-size copy, so that ASan sees any read past the end */
+	copy = malloc(len ? len : 1);
+	assert_non_null(copy);
+	memcpy(copy, data, len);
+	chunk_enc_free(&e);
+	check_decode(copy, len, s, s->n);
+	free(copy);
+}
+
+/* ---- generators ---- */
+
+enum ts_kind {
+	TS_REGULAR,    /* exactly every 1 s */
+	TS_JITTER,     /* 1 s or 10 s +- a few ms */
+	TS_IRREGULAR,  /* exponential gaps, ms to minutes */
+	TS_MISSED,     /* 1 s with gaps and bursts */
+	TS_BACKWARDS,  /* non-monotonic: random steps both ways */
+	TS_DUPLICATES, /* runs of equal timestamps */
+	TS_EXTREME,    /* INT64_MIN, INT64_MAX, 0, -1 and neighbours */
+	TS_RANDOM,     /* any 64-bit pattern */
+	TS_KINDS
+};
+
+enum val_kind {
+	V_CONSTANT,
+	V_COUNTER, /* small integer increments, occasional reset */
+	V_WALK,	   /* float64 random walk */
+	V_ROUNDED, /* gauge with two decimals */
+	V_SPECIAL, /* NaN payloads, stale NaN, +-Inf, +-0, subnormals */
+	V_RANDOM,  /* any 64-bit pattern */
+	V_MIXED,   /* runs of the above, switching */
+	V_FEW,	   /* a few distinct values, repeating */
+	V_KINDS
+};
+
+static const uint64_t specials[] = {
+    0x7ff8000000000000ull, /* quiet NaN */
+    0xfff8000000000000ull, /* negative quiet NaN */
+    0x7ff0000000000002ull, /* Prometheus' stale marker */
+    0x7ff0000000000001ull, /* signalling NaN */
+    0x7fffffffffffffffull, /* NaN, every payload bit */
+    0xffffffffffffffffull, 0x7ff4000000000abcull, 0x7ff0000000000000ull, /* +Inf */
+    0xfff0000000000000ull,						 /* -Inf */
+    0x0000000000000000ull,						 /* +0 */
+    0x8000000000000000ull,						 /* -0 */
+    0x0000000000000001ull,						 /* smallest subnormal */
+    0x800fffffffffffffull, /* largest negative subnormal */
+    0x0010000000000000ull, /* DBL_MIN */
+    0x7fefffffffffffffull, /* DBL_MAX */
+    0xffefffffffffffffull, /* -DBL_MAX */
+    0x3ff0000000000000ull, /* 1.0 */
+    0x3ff0000000000001ull, /* 1.0 + ulp */
+};
+#define N_SPECIALS (sizeof(specials) / sizeof(specials[0]))
+
+static const int64_t ts_edges[] = {
+    INT64_MIN, INT64_MIN + 1, INT64_MAX,	 INT64_MAX - 1, 0, -1, 1,
+    T0,	       INT64_MIN / 2, INT64_MAX / 2 + 1,
+};
+#define N_TS_EDGES (sizeof(ts_edges) / sizeof(ts_edges[0]))
+
+static int64_t gen_ts(enum ts_kind k, size_t i, int64_t prev)
+{
+	switch (k) {
+	case TS_REGULAR:
+		return T0 + (int64_t)i * 1000;
+	case TS_JITTER:
+		return T0 + (int64_t)i * jitter_step + rnd_pm(5);
+	case TS_IRREGULAR:
+		return prev + (int64_t)(-log(1.0 - rnd_unit()) * (double)(1 + rnd_below(60000)));
+	case TS_MISSED:
+		return prev + 1000 * (int64_t)(rnd_below(20) ? 1 : rnd_below(30)) + rnd_pm(2);
+	case TS_BACKWARDS:
+		return prev + rnd_pm(100000);
+	case TS_DUPLICATES:
+		return rnd_below(3) ? prev : prev + (int64_t)rnd_below(2000);
+	case TS_EXTREME:
+		return rnd_below(4) ? ts_edges[rnd_below(N_TS_EDGES)] : (int64_t)rnd();
+	case TS_RANDOM:
+	default:
+		return (int64_t)rnd();
+	}
+}
+
+static uint64_t gen_val(enum val_kind k, uint64_t prev)
+{
+	double p = bdouble(prev);
+
+	switch (k) {
+	case V_CONSTANT:
+		return prev;
+	case V_COUNTER:
+		if (!isfinite(p) || rnd_below(500) == 0)
+			return dbits(0.0);
+		return dbits(p + (double)rnd_below(10));
+	case V_WALK:
+		if (!isfinite(p))
+			p = 0;
+		return dbits(p + (rnd_unit() - 0.5) * 3.0);
+	case V_ROUNDED:
+		if (!isfinite(p))
+			p = 20;
+		return dbits(round((p + rnd_unit() - 0.5) * 100.0) / 100.0);
+	case V_SPECIAL:
+		return specials[rnd_below(N_SPECIALS)];
+	case V_FEW:
+		return specials[rnd_below(3)];
+	case V_RANDOM:
+	default:
+		return rnd();
+	}
+}
+
+static void gen_series(struct series *s, size_t n, enum ts_kind tk, enum val_kind vk)
+{
+	int64_t ts = T0 + rnd_pm(1000000);
+	uint64_t v = rnd_below(2) ? dbits((double)rnd_below(100000)) : rnd();
+	enum val_kind cur = vk;
+
+	jitter_step = rnd_below(2) ? 1000 : 10000;
+	s->n = n;
+	for (size_t i = 0; i < n; i++) {
+		if (vk == V_MIXED && (i == 0 || rnd_below(40) == 0))
+			cur = (enum val_kind)rnd_below(V_MIXED);
+		ts = gen_ts(tk, i, ts);
+		v = gen_val(cur, v);
+		s->ts[i] = ts;
+		s->bits[i] = v;
+	}
+}
+
+/* ---- round trips ---- */
+
+static void test_empty_chunk(void **state)
+{
+	struct chunk_enc e;
+	struct chunk_iter it;
+	const uint8_t *data;
+	size_t len;
+	int64_t ts;
+	double v;
+
+	chunk_enc_init(&e);
+	data = chunk_enc_data(&e, &len);
+	assert_non_null(data);
+	assert_int_equal(chunk_enc_count(&e), 0);
+	assert_true(chunk_enc_first_ts(&e) == 0 && chunk_enc_last_ts(&e) == 0);
+	assert_int_equal(chunk_iter_init(&it, data, len), 0);
+	assert_int_equal(chunk_iter_next(&it, &ts, &v), 0);
+	chunk_enc_free(&e);
+	chunk_enc_free(&e); /* free is idempotent */
+}
+
+static void test_single_sample(void **state)
+{
+	static struct series s;
+
+	for (size_t i = 0; i < N_SPECIALS; i++) {
+		for (size_t j = 0; j < N_TS_EDGES; j++) {
+			s.n = 1;
+			s.ts[0] = ts_edges[j];
+			s.bits[0] = specials[i];
+			round_trip(&s);
+		}
+	}
+}
+
+/* Every timestamp edge next to every other, both orders: the deltas and
+ * deltas of deltas wrap around 2^64 and must come back exactly. */
+static void test_extreme_timestamps(void **state)
+{
+	static struct series s;
+
+	s.n = 0;
+	for (size_t i = 0; i < N_TS_EDGES; i++) {
+		for (size_t j = 0; j < N_TS_EDGES; j++) {
+			s.ts[s.n] = ts_edges[i];
+			s.bits[s.n++] = specials[(i + j) % N_SPECIALS];
+			s.ts[s.n] = ts_edges[j];
+			s.bits[s.n++] = specials[(i * j) % N_SPECIALS];
+		}
+	}
+	round_trip(&s);
+}
+
+/* Every special value after every other one. */
+static void test_special_values(void **state)
+{
+	static struct series s;
+
+	s.n = 0;
+	for (size_t i = 0; i < N_SPECIALS; i++) {
+		for (size_t j = 0; j < N_SPECIALS; j++) {
+			s.ts[s.n] = T0 + (int64_t)s.n * 1000;
+			s.bits[s.n++] = specials[i];
+			s.ts[s.n] = T0 + (int64_t)s.n * 1000;
+			s.bits[s.n++] = specials[j];
+		}
+	}
+	round_trip(&s);
+}
+
+/* Single-bit differences at every position: every XOR window shape. */
+static void test_xor_windows(void **state)
+{
+	static struct series s;
+
+	s.n = 0;
+	for (unsigned a = 0; a < 64; a++) {
+		for (unsigned b = a; b < 64; b += 3) {
+			s.ts[s.n] = T0 + (int64_t)s.n;
+			s.bits[s.n++] = (1ull << a) | (1ull << b);
+			if (s.n == MAX_SAMPLES)
+				goto done;
+		}
+	}
+done:
+	round_trip(&s);
+}
+
+/* The bucket boundaries of the delta-of-delta code, both sides. */
+static void test_dod_buckets(void **state)
+{
+	static const int64_t edges[] = {0,	1,	 -1,	  31,	     32,       -32,
+					-33,	2047,	 2048,	  -2048,     -2049,    524287,
+					524288, -524288, -524289, INT64_MAX, INT64_MIN};
+	static struct series s;
+	int64_t ts = T0, delta = 1000;
+
+	s.n = 0;
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		for (int k = 0; k < 3; k++) {
+			delta = (int64_t)((uint64_t)delta + (uint64_t)edges[i]);
+			ts = (int64_t)((uint64_t)ts + (uint64_t)delta);
+			s.ts[s.n] = ts;
+			s.bits[s.n++] = dbits((double)i);
+		}
+	}
+	round_trip(&s);
+}
+
+/* Thousands of series, every timestamp kind with every value kind, random
+ * lengths; a few also decoded after every single add (an open chunk). */
+static void test_property_round_trip(void **state)
+{
+	static struct series s;
+	size_t total = 0;
+
+	rng_seed(0xbea5);
+	for (int rep = 0; rep < 80; rep++) {
+		for (int tk = 0; tk < TS_KINDS; tk++) {
+			for (int vk = 0; vk < V_KINDS; vk++) {
+				size_t n =
+				    rnd_below(4) ? rnd_below(300) : rnd_below(MAX_SAMPLES + 1);
+
+				gen_series(&s, n, (enum ts_kind)tk, (enum val_kind)vk);
+				round_trip(&s);
+				total += n;
+			}
+		}
+	}
+	print_message("round-tripped %zu samples in %d series\n", total, 80 * TS_KINDS * V_KINDS);
+}
+
+static void test_open_chunk_prefixes(void **state)
+{
+	static struct series s;
+
+	rng_seed(0x0fe1);
+	for (int rep = 0; rep < 64; rep++) {
+		struct chunk_enc e;
+
+		gen_series(&s, 1 + rnd_below(200), (enum ts_kind)(rep % TS_KINDS),
+			   (enum val_kind)(rep / TS_KINDS % V_KINDS));
+		chunk_enc_init(&e);
+		for (size_t i = 0; i < s.n; i++) {
+			const uint8_t *data;
+			size_t len;
+
+			assert_int_equal(chunk_enc_add(&e, s.ts[i], bdouble(s.bits[i])), 0);
+			data = chunk_enc_data(&e, &len);
+			check_decode(data, len, &s, i + 1);
+		}
+		chunk_enc_free(&e);
+	}
+}
+
+/* ---- damaged input ---- */
+
+/* Decode data; the samples returned must match s where given. Returns the
+ * final rc (0 or an error) and the count through *got. */
+static int decode_all(const uint8_t *data, size_t len, const struct series *s, size_t *got)
+{
+	struct chunk_iter it;
+	int64_t ts;
+	double v;
+	int rc;
+
+	*got = 0;
+	rc = chunk_iter_init(&it, data, len);
+	if (rc)
+		return rc;
+	while ((rc = chunk_iter_next(&it, &ts, &v)) == 1) {
+		if (s && *got < s->n)
+			assert_true(ts == s->ts[*got] && dbits(v) == s->bits[*got]);
+		/* at most one sample per bit, plus the header's */
+		assert_true(++*got <= len * 8 + 1);
+	}
+	assert_int_equal(chunk_iter_next(&it, &ts, &v), rc); /* sticky */
+	return rc;
+}
+
+/* Every strict prefix of a valid chunk lacks at least one written bit, so
+ * it must fail (after returning only correct samples), never crash. */
+static void test_truncation(void **state)
+{
+	static struct series s;
+
+	rng_seed(0x7e11);
+	for (int rep = 0; rep < 200; rep++) {
+		struct chunk_enc e;
+		const uint8_t *data;
+		size_t len, got;
+
+		gen_series(&s, rnd_below(150), (enum ts_kind)(rep % TS_KINDS),
+			   (enum val_kind)(rep / TS_KINDS % V_KINDS));
+		encode(&s, &e);
+		data = chunk_enc_data(&e, &len);
+		for (size_t cut = 0; cut < len; cut++) {
+			uint8_t *copy = malloc(cut ? cut : 1);
+
+			assert_non_null(copy);
+			memcpy(copy, data, cut);
+			assert_int_equal(decode_all(copy, cut, &s, &got), BM_EPROTO);
+			assert_true(got < s.n || s.n == 0);
+			free(copy);
+		}
+		assert_int_equal(decode_all(data, len, &s, &got), 0);
+		assert_int_equal(got, s.n);
+		chunk_enc_free(&e);
+	}
+}
+
+static void test_garbage(void **state)
+{
+	static struct series s;
+	uint8_t buf[512];
+
+	rng_seed(0x6a5b);
+	/* random bytes after a valid version byte and a plausible count */
+	for (int rep = 0; rep < 20000; rep++) {
+		size_t len = rnd_below(sizeof(buf)), got;
+		uint8_t *copy;
+
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)rnd();
+		if (len && rnd_below(4))
+			buf[0] = 1;
+		if (len > 1 && rnd_below(2))
+			buf[1] = (uint8_t)rnd_below(128);
+		copy = malloc(len ? len : 1);
+		assert_non_null(copy);
+		memcpy(copy, buf, len);
+		(void)decode_all(copy, len, NULL, &got);
+		free(copy);
+	}
+	/* valid chunks with bits flipped and bytes replaced */
+	for (int rep = 0; rep < 3000; rep++) {
+		struct chunk_enc e;
+		const uint8_t *data;
+		uint8_t *copy;
+		size_t len, got;
+
+		gen_series(&s, rnd_below(200), (enum ts_kind)rnd_below(TS_KINDS),
+			   (enum val_kind)rnd_below(V_KINDS));
+		encode(&s, &e);
+		data = chunk_enc_data(&e, &len);
+		copy = malloc(len);
+		assert_non_null(copy);
+		memcpy(copy, data, len);
+		for (unsigned k = 1 + (unsigned)rnd_below(4); k; k--) {
+			if (rnd_below(2))
+				copy[rnd_below(len)] ^= (uint8_t)(1u << rnd_below(8));
+			else
+				copy[rnd_below(len)] = (uint8_t)rnd();
+		}
+		(void)decode_all(copy, len, NULL, &got);
+		free(copy);
+		chunk_enc_free(&e);
+	}
+}
+
+static void test_bad_headers(void **state)
+{
+	static const uint8_t version2[] = {2, 0};
+	static const uint8_t short_count[] = {1, 0x80};
+	static const uint8_t no_value[] = {1, 1, 0, 1, 2, 3};
+	static const uint8_t huge_count[] = {1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0,
+					     0, 0,    0,    0,	  0,	0,    0, 0};
+	static const uint8_t too_big[] = {1, 0x80, 0x80, 0x80, 0x80, 0x10};
+	static const uint8_t long_varint[] = {1,    1,	  0xff, 0xff, 0xff, 0xff, 0xff,
+					      0xff, 0xff, 0xff, 0xff, 0x7f, 0,	  0,
+					      0,    0,	  0,	0,    0,    0};
+	struct chunk_iter it;
+	int64_t ts;
+	double v;
+
+	assert_int_equal(chunk_iter_init(&it, NULL, 0), BM_EPROTO);
+	assert_int_equal(chunk_iter_next(&it, &ts, &v), BM_EPROTO);
+	assert_int_equal(chunk_iter_init(&it, version2, sizeof(version2)), BM_EPROTO);
+	assert_int_equal(chunk_iter_init(&it, short_count, sizeof(short_count)), BM_EPROTO);
+	assert_int_equal(chunk_iter_init(&it, no_value, sizeof(no_value)), BM_EPROTO);
+	assert_int_equal(chunk_iter_init(&it, huge_count, sizeof(huge_count)), BM_EPROTO);
+	assert_int_equal(chunk_iter_init(&it, too_big, sizeof(too_big)), BM_EPROTO);
+	assert_int_equal(chunk_iter_init(&it, long_varint, sizeof(long_varint)), BM_EPROTO);
+}
+
+/* ---- compression ---- */
+
+static double bytes_per_sample(const struct series *s)
+{
+	struct chunk_enc e;
+	size_t len;
+
+	encode(s, &e);
+	(void)chunk_enc_data(&e, &len);
+	chunk_enc_free(&e);
+	return (double)len / (double)s->n;
+}
+
+static void fill_1s(struct series *s, size_t n)
+{
+	s->n = n;
+	for (size_t i = 0; i < n; i++)
+		s->ts[i] = T0 + (int64_t)i * 1000;
+}
+
+static void jitter(struct series *s, int64_t j)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->ts[i] += rnd_pm(j);
+}
+
+/* Print one line per chunk size (120, and 1 h = 3600 when there is data
+ * for it) with exact and +-2 ms jittered 1 s timestamps. */
+static void report(const char *name, struct series *s, size_t n)
+{
+	static struct series j;
+	double exact, jit;
+
+	s->n = n;
+	exact = bytes_per_sample(s);
+	j = *s;
+	jitter(&j, 2);
+	jit = bytes_per_sample(&j);
+	print_message("codec bytes/sample %-34s n=%-5zu exact 1 s %.3f   1 s +-2 ms %.3f\n", name,
+		      n, exact, jit);
+}
+
+static void test_compression(void **state)
+{
+	static struct series s;
+	double bps, x;
+
+	rng_seed(0xc0de);
+	fill_1s(&s, 3600);
+	for (size_t i = 0; i < s.n; i++)
+		s.bits[i] = dbits(42.0);
+	s.n = 120;
+	bps = bytes_per_sample(&s);
+	assert_true(bps < 0.3);
+	report("constant", &s, 120);
+	report("constant", &s, 3600);
+
+	fill_1s(&s, 3600);
+	x = 123456;
+	for (size_t i = 0; i < s.n; i++) {
+		x += (double)rnd_below(8);
+		s.bits[i] = dbits(x);
+	}
+	s.n = 120;
+	bps = bytes_per_sample(&s);
+	assert_true(bps < 2.0);
+	report("counter (+0..7 per s)", &s, 120);
+	report("counter (+0..7 per s)", &s, 3600);
+
+	x = 50;
+	for (size_t i = 0; i < 3600; i++) {
+		x += rnd_unit() - 0.5;
+		s.bits[i] = dbits(x);
+	}
+	report("gauge random walk (float64 steps)", &s, 120);
+	report("gauge random walk (float64 steps)", &s, 3600);
+
+	x = 50;
+	for (size_t i = 0; i < 3600; i++) {
+		x = round((x + rnd_unit() - 0.5) * 100) / 100;
+		s.bits[i] = dbits(x);
+	}
+	report("gauge random walk (2 decimals)", &s, 120);
+	report("gauge random walk (2 decimals)", &s, 3600);
+
+	/* What a node_exporter-style host looks like: memory in bytes moving
+	 * by pages, and CPU seconds counted in 1/100 s jiffies (decimal
+	 * fractions have long binary mantissas: the XOR scheme's weak spot) */
+	x = 8e9;
+	for (size_t i = 0; i < 3600; i++) {
+		x += 4096.0 * (double)rnd_pm(64);
+		s.bits[i] = dbits(x);
+	}
+	report("memory bytes (+-64 pages per s)", &s, 120);
+	report("memory bytes (+-64 pages per s)", &s, 3600);
+	x = 0;
+	for (size_t i = 0; i < 3600; i++) {
+		x += (double)rnd_below(30);
+		s.bits[i] = dbits(x / 100);
+	}
+	report("cpu seconds (jiffies / 100)", &s, 120);
+	report("cpu seconds (jiffies / 100)", &s, 3600);
+}
+
+/* The value column of a NAB csv (timestamp,value), read into s. */
+static size_t read_nab(const char *path, struct series *s, size_t max)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+	size_t n = 0;
+
+	if (!f)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		char *comma = strchr(line, ','), *end;
+		double v;
+
+		if (!comma)
+			continue;
+		v = strtod(comma + 1, &end);
+		if (end == comma + 1)
+			continue; /* the header line */
+		s->bits[n++] = dbits(v);
+	}
+	fclose(f);
+	return n;
+}
+
+/* Real values from the NAB corpus, re-stamped at 1 s; skipped quietly
+ * when the dataset is not there. */
+static void test_compression_nab(void **state)
+{
+	static struct series s;
+	const char *src = getenv("BM_SOURCE_DIR");
+	char dir[512];
+	struct dirent *d;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/../shared/datasets/nab-dev/data/realKnownCause",
+		 src ? src : "/work/main");
+	dp = opendir(dir);
+	if (!dp) {
+		print_message("codec: NAB dataset not found at %s, skipped\n", dir);
+		return;
+	}
+	rng_seed(0x4ab);
+	while ((d = readdir(dp))) {
+		char path[1024];
+		size_t n, len = strlen(d->d_name);
+
+		if (len < 4 || strcmp(d->d_name + len - 4, ".csv"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		n = read_nab(path, &s, 3600);
+		if (n < 120)
+			continue;
+		fill_1s(&s, n);
+		round_trip(&s);
+		report(d->d_name, &s, 120);
+		if (n >= 3600)
+			report(d->d_name, &s, 3600);
+	}
+	closedir(dp);
+}
+
+/* ---- speed (printed, not asserted: the CI machine's load varies) ---- */
+
+static volatile double sink; /* keeps the timed decode loop from being optimised out */
+
+static double now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static void test_speed(void **state)
+{
+	enum { DAY = 86400, CHUNK = 120, SERIES = 2000 };
+	struct chunk_enc *enc = calloc(SERIES, sizeof(*enc));
+	double *val = malloc(DAY * sizeof(*val));
+	struct chunk_enc day;
+	struct chunk_iter it;
+	const uint8_t *data;
+	double t, best = 1e30, x = 1000, v;
+	size_t len;
+	int64_t ts;
+
+	assert_non_null(enc);
+	assert_non_null(val);
+	rng_seed(0x5eed);
+	for (size_t i = 0; i < DAY; i++) {
+		x = round((x + rnd_unit() - 0.5) * 100) / 100;
+		val[i] = x;
+	}
+	/* encode: SERIES open chunks fed round-robin, as the store does */
+	t = now_ns();
+	for (size_t i = 0; i < CHUNK; i++) {
+		for (size_t k = 0; k < SERIES; k++) {
+			if (chunk_enc_add(&enc[k], T0 + (int64_t)i * 1000, val[(k * 37 + i) % DAY]))
+				fail();
+		}
+	}
+	t = now_ns() - t;
+	print_message("codec encode %.1f ns/sample (%d series x %d samples, round robin)\n",
+		      t / (CHUNK * SERIES), SERIES, CHUNK);
+	for (size_t k = 0; k < SERIES; k++)
+		chunk_enc_free(&enc[k]);
+	free(enc);
+
+	chunk_enc_init(&day);
+	t = now_ns();
+	for (size_t i = 0; i < DAY; i++)
+		assert_int_equal(chunk_enc_add(&day, T0 + (int64_t)i * 1000 + rnd_pm(2), val[i]),
+				 0);
+	t = now_ns() - t;
+	data = chunk_enc_data(&day, &len);
+	print_message("codec encode %.1f ns/sample (one chunk of %d), %.3f bytes/sample\n", t / DAY,
+		      DAY, (double)len / DAY);
+	for (int rep = 0; rep < 20; rep++) {
+		size_t n = 0;
+
+		t = now_ns();
+		assert_int_equal(chunk_iter_init(&it, data, len), 0);
+		while (chunk_iter_next(&it, &ts, &v) == 1) {
+			sink += v;
+			n++;
+		}
+		t = now_ns() - t;
+		assert_int_equal(n, DAY);
+		if (t < best)
+			best = t;
+	}
+	print_message("codec decode %d points in %.3f ms (%.1f ns/sample, best of 20)\n", DAY,
+		      best / 1e6, best / DAY);
+	chunk_enc_free(&day);
+	free(val);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_empty_chunk),		cmocka_unit_test(test_single_sample),
+	    cmocka_unit_test(test_extreme_timestamps),	cmocka_unit_test(test_special_values),
+	    cmocka_unit_test(test_xor_windows),		cmocka_unit_test(test_dod_buckets),
+	    cmocka_unit_test(test_property_round_trip), cmocka_unit_test(test_open_chunk_prefixes),
+	    cmocka_unit_test(test_truncation),		cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_bad_headers),		cmocka_unit_test(test_compression),
+	    cmocka_unit_test(test_compression_nab),	cmocka_unit_test(test_speed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

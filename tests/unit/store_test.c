@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store's write path and raw queries: series identity, matchers,
+ * open + sealed + stored chunks seen as one series, the duplicate and
+ * out-of-order rule, restart, and a full disk that loses nothing.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+static char dir[] = "/tmp/bm-store-test-XXXXXX";
+static char path[256];
+
+static struct store *open_store(void)
+{
+	struct bm_err err = {0};
+	struct store_conf c = {.path = path, .flush_ms = 60000, .chunk_samples = 120};
+	struct store *s = store_open(&c, &err);
+	if (!s)
+		fprintf(stderr, "store_open: %s\n", err.msg);
+	assert_non_null(s);
+	return s;
+}
+
+/* n samples of name{host=h} at t0 + i*step with value i*mult */
+static void ingest(struct store *s, const char *name, const char *host, int64_t t0, int64_t step,
+		   int n, double mult)
+{
+	struct bm_label l[] = {{"host", host}, {"job", "test"}};
+	struct bm_sample *v = calloc((size_t)n, sizeof(*v));
+	for (int i = 0; i < n; i++)
+		v[i] = (struct bm_sample){name, l, 2, t0 + i * step, i * mult};
+	struct bm_metric_batch b = {.samples = v, .n_samples = (size_t)n};
+	assert_int_equal(store_ingest(s, &b), 0);
+	free(v);
+}
+
+struct ids {
+	int64_t id[16];
+	char text[16][128];
+	int n;
+};
+static void collect_id(void *u, int64_t id, const char *text)
+{
+	struct ids *x = u;
+	if (x->n < 16) {
+		x->id[x->n] = id;
+		snprintf(x->text[x->n], sizeof(x->text[0]), "%s", text);
+		x->n++;
+	}
+}
+
+struct pts {
+	int64_t ts[4096];
+	double v[4096];
+	long n;
+};
+static void collect_pt(void *u, int64_t ts, double v)
+{
+	struct pts *p = u;
+	if (p->n < 4096) {
+		p->ts[p->n] = ts;
+		p->v[p->n] = v;
+	}
+	p->n++;
+}
+
+static int64_t find(struct store *s, const char *name, const char *host)
+{
+	struct store_matcher m[] = {{"__name__", STORE_EQ, name}, {"host", STORE_EQ, host}};
+	struct ids x = {0};
+	assert_int_equal(store_series(s, m, 2, collect_id, &x), 1);
+	return x.id[0];
+}
+
+static void check_series(struct store *s, int64_t id, int64_t t0, int64_t step, int n, double mult)
+{
+	struct pts *p = calloc(1, sizeof(*p));
+	assert_int_equal(store_raw(s, id, INT64_MIN, INT64_MAX, collect_pt, p), n);
+	for (int i = 0; i < n && i < 4096; i++) {
+		assert_int_equal(p->ts[i], t0 + i * step);
+		assert_true(p->v[i] == i * mult);
+	}
+	free(p);
+}
+
+static void test_ingest_query(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	ingest(s, "cpu_seconds_total", "a", 1000, 1000, 300, 1.5); /* 2 sealed + 1 open */
+	ingest(s, "cpu_seconds_total", "b", 1000, 1000, 10, 2);
+	ingest(s, "load1", "a", 1000, 1000, 5, 0.25);
+
+	struct ids x = {0};
+	struct store_matcher by_name[] = {{"__name__", STORE_EQ, "cpu_seconds_total"}};
+	assert_int_equal(store_series(s, by_name, 1, collect_id, &x), 2);
+	assert_string_equal(x.text[0], "cpu_seconds_total{host=\"a\",job=\"test\"}");
+	struct store_matcher re[] = {{"__name__", STORE_RE, "cpu_.*|load1"}, {"host", STORE_NEQ, "b"}};
+	x.n = 0;
+	assert_int_equal(store_series(s, re, 2, collect_id, &x), 2);
+	struct store_matcher nre[] = {{"__name__", STORE_NRE, "cpu.*"}};
+	x.n = 0;
+	assert_int_equal(store_series(s, nre, 1, collect_id, &x), 1);
+	assert_string_equal(x.text[0], "load1{host=\"a\",job=\"test\"}");
+	struct store_matcher bad[] = {{"x", STORE_RE, "("}};
+	assert_int_equal(store_series(s, bad, 1, collect_id, &x), BM_EINVAL);
+
+	int64_t a = find(s, "cpu_seconds_total", "a");
+	check_series(s, a, 1000, 1000, 300, 1.5); /* memory only */
+	assert_int_equal(store_flush(s), 0);
+	check_series(s, a, 1000, 1000, 300, 1.5); /* disk + open */
+	ingest(s, "cpu_seconds_total", "a", 301000, 1000, 50, 1.5);
+	struct pts *p = calloc(1, sizeof(*p));
+	assert_int_equal(store_raw(s, a, 300000, 302000, collect_pt, p), 3);
+	assert_int_equal(p->ts[0], 300000);
+	assert_true(p->v[1] == 0); /* the second batch restarts at value 0 */
+	free(p);
+
+	/* duplicates and out-of-order samples are dropped and counted */
+	ingest(s, "load1", "a", 5000, 1000, 1, 1); /* == last ts */
+	ingest(s, "load1", "a", 2000, 1000, 1, 1); /* older */
+	struct store_stats st;
+	store_get_stats(s, &st);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.out_of_order, 1);
+	assert_int_equal(st.samples_in, 300 + 10 + 5 + 50);
+	assert_int_equal(st.series, 3);
+	store_close(s);
+}
+
+static void test_restart(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	int64_t a = find(s, "cpu_seconds_total", "a");
+	struct pts *p = calloc(1, sizeof(*p));
+	assert_int_equal(store_raw(s, a, INT64_MIN, INT64_MAX, collect_pt, p), 350);
+	free(p);
+	/* the restart keeps the ordering rule and the series ids */
+	ingest(s, "load1", "a", 5000, 1000, 1, 1);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	assert_int_equal(st.duplicates, 1);
+	ingest(s, "load1", "a", 6000, 1000, 3, 1);
+	int64_t l = find(s, "load1", "a");
+	p = calloc(1, sizeof(*p));
+	assert_int_equal(store_raw(s, l, INT64_MIN, INT64_MAX, collect_pt, p), 8);
+	assert_int_equal(p->ts[7], 8000);
+	free(p);
+	store_close(s);
+}
+
+static void test_disk_full(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	/* sqlite raises a cap below the current size to the current size:
+	 * nothing more fits */
+	assert_int_equal(store_set_max_pages(s, 1), 0);
+	ingest(s, "full", "x", 1000, 1000, 1000, 1);
+	for (int i = 0; i < 200; i++) {
+		char host[16];
+		snprintf(host, sizeof(host), "h%d", i);
+		ingest(s, "filler", host, 1000, 1000, 200, 3.7);
+	}
+	assert_int_not_equal(store_flush(s), 0);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	assert_true(st.write_errors >= 1);
+	int64_t id = find(s, "full", "x");
+	check_series(s, id, 1000, 1000, 1000, 1); /* still there, from memory */
+	assert_int_equal(store_set_max_pages(s, 0), 0); /* space is back */
+	assert_int_equal(store_flush(s), 0);
+	store_close(s);
+	s = open_store();
+	check_series(s, find(s, "full", "x"), 1000, 1000, 1000, 1);
+	store_close(s);
+}
+
+static void test_special_values(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	double vals[] = {NAN, INFINITY, -INFINITY, -0.0, bm_stale_nan(), 1e-310};
+	struct bm_sample v[6];
+	for (int i = 0; i < 6; i++)
+		v[i] = (struct bm_sample){"special", NULL, 0, 1000 + i, vals[i]};
+	struct bm_metric_batch b = {.samples = v, .n_samples = 6};
+	assert_int_equal(store_ingest(s, &b), 0);
+	assert_int_equal(store_flush(s), 0);
+	store_close(s);
+	s = open_store();
+	struct store_matcher m[] = {{"__name__", STORE_EQ, "special"}};
+	struct ids x = {0};
+	assert_int_equal(store_series(s, m, 1, collect_id, &x), 1);
+	assert_string_equal(x.text[0], "special{}");
+	struct pts *p = calloc(1, sizeof(*p));
+	assert_int_equal(store_raw(s, x.id[0], INT64_MIN, INT64_MAX, collect_pt, p), 6);
+	for (int i = 0; i < 6; i++)
+		assert_memory_equal(&p->v[i], &vals[i], sizeof(double));
+	free(p);
+	store_close(s);
+}
+
+static void test_series_text(void **state)
+{
+	(void)state;
+	struct bm_label l[] = {{"a", "x\"y\\z\nw"}};
+	char buf[64];
+	store_series_text("m", l, 1, buf, sizeof(buf));
+	assert_string_equal(buf, "m{a=\"x\\\"y\\\\z\\nw\"}");
+	assert_int_equal(store_series_text("m", l, 1, buf, 4), 17);
+	assert_string_equal(buf, "m{a");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/bearmon.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char *cmd = NULL;
+	if (asprintf(&cmd, "rm -rf '%s'", dir) > 0 && system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+	free(cmd);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_series_text), cmocka_unit_test(test_ingest_query),
+		cmocka_unit_test(test_restart),     cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_special_values),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
