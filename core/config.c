@@ -79,6 +79,12 @@ static const struct bm_option store_options[] = {
 	{.name = "queue_len", .type = BM_OPT_INT, .def = "4096", .flags = BM_OPTF_BOUNDED, .min = 16,
 	 .max = 1048576, .offset = STORE_OFF(queue_len),
 	 .help = "bus queue of the store (block policy: publishers wait, nothing is dropped)"},
+	{.name = "retention_raw", .type = BM_OPT_DURATION, .def = "2d", .offset = STORE_OFF(retention_raw_ms),
+	 .help = "how long raw samples are kept (0s: forever)"},
+	{.name = "retention_1m", .type = BM_OPT_DURATION, .def = "30d", .offset = STORE_OFF(retention_1m_ms),
+	 .help = "how long the 1-minute rollup tier is kept (0s: forever)"},
+	{.name = "retention_1h", .type = BM_OPT_DURATION, .def = "365d", .offset = STORE_OFF(retention_1h_ms),
+	 .help = "how long the 1-hour rollup tier is kept (0s: forever)"},
 	BM_OPTION_END,
 };
 

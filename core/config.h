@@ -56,6 +56,9 @@ struct core_conf {
 		int64_t flush_ms;
 		int64_t chunk_samples;
 		int64_t queue_len; /* bus queue of the store's subscription */
+		int64_t retention_raw_ms;
+		int64_t retention_1m_ms;
+		int64_t retention_1h_ms;
 	} store;
 };
 

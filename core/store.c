@@ -16,6 +16,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <regex.h>
 #include <sqlite3.h>
@@ -26,6 +27,7 @@
 
 #include "log.h"
 #include "store_codec.h"
+#include "store_rollup.h"
 
 #define PENDING_MAX 65536 /* sealed chunks waiting for a working disk */
 #define LABEL_SEP '\x1e'  /* between label pairs in series.labels */
@@ -41,10 +43,14 @@ struct series {
 	struct chunk_enc enc;
 	char *name;
 	char *labels; /* k\x1fv\x1ek\x1fv */
+	struct rollup_series roll;
 };
 
+/* A chunk (tier 0) or a rollup block (tier 1 = 1 min, 2 = 1 h) on its way
+ * to the database. */
 struct sealed {
 	int64_t id, start, end;
+	int tier;
 	uint32_t count;
 	uint8_t *data;
 	size_t len;
@@ -84,6 +90,25 @@ static const char *const migrations[] = {
 	" end_ms INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,"
 	" PRIMARY KEY(series_id, start_ms)) WITHOUT ROWID;"
 	"CREATE TABLE metadata(name TEXT PRIMARY KEY, type INTEGER, unit TEXT, help TEXT);",
+	/* 2: rollup tiers; history and analysis tables for the plugins that
+	 * arrive later (alerting, optimizer, agents, analyzers) */
+	"CREATE TABLE rollups(tier INTEGER NOT NULL, series_id INTEGER NOT NULL,"
+	" start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, count INTEGER NOT NULL,"
+	" data BLOB NOT NULL, PRIMARY KEY(tier, series_id, start_ms)) WITHOUT ROWID;"
+	"CREATE TABLE alert_history(id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
+	" rule_id TEXT NOT NULL, fingerprint TEXT NOT NULL, state TEXT NOT NULL, body BLOB);"
+	"CREATE INDEX alert_history_ts ON alert_history(ts_ms);"
+	"CREATE TABLE notification_history(id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
+	" notifier TEXT NOT NULL, outcome TEXT NOT NULL, latency_ms INTEGER, body BLOB);"
+	"CREATE INDEX notification_history_ts ON notification_history(ts_ms);"
+	"CREATE TABLE action_history(id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
+	" action_id TEXT NOT NULL, state TEXT NOT NULL, body BLOB);"
+	"CREATE INDEX action_history_ts ON action_history(ts_ms);"
+	"CREATE TABLE agent_registry(agent_id TEXT PRIMARY KEY, type TEXT, pid INTEGER,"
+	" first_seen_ms INTEGER, last_seen_ms INTEGER, state TEXT, body BLOB);"
+	"CREATE TABLE events(id INTEGER PRIMARY KEY, topic TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
+	" body BLOB NOT NULL);"
+	"CREATE INDEX events_topic_ts ON events(topic, ts_ms);",
 };
 
 static uint64_t hash(const char *s)
@@ -143,6 +168,7 @@ static int index_add(struct store *s, struct series *se)
 static void series_free(struct series *se)
 {
 	chunk_enc_free(&se->enc);
+	rollup_series_free(&se->roll);
 	free(se->key);
 	free(se->name);
 	free(se->labels);
@@ -286,6 +312,33 @@ static void seal(struct store *s, struct series *se)
 	se->dirty = false;
 }
 
+/* Encode buckets b[0..n) of tier (1-based) of series id into c. */
+static int block_sealed(int64_t id, int tier, const struct bucket *b, uint32_t n, struct sealed *c)
+{
+	*c = (struct sealed){.id = id, .tier = tier, .start = b[0].start,
+			     .end = b[n - 1].start + rollup_tiers[tier - 1].width_ms - 1, .count = n};
+	return rollup_block_encode(b, n, &c->data, &c->len);
+}
+
+/* Feed the rollup tiers; a full block becomes a pending sealed block. */
+static int seal_rollups(struct store *s, struct series *se, int64_t ts, double v)
+{
+	int full = rollup_add(&se->roll, ts, v);
+	if (full < 0)
+		return full;
+	for (int t = 0; t < ROLLUP_TIERS; t++) {
+		if (!(full & (1 << t)))
+			continue;
+		struct bucket *b;
+		uint32_t n = rollup_take_block(&se->roll, t, &b);
+		struct sealed c;
+		if (n && block_sealed(se->id, t + 1, b, n, &c) == 0 && pending_push(s, &c))
+			free(c.data);
+		free(b);
+	}
+	return 0;
+}
+
 int store_ingest(struct store *s, const struct bm_metric_batch *b)
 {
 	int rc = 0;
@@ -314,6 +367,10 @@ int store_ingest(struct store *s, const struct bm_metric_batch *b)
 		s->st.samples_in++;
 		if (chunk_enc_count(&se->enc) >= s->conf.chunk_samples)
 			seal(s, se);
+		if (!bm_is_stale_nan(smp->value) && seal_rollups(s, se, smp->ts_ms, smp->value)) {
+			rc = BM_ENOMEM;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -363,8 +420,31 @@ static void job_take(struct store *s, struct flush_job *j)
 			else
 				se->dirty = false;
 		}
+		for (int t = 0; t < ROLLUP_TIERS; t++) {
+			struct bucket *b;
+			uint32_t n;
+			if (!se->roll.t[t].dirty || !(n = rollup_snapshot(&se->roll, t, &b)))
+				continue;
+			if (block_sealed(se->id, t + 1, b, n, &c) == 0) {
+				if (job_add(j, &c))
+					free(c.data);
+				else
+					se->roll.t[t].dirty = false;
+			}
+			free(b);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* Is c a copy of what se still holds open (an open chunk or block)? */
+static bool is_open(const struct series *se, const struct sealed *c)
+{
+	if (!c->tier)
+		return chunk_enc_count(&se->enc) && chunk_enc_first_ts(&se->enc) == c->start;
+	const struct rollup_open *o = &se->roll.t[c->tier - 1];
+	int64_t first = o->n_done ? o->done[0].start : o->has_cur ? o->cur.start : INT64_MIN;
+	return first == c->start;
 }
 
 /* The job failed to reach the disk: keep its chunks for the next flush
@@ -373,14 +453,16 @@ static void job_return(struct store *s, struct flush_job *j)
 {
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < j->n; i++) {
-		struct series *se = s->by_id[j->chunks[i].id - 1];
-		bool open = se && chunk_enc_count(&se->enc) &&
-			    chunk_enc_first_ts(&se->enc) == j->chunks[i].start;
-		if (open) {
-			se->dirty = true;
-			free(j->chunks[i].data);
-		} else if (pending_push(s, &j->chunks[i])) {
-			free(j->chunks[i].data);
+		const struct sealed *c = &j->chunks[i];
+		struct series *se = s->by_id[c->id - 1];
+		if (se && is_open(se, c)) {
+			if (c->tier)
+				se->roll.t[c->tier - 1].dirty = true;
+			else
+				se->dirty = true;
+			free(c->data);
+		} else if (pending_push(s, c)) {
+			free(c->data);
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -433,19 +515,27 @@ static int write_series(sqlite3 *db, struct series *se)
 
 static int write_chunks(sqlite3 *db, const struct flush_job *j)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO chunks VALUES(?,?,?,?,?)", -1, &st, NULL);
+	sqlite3_stmt *raw = NULL, *roll = NULL;
+	int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO chunks VALUES(?,?,?,?,?)", -1, &raw, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO rollups VALUES(?,?,?,?,?,?)", -1,
+					&roll, NULL);
 	for (size_t i = 0; i < j->n && rc == SQLITE_OK; i++) {
 		const struct sealed *c = &j->chunks[i];
+		sqlite3_stmt *st = c->tier ? roll : raw;
+		int k = 1;
 		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, c->id);
-		sqlite3_bind_int64(st, 2, c->start);
-		sqlite3_bind_int64(st, 3, c->end);
-		sqlite3_bind_int64(st, 4, c->count);
-		sqlite3_bind_blob(st, 5, c->data, (int)c->len, SQLITE_STATIC);
+		if (c->tier)
+			sqlite3_bind_int(st, k++, c->tier);
+		sqlite3_bind_int64(st, k++, c->id);
+		sqlite3_bind_int64(st, k++, c->start);
+		sqlite3_bind_int64(st, k++, c->end);
+		sqlite3_bind_int64(st, k++, c->count);
+		sqlite3_bind_blob(st, k, c->data, (int)c->len, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
 	}
-	sqlite3_finalize(st);
+	sqlite3_finalize(raw);
+	sqlite3_finalize(roll);
 	return rc;
 }
 
@@ -489,9 +579,17 @@ int store_flush(struct store *s)
 	return rc == SQLITE_OK ? 0 : BM_EIO;
 }
 
+static int64_t now_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *flusher(void *arg)
 {
 	struct store *s = arg;
+	int64_t next_expire = 0;
 	pthread_mutex_lock(&s->lock);
 	while (!s->quit) {
 		struct timespec dl;
@@ -507,6 +605,10 @@ static void *flusher(void *arg)
 			break;
 		pthread_mutex_unlock(&s->lock);
 		store_flush(s);
+		if (now_wall_ms() >= next_expire) {
+			store_expire(s, now_wall_ms());
+			next_expire = now_wall_ms() + 60000;
+		}
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -603,6 +705,59 @@ static void load_last_ts(struct store *s)
 	sqlite3_finalize(st);
 }
 
+struct load_ctx {
+	struct rollup_open *o;
+	uint32_t block_len;
+	double last;
+};
+
+static void load_bucket(void *u, const struct bucket *b)
+{
+	struct load_ctx *l = u;
+	if (l->o->has_cur && l->o->n_done < l->block_len)
+		l->o->done[l->o->n_done++] = l->o->cur;
+	l->o->cur = *b;
+	l->o->has_cur = true;
+	l->last = b->v[RC_LAST];
+}
+
+/* A restart continues each series' newest rollup block where it stopped,
+ * so that the block is not overwritten by a fresh one with the same
+ * start. The newest bucket may be incomplete: it stays the current one. */
+static void load_open_rollups(struct store *s)
+{
+	for (int t = 1; t <= ROLLUP_TIERS; t++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(s->wdb,
+				       "SELECT series_id, data, count FROM rollups r WHERE tier = ?1 AND"
+				       " start_ms = (SELECT max(start_ms) FROM rollups WHERE tier = ?1"
+				       " AND series_id = r.series_id)",
+				       -1, &st, NULL) != SQLITE_OK)
+			continue;
+		sqlite3_bind_int(st, 1, t);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(st, 0);
+			uint32_t block_len = rollup_tiers[t - 1].block_len;
+			if (id < 1 || (size_t)id > s->n_ids || !s->by_id[id - 1] ||
+			    sqlite3_column_int64(st, 2) >= block_len)
+				continue; /* a full block is sealed: start a new one */
+			struct series *se = s->by_id[id - 1];
+			struct rollup_open *o = &se->roll.t[t - 1];
+			o->done = malloc(block_len * sizeof(*o->done));
+			struct load_ctx l = {o, block_len, 0};
+			if (o->done && rollup_block_decode(sqlite3_column_blob(st, 1),
+							   (size_t)sqlite3_column_bytes(st, 1), load_bucket,
+							   &l) == 0) {
+				se->roll.prev = l.last;
+				se->roll.has_prev = true;
+			} else {
+				rollup_series_free(&se->roll);
+			}
+		}
+		sqlite3_finalize(st);
+	}
+}
+
 struct store *store_open(const struct store_conf *conf, struct bm_err *err)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -632,6 +787,7 @@ struct store *store_open(const struct store_conf *conf, struct bm_err *err)
 		goto fail;
 	}
 	load_last_ts(s);
+	load_open_rollups(s);
 	if (pthread_create(&s->flusher, NULL, flusher, s) != 0) {
 		bm_err_set(err, BM_EIO, "store: cannot start the flusher thread");
 		goto fail;
@@ -789,10 +945,11 @@ static long emit_chunk(const uint8_t *data, size_t len, int64_t start, int64_t e
 }
 
 /* Append copies of id's chunks in v[0..n) that memory holds. */
-static void copy_mem(int64_t id, const struct sealed *v, size_t n, struct sealed **out, size_t *n_out)
+static void copy_mem(int64_t id, int tier, const struct sealed *v, size_t n, struct sealed **out,
+		     size_t *n_out)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].id != id)
+		if (v[i].id != id || v[i].tier != tier)
 			continue;
 		struct sealed *grown = realloc(*out, (*n_out + 1) * sizeof(**out));
 		if (!grown)
@@ -821,11 +978,11 @@ long store_raw(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms,
 	pthread_mutex_lock(&s->lock);
 	struct series *se = id >= 1 && (size_t)id <= s->n_ids ? s->by_id[id - 1] : NULL;
 	if (s->inflight)
-		copy_mem(id, s->inflight->chunks, s->inflight->n, &mem, &n_mem);
-	copy_mem(id, s->pending, s->n_pending, &mem, &n_mem);
+		copy_mem(id, 0, s->inflight->chunks, s->inflight->n, &mem, &n_mem);
+	copy_mem(id, 0, s->pending, s->n_pending, &mem, &n_mem);
 	struct sealed open;
 	if (se && chunk_enc_count(&se->enc) && chunk_copy(se, &open) == 0) {
-		copy_mem(id, &open, 1, &mem, &n_mem);
+		copy_mem(id, 0, &open, 1, &mem, &n_mem);
 		free(open.data);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -863,4 +1020,283 @@ long store_raw(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms,
 	}
 	free(mem);
 	return total;
+}
+
+/* --- rollup queries ------------------------------------------------------ */
+
+/* Buckets in the order they were found: disk first, then memory, so a
+ * later copy of a bucket is the newer one. */
+struct seq_bucket {
+	struct bucket b;
+	size_t seq;
+};
+
+struct bucket_list {
+	struct seq_bucket *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void push_bucket(void *u, const struct bucket *b)
+{
+	struct bucket_list *l = u;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		struct seq_bucket *v = realloc(l->v, cap * sizeof(*v));
+		if (!v) {
+			l->oom = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].b = *b;
+	l->v[l->n].seq = l->n;
+	l->n++;
+}
+
+static int cmp_bucket(const void *a, const void *b)
+{
+	const struct seq_bucket *x = a, *y = b;
+	if (x->b.start != y->b.start)
+		return x->b.start < y->b.start ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Keep the newest copy of each bucket. */
+static void dedupe_buckets(struct bucket_list *l)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (j && l->v[j - 1].b.start == l->v[i].b.start)
+			l->v[j - 1] = l->v[i];
+		else
+			l->v[j++] = l->v[i];
+	}
+	l->n = j;
+}
+
+/* Every bucket of tier (1-based) for id overlapping [start, end]. */
+static long tier_buckets(struct store *s, int64_t id, int tier, int64_t start, int64_t end,
+			 struct bucket_list *out)
+{
+	struct sealed *mem = NULL;
+	size_t n_mem = 0;
+	pthread_mutex_lock(&s->lock);
+	struct series *se = id >= 1 && (size_t)id <= s->n_ids ? s->by_id[id - 1] : NULL;
+	if (s->inflight)
+		copy_mem(id, tier, s->inflight->chunks, s->inflight->n, &mem, &n_mem);
+	copy_mem(id, tier, s->pending, s->n_pending, &mem, &n_mem);
+	struct bucket *open = NULL;
+	uint32_t n_open = se ? rollup_snapshot(&se->roll, tier - 1, &open) : 0;
+	pthread_mutex_unlock(&s->lock);
+
+	long rc = 0;
+	sqlite3_stmt *st;
+	pthread_mutex_lock(&s->rlock);
+	if (sqlite3_prepare_v2(s->rdb,
+			       "SELECT data FROM rollups WHERE tier = ? AND series_id = ? AND end_ms >= ?"
+			       " AND start_ms <= ? ORDER BY start_ms",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = BM_EIO;
+	} else {
+		sqlite3_bind_int(st, 1, tier);
+		sqlite3_bind_int64(st, 2, id);
+		sqlite3_bind_int64(st, 3, start);
+		sqlite3_bind_int64(st, 4, end);
+		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
+			rc = rollup_block_decode(sqlite3_column_blob(st, 0),
+						 (size_t)sqlite3_column_bytes(st, 0), push_bucket, out);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->rlock);
+	for (size_t i = 0; i < n_mem; i++) {
+		if (!rc)
+			rc = rollup_block_decode(mem[i].data, mem[i].len, push_bucket, out);
+		free(mem[i].data);
+	}
+	free(mem);
+	for (uint32_t i = 0; i < n_open; i++)
+		push_bucket(out, &open[i]);
+	free(open);
+	if (!rc && out->oom)
+		rc = BM_ENOMEM;
+	if (!rc) {
+		qsort(out->v, out->n, sizeof(*out->v), cmp_bucket);
+		dedupe_buckets(out);
+	}
+	return rc;
+}
+
+static double agg_value(const struct bucket *b, enum store_agg agg)
+{
+	switch (agg) {
+	case STORE_AVG: return b->v[RC_SUM] / b->v[RC_COUNT];
+	case STORE_MIN: return b->v[RC_MIN];
+	case STORE_MAX: return b->v[RC_MAX];
+	case STORE_SUM: return b->v[RC_SUM];
+	case STORE_COUNT: return b->v[RC_COUNT];
+	case STORE_LAST: return b->v[RC_LAST];
+	case STORE_INCREASE: return b->v[RC_INCREASE];
+	}
+	return NAN;
+}
+
+/* Folds buckets (or raw samples as one-sample buckets) into windows. */
+struct windows {
+	int64_t start, end, step;
+	enum store_agg agg;
+	struct bucket acc;
+	bool open;
+	long n;
+	void (*cb)(void *u, int64_t ts, double v);
+	void *u;
+	double prev; /* raw: previous sample, for the increase */
+	bool has_prev;
+};
+
+static void window_emit(struct windows *w)
+{
+	if (w->open && w->acc.v[RC_COUNT] > 0) {
+		w->cb(w->u, w->acc.start, agg_value(&w->acc, w->agg));
+		w->n++;
+	}
+	w->open = false;
+}
+
+static void window_feed(struct windows *w, const struct bucket *b)
+{
+	if (b->start < w->start || b->start > w->end)
+		return;
+	int64_t ws = b->start - ((b->start % w->step) + w->step) % w->step;
+	if (w->open && w->acc.start != ws)
+		window_emit(w);
+	if (!w->open) {
+		memset(&w->acc, 0, sizeof(w->acc));
+		w->acc.start = ws;
+		w->open = true;
+	}
+	bucket_merge(&w->acc, b);
+}
+
+static void window_feed_sample(void *u, int64_t ts, double v)
+{
+	struct windows *w = u;
+	if (bm_is_stale_nan(v))
+		return;
+	struct bucket b;
+	bucket_from_sample(&b, ts, v, w->prev, w->has_prev);
+	w->prev = v;
+	w->has_prev = true;
+	window_feed(w, &b);
+}
+
+static int pick_tier(int64_t step)
+{
+	for (int t = ROLLUP_TIERS; t > 0; t--)
+		if (step >= rollup_tiers[t - 1].width_ms && step % rollup_tiers[t - 1].width_ms == 0)
+			return t;
+	return 0;
+}
+
+long store_range(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+		 enum store_agg agg, int *tier_out, void (*cb)(void *u, int64_t ts_ms, double v),
+		 void *u)
+{
+	if (step_ms <= 0 || end_ms < start_ms || agg > STORE_INCREASE)
+		return BM_EINVAL;
+	/* whole windows: a tier's bucket cannot be split at start_ms */
+	start_ms -= ((start_ms % step_ms) + step_ms) % step_ms;
+	struct windows w = {.start = start_ms, .end = end_ms, .step = step_ms, .agg = agg, .cb = cb, .u = u};
+	int tier = pick_tier(step_ms);
+	long rc;
+	if (tier_out)
+		*tier_out = tier;
+	if (tier == 0) {
+		rc = store_raw(s, id, start_ms, end_ms, window_feed_sample, &w);
+	} else {
+		struct bucket_list l = {0};
+		rc = tier_buckets(s, id, tier, start_ms, end_ms, &l);
+		for (size_t i = 0; rc >= 0 && i < l.n; i++)
+			window_feed(&w, &l.v[i].b);
+		free(l.v);
+	}
+	if (rc < 0)
+		return rc;
+	window_emit(&w);
+	return w.n;
+}
+
+struct newest {
+	int64_t ts;
+	double v;
+	bool found;
+};
+
+static void keep_newest(void *u, int64_t ts, double v)
+{
+	struct newest *n = u;
+	n->ts = ts;
+	n->v = v;
+	n->found = true;
+}
+
+int store_instant(struct store *s, int64_t id, int64_t at_ms, int64_t lookback_ms, double *v)
+{
+	struct newest n = {0};
+	long rc = store_raw(s, id, at_ms - lookback_ms, at_ms, keep_newest, &n);
+	if (rc < 0)
+		return (int)rc;
+	if (!n.found || bm_is_stale_nan(n.v))
+		return 0;
+	*v = n.v;
+	return 1;
+}
+
+/* --- retention ------------------------------------------------------------ */
+
+/* Delete in batches of at most 1000 rows per transaction so that the
+ * writer never holds the database for long. */
+static int expire_table(struct store *s, const char *sql, int tier, int64_t before)
+{
+	int rc = SQLITE_OK;
+	for (;;) {
+		sqlite3_stmt *st;
+		pthread_mutex_lock(&s->flush_lock);
+		rc = sqlite3_prepare_v2(s->wdb, sql, -1, &st, NULL);
+		int changed = 0;
+		if (rc == SQLITE_OK) {
+			int k = 1;
+			if (tier)
+				sqlite3_bind_int(st, k++, tier);
+			sqlite3_bind_int64(st, k, before);
+			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->wdb);
+			changed = sqlite3_changes(s->wdb);
+			sqlite3_finalize(st);
+		}
+		pthread_mutex_unlock(&s->flush_lock);
+		pthread_mutex_lock(&s->lock);
+		s->st.rows_expired += (uint64_t)changed;
+		pthread_mutex_unlock(&s->lock);
+		if (rc != SQLITE_OK || changed < 1000)
+			return rc;
+	}
+}
+
+int store_expire(struct store *s, int64_t now_ms)
+{
+	int rc = SQLITE_OK;
+	if (s->conf.retention_ms[0] > 0)
+		rc = expire_table(s,
+				  "DELETE FROM chunks WHERE (series_id, start_ms) IN (SELECT series_id,"
+				  " start_ms FROM chunks WHERE end_ms < ? LIMIT 1000)",
+				  0, now_ms - s->conf.retention_ms[0]);
+	for (int t = 1; t <= ROLLUP_TIERS && rc == SQLITE_OK; t++)
+		if (s->conf.retention_ms[t] > 0)
+			rc = expire_table(s,
+					  "DELETE FROM rollups WHERE (tier, series_id, start_ms) IN"
+					  " (SELECT tier, series_id, start_ms FROM rollups WHERE tier = ?"
+					  " AND end_ms < ? LIMIT 1000)",
+					  t, now_ms - s->conf.retention_ms[t]);
+	return rc == SQLITE_OK ? 0 : BM_EIO;
 }

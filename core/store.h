@@ -26,6 +26,7 @@ struct store_conf {
 	const char *path;        /* database file */
 	int64_t flush_ms;        /* open chunks written at least this often */
 	uint32_t chunk_samples;  /* a chunk is sealed at this many samples */
+	int64_t retention_ms[3]; /* raw, 1 min, 1 h; 0 = keep forever */
 };
 
 struct store_stats {
@@ -36,6 +37,7 @@ struct store_stats {
 	uint64_t chunks_written;
 	uint64_t series;           /* series known */
 	uint64_t flushes;
+	uint64_t rows_expired;     /* chunks and blocks removed by retention */
 };
 
 struct store *store_open(const struct store_conf *conf, struct bm_err *err);
@@ -71,6 +73,31 @@ long store_series(struct store *s, const struct store_matcher *m, size_t n,
  * the open chunk included. Returns the count or a BM_E* code. */
 long store_raw(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms,
 	       void (*cb)(void *u, int64_t ts_ms, double v), void *u);
+
+enum store_agg { STORE_AVG, STORE_MIN, STORE_MAX, STORE_SUM, STORE_COUNT, STORE_LAST,
+		 STORE_INCREASE };
+
+/*
+ * Series id over [start_ms, end_ms] in windows of step_ms aligned to
+ * multiples of step_ms since the epoch (start_ms is rounded down to a
+ * window start, so the first window is whole): one point per window that has
+ * data, at the window's start, with agg over the window (increase: the
+ * counter increase adjusted for resets). Reads the coarsest tier whose
+ * bucket width divides step_ms (1 h, then 1 min, else raw). *tier_out
+ * (may be NULL) gets the tier used: 0 raw, 1 = 1 min, 2 = 1 h. Returns
+ * the number of points or a BM_E* code.
+ */
+long store_range(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+		 enum store_agg agg, int *tier_out, void (*cb)(void *u, int64_t ts_ms, double v),
+		 void *u);
+
+/* The newest sample of series id at or before at_ms and no older than
+ * lookback_ms; 0 when there is none or it is a staleness marker (the
+ * series ended), 1 with *v set. */
+int store_instant(struct store *s, int64_t id, int64_t at_ms, int64_t lookback_ms, double *v);
+
+/* Apply retention now (the flusher does it every minute). */
+int store_expire(struct store *s, int64_t now_ms);
 
 /* Canonical text of a series: name{a="x",b="y"} with Prometheus escaping.
  * Returns the length written (truncated to n-1 like snprintf). */

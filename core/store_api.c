@@ -44,6 +44,7 @@ static void on_metric(void *user, const char *topic, const void *body, size_t le
 
 static void h_series(void *u, struct bm_http_req *r);
 static void h_samples(void *u, struct bm_http_req *r);
+static void h_range(void *u, struct bm_http_req *r);
 
 int store_attach(struct daemon *d)
 {
@@ -55,7 +56,9 @@ int store_attach(struct daemon *d)
 				    : asprintf(&path, "%s/%s", c->data_dir, c->store.path) < 0)
 		return BM_ENOMEM;
 	struct store_conf sc = {.path = path, .flush_ms = c->store.flush_ms,
-				.chunk_samples = (uint32_t)c->store.chunk_samples};
+				.chunk_samples = (uint32_t)c->store.chunk_samples,
+				.retention_ms = {c->store.retention_raw_ms, c->store.retention_1m_ms,
+						 c->store.retention_1h_ms}};
 	struct bm_err err = {0};
 	struct store_sub *ss = calloc(1, sizeof(*ss));
 	if (ss)
@@ -79,6 +82,7 @@ int store_attach(struct daemon *d)
 	if (d->http) {
 		http_add_route(d->http, ss, API "/series", 0, h_series, ss);
 		http_add_route(d->http, ss, API "/samples", 0, h_samples, ss);
+		http_add_route(d->http, ss, API "/range", 0, h_range, ss);
 	}
 	return 0;
 }
@@ -209,4 +213,41 @@ static void h_samples(void *u, struct bm_http_req *r)
 	}
 	http_reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "status", "ok", "id", (json_int_t)id,
 					  "samples", o.arr));
+}
+
+static const char *const agg_names[] = {"avg", "min", "max", "sum", "count", "last", "increase"};
+
+/* GET /api/bearmon/v1/range?id=ID&start=MS&end=MS&step=MS[&agg=avg]: one
+ * point per step window from the coarsest tier that answers the step. */
+static void h_range(void *u, struct bm_http_req *r)
+{
+	struct store_sub *ss = u;
+	int64_t id, start, end, step;
+	const char *agg_s = http_req_query(r, "agg");
+	int agg = -1;
+	for (int i = 0; i < 7; i++)
+		if (strcmp(agg_s ? agg_s : "avg", agg_names[i]) == 0)
+			agg = i;
+	if (!http_req_query(r, "id") || !http_req_query(r, "step") || !int_param(r, "id", 0, &id) ||
+	    !int_param(r, "start", 0, &start) || !int_param(r, "end", INT64_MAX, &end) ||
+	    !int_param(r, "step", 0, &step) || step <= 0 || agg < 0) {
+		http_reply_error(r, 400, "parameters: id, step (ms, > 0), start, end (ms), agg (avg, min, max, sum, count, last, increase)");
+		return;
+	}
+	if (end != INT64_MAX && (end - start) / step > SAMPLES_MAX) {
+		http_reply_error(r, 413, "more than 1000000 points: raise step or narrow start/end");
+		return;
+	}
+	struct samples_out o = {json_array(), 0};
+	int tier = 0;
+	long n = store_range(ss->store, id, start, end, step, (enum store_agg)agg, &tier, add_sample, &o);
+	if (n < 0 || o.n > SAMPLES_MAX) {
+		json_decref(o.arr);
+		http_reply_error(r, n < 0 ? 500 : 413, n < 0 ? "store read failed" : "too many points");
+		return;
+	}
+	static const char *const tiers[] = {"raw", "1m", "1h"};
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:s, s:s, s:o}", "status", "ok", "id",
+					  (json_int_t)id, "tier", tiers[tier], "agg", agg_names[agg],
+					  "points", o.arr));
 }

@@ -225,6 +225,170 @@ static void test_series_text(void **state)
 	assert_string_equal(buf, "m{a");
 }
 
+/* Naive reference: every window of step over the raw samples. */
+struct naive {
+	int64_t start;
+	double min, max, sum, last, inc;
+	long count;
+};
+
+static double naive_agg(const struct naive *w, enum store_agg agg)
+{
+	switch (agg) {
+	case STORE_AVG: return w->sum / (double)w->count;
+	case STORE_MIN: return w->min;
+	case STORE_MAX: return w->max;
+	case STORE_SUM: return w->sum;
+	case STORE_COUNT: return (double)w->count;
+	case STORE_LAST: return w->last;
+	default: return w->inc;
+	}
+}
+
+/* The walk: integer steps (sums stay exact), a counter reset every 997 s. */
+#define WALK_N 10800
+static double walk[WALK_N];
+static const int64_t walk_t0 = 1700000000000; /* a round hour */
+
+static void make_walk(void)
+{
+	uint32_t x = 12345;
+	double v = 1000;
+	for (int i = 0; i < WALK_N; i++) {
+		x = x * 1103515245u + 12345u;
+		v += (double)((x >> 16) % 7);
+		if (i % 997 == 996)
+			v = (double)((x >> 8) % 5); /* reset */
+		walk[i] = v;
+	}
+}
+
+static void check_range(struct store *s, int64_t id, int n, int64_t step, int want_tier)
+{
+	for (int agg = STORE_AVG; agg <= STORE_INCREASE; agg++) {
+		struct naive w[WALK_N];
+		int nw = 0;
+		for (int i = 0; i < n; i++) {
+			int64_t ts = walk_t0 + (int64_t)i * 1000;
+			int64_t ws = ts - ts % step;
+			if (!nw || w[nw - 1].start != ws)
+				w[nw++] = (struct naive){ws, walk[i], walk[i], 0, 0, 0, 0};
+			struct naive *c = &w[nw - 1];
+			c->min = fmin(c->min, walk[i]);
+			c->max = fmax(c->max, walk[i]);
+			c->sum += walk[i];
+			c->last = walk[i];
+			c->count++;
+			if (i)
+				c->inc += walk[i] >= walk[i - 1] ? walk[i] - walk[i - 1] : walk[i];
+		}
+		struct pts *p = calloc(1, sizeof(*p));
+		int tier = -1;
+		long got = store_range(s, id, walk_t0, walk_t0 + (int64_t)n * 1000, step,
+				       (enum store_agg)agg, &tier, collect_pt, p);
+		assert_int_equal(tier, want_tier);
+		if (got != nw)
+			fprintf(stderr, "step %lld agg %d: %ld windows, want %d (first %lld last %lld)\n",
+				(long long)step, agg, got, nw, (long long)p->ts[0],
+				(long long)p->ts[got > 0 ? got - 1 : 0]);
+		assert_int_equal(got, nw);
+		for (int i = 0; i < nw && i < 4096; i++) {
+			assert_int_equal(p->ts[i], w[i].start);
+			if (p->v[i] != naive_agg(&w[i], (enum store_agg)agg))
+				fprintf(stderr, "step %lld agg %d window %d: %g != %g\n", (long long)step,
+					agg, i, p->v[i], naive_agg(&w[i], (enum store_agg)agg));
+			assert_true(p->v[i] == naive_agg(&w[i], (enum store_agg)agg));
+		}
+		free(p);
+	}
+}
+
+static void ingest_walk(struct store *s, int from, int to)
+{
+	struct bm_label l[] = {{"host", "w"}};
+	for (int i = from; i < to; i++) {
+		struct bm_sample smp = {"walk_total", l, 1, walk_t0 + (int64_t)i * 1000, walk[i]};
+		struct bm_metric_batch b = {.samples = &smp, .n_samples = 1};
+		assert_int_equal(store_ingest(s, &b), 0);
+	}
+}
+
+static void test_rollups_vs_naive(void **state)
+{
+	(void)state;
+	make_walk();
+	struct store *s = open_store();
+	ingest_walk(s, 0, 4000);
+	assert_int_equal(store_flush(s), 0); /* some buckets on disk, some in memory */
+	ingest_walk(s, 4000, 7000);
+	int64_t id = find(s, "walk_total", "w");
+	check_range(s, id, 7000, 60000, 1);
+	check_range(s, id, 7000, 3600000, 2);
+	check_range(s, id, 7000, 120000, 1);
+	check_range(s, id, 7000, 30000, 0); /* not a multiple of 1 min: raw */
+	/* a restart continues the open blocks instead of overwriting them */
+	store_close(s);
+	s = open_store();
+	ingest_walk(s, 7000, WALK_N);
+	check_range(s, id, WALK_N, 60000, 1);
+	check_range(s, id, WALK_N, 3600000, 2);
+	assert_int_equal(store_flush(s), 0);
+	store_close(s);
+	s = open_store();
+	check_range(s, id, WALK_N, 60000, 1);
+	check_range(s, id, WALK_N, 3600000, 2);
+	double v;
+	assert_int_equal(store_instant(s, id, walk_t0 + 5000, 300000, &v), 1);
+	assert_true(v == walk[5]);
+	assert_int_equal(store_instant(s, id, walk_t0 - 1, 300000, &v), 0);
+	store_close(s);
+}
+
+static void test_staleness_and_retention(void **state)
+{
+	(void)state;
+	struct bm_err err = {0};
+	struct store_conf one = {.path = path, .flush_ms = 60000, .chunk_samples = 1};
+	struct store *s = store_open(&one, &err); /* a chunk per sample */
+	assert_non_null(s);
+	struct bm_label l[] = {{"host", "old"}};
+	int64_t now = 1800000000000;
+	struct bm_sample smp[3] = {
+		{"ret", l, 1, now - 10LL * 86400000, 1}, /* 10 days old */
+		{"ret", l, 1, now - 1000, 2},
+		{"ret", l, 1, now, 0},
+	};
+	smp[2].value = bm_stale_nan(); /* the series ended */
+	struct bm_metric_batch b = {.samples = smp, .n_samples = 3};
+	assert_int_equal(store_ingest(s, &b), 0);
+	assert_int_equal(store_flush(s), 0);
+	int64_t id = find(s, "ret", "old");
+	double v;
+	assert_int_equal(store_instant(s, id, now - 500, 300000, &v), 1);
+	assert_true(v == 2);
+	assert_int_equal(store_instant(s, id, now + 10, 300000, &v), 0); /* stale */
+	store_close(s);
+
+	struct store_conf c = {.path = path, .flush_ms = 60000, .chunk_samples = 2,
+			       .retention_ms = {2 * 86400000LL, 30 * 86400000LL, 0}};
+	s = store_open(&c, &err);
+	assert_non_null(s);
+	assert_int_equal(store_expire(s, now), 0);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	assert_true(st.rows_expired >= 1);
+	struct pts *p = calloc(1, sizeof(*p));
+	assert_int_equal(store_raw(s, id, INT64_MIN, INT64_MAX, collect_pt, p), 2); /* old raw gone */
+	memset(p, 0, sizeof(*p));
+	/* the rollup tiers still have the old sample (stale markers are not
+	 * counted) */
+	assert_int_equal(store_range(s, id, now - 11LL * 86400000, now + 1, 60000, STORE_COUNT, NULL,
+				     collect_pt, p), 2);
+	assert_true(p->v[0] == 1 && p->v[1] == 1);
+	free(p);
+	store_close(s);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -249,7 +413,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_series_text), cmocka_unit_test(test_ingest_query),
 		cmocka_unit_test(test_restart),     cmocka_unit_test(test_disk_full),
-		cmocka_unit_test(test_special_values),
+		cmocka_unit_test(test_special_values), cmocka_unit_test(test_rollups_vs_naive),
+		cmocka_unit_test(test_staleness_and_retention),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
