@@ -16,6 +16,8 @@
 #include "http.h"
 #include "instance.h"
 #include "log.h"
+#include "store.h"
+#include "store_api.h"
 
 struct bm_timer {
 	struct bm_ctx *in;
@@ -287,6 +289,46 @@ static int h_self_gauge(struct bm_ctx *ctx, const char *name, const char *help, 
 	return add_self_metric(ctx, name, help, false, value);
 }
 
+/* Store queries: the core's store functions take the SDK's matcher and
+ * aggregation types as they are. */
+static long h_store_series(struct bm_ctx *ctx, const struct bm_matcher *m, size_t n,
+			   bm_series_cb cb, void *user)
+{
+	struct store *s = store_of(ctx->d);
+	if (!s)
+		return BM_ENOTSUP;
+	if ((n && !m) || !cb)
+		return BM_EINVAL;
+	return store_series(s, m, n, cb, user);
+}
+
+static long h_store_raw(struct bm_ctx *ctx, int64_t id, int64_t start_ms, int64_t end_ms,
+			bm_point_cb cb, void *user)
+{
+	struct store *s = store_of(ctx->d);
+	if (!s)
+		return BM_ENOTSUP;
+	return cb ? store_raw(s, id, start_ms, end_ms, cb, user) : BM_EINVAL;
+}
+
+static long h_store_range(struct bm_ctx *ctx, int64_t id, int64_t start_ms, int64_t end_ms,
+			  int64_t step_ms, enum bm_agg agg, bm_point_cb cb, void *user)
+{
+	struct store *s = store_of(ctx->d);
+	if (!s)
+		return BM_ENOTSUP;
+	return cb ? store_range(s, id, start_ms, end_ms, step_ms, agg, NULL, cb, user) : BM_EINVAL;
+}
+
+static int h_store_instant(struct bm_ctx *ctx, int64_t id, int64_t at_ms, int64_t lookback_ms,
+			   double *v)
+{
+	struct store *s = store_of(ctx->d);
+	if (!s)
+		return BM_ENOTSUP;
+	return v ? store_instant(s, id, at_ms, lookback_ms, v) : BM_EINVAL;
+}
+
 static const struct bm_host_api host_api = {
 	.api_size = sizeof(struct bm_host_api),
 	.abi_major = BM_ABI_MAJOR,
@@ -317,6 +359,10 @@ static const struct bm_host_api host_api = {
 	.http_reply = http_req_reply,
 	.self_counter = h_self_counter,
 	.self_gauge = h_self_gauge,
+	.store_series = h_store_series,
+	.store_raw = h_store_raw,
+	.store_range = h_store_range,
+	.store_instant = h_store_instant,
 };
 
 const struct bm_host_api *host_api_table(void) { return &host_api; }

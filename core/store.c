@@ -850,7 +850,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
 /* --- queries ------------------------------------------------------------ */
 
 struct compiled {
-	const struct store_matcher *m;
+	const struct bm_matcher *m;
 	regex_t re;
 	bool has_re;
 };
@@ -876,11 +876,11 @@ static bool matches(const struct compiled *c, size_t n, const char *name, const 
 {
 	char buf[1024];
 	for (size_t i = 0; i < n; i++) {
-		const struct store_matcher *m = c[i].m;
+		const struct bm_matcher *m = c[i].m;
 		const char *v = strcmp(m->name, "__name__") == 0 ? name
 							       : label_value(labels, m->name, buf, sizeof(buf));
 		bool ok = c[i].has_re ? regexec(&c[i].re, v, 0, NULL, 0) == 0 : strcmp(v, m->value) == 0;
-		if (m->op == STORE_NEQ || m->op == STORE_NRE)
+		if (m->op == BM_MATCH_NEQ || m->op == BM_MATCH_NRE)
 			ok = !ok;
 		if (!ok)
 			return false;
@@ -888,7 +888,7 @@ static bool matches(const struct compiled *c, size_t n, const char *name, const 
 	return true;
 }
 
-long store_series(struct store *s, const struct store_matcher *m, size_t n,
+long store_series(struct store *s, const struct bm_matcher *m, size_t n,
 		  void (*cb)(void *u, int64_t id, const char *text), void *u)
 {
 	struct compiled *c = calloc(n ? n : 1, sizeof(*c));
@@ -897,7 +897,7 @@ long store_series(struct store *s, const struct store_matcher *m, size_t n,
 		return BM_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		c[i].m = &m[i];
-		if (m[i].op == STORE_RE || m[i].op == STORE_NRE) {
+		if (m[i].op == BM_MATCH_RE || m[i].op == BM_MATCH_NRE) {
 			char anchored[1024];
 			snprintf(anchored, sizeof(anchored), "^(%s)$", m[i].value);
 			if (regcomp(&c[i].re, anchored, REG_EXTENDED | REG_NOSUB)) {
@@ -1128,16 +1128,16 @@ static long tier_buckets(struct store *s, int64_t id, int tier, int64_t start, i
 	return rc;
 }
 
-static double agg_value(const struct bucket *b, enum store_agg agg)
+static double agg_value(const struct bucket *b, enum bm_agg agg)
 {
 	switch (agg) {
-	case STORE_AVG: return b->v[RC_SUM] / b->v[RC_COUNT];
-	case STORE_MIN: return b->v[RC_MIN];
-	case STORE_MAX: return b->v[RC_MAX];
-	case STORE_SUM: return b->v[RC_SUM];
-	case STORE_COUNT: return b->v[RC_COUNT];
-	case STORE_LAST: return b->v[RC_LAST];
-	case STORE_INCREASE: return b->v[RC_INCREASE];
+	case BM_AGG_AVG: return b->v[RC_SUM] / b->v[RC_COUNT];
+	case BM_AGG_MIN: return b->v[RC_MIN];
+	case BM_AGG_MAX: return b->v[RC_MAX];
+	case BM_AGG_SUM: return b->v[RC_SUM];
+	case BM_AGG_COUNT: return b->v[RC_COUNT];
+	case BM_AGG_LAST: return b->v[RC_LAST];
+	case BM_AGG_INCREASE: return b->v[RC_INCREASE];
 	}
 	return NAN;
 }
@@ -1145,7 +1145,7 @@ static double agg_value(const struct bucket *b, enum store_agg agg)
 /* Folds buckets (or raw samples as one-sample buckets) into windows. */
 struct windows {
 	int64_t start, end, step;
-	enum store_agg agg;
+	enum bm_agg agg;
 	struct bucket acc;
 	bool open;
 	long n;
@@ -1200,10 +1200,10 @@ static int pick_tier(int64_t step)
 }
 
 long store_range(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms, int64_t step_ms,
-		 enum store_agg agg, int *tier_out, void (*cb)(void *u, int64_t ts_ms, double v),
+		 enum bm_agg agg, int *tier_out, void (*cb)(void *u, int64_t ts_ms, double v),
 		 void *u)
 {
-	if (step_ms <= 0 || end_ms < start_ms || agg > STORE_INCREASE)
+	if (step_ms <= 0 || end_ms < start_ms || agg > BM_AGG_INCREASE)
 		return BM_EINVAL;
 	/* whole windows: a tier's bucket cannot be split at start_ms */
 	start_ms -= ((start_ms % step_ms) + step_ms) % step_ms;

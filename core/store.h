@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "bearmon/bm_event.h"
+#include "bearmon/bm_host.h"
 
 struct store;
 
@@ -56,26 +57,19 @@ void store_get_stats(struct store *s, struct store_stats *out);
 
 /* --- queries (any thread) --- */
 
-enum store_match_op { STORE_EQ, STORE_NEQ, STORE_RE, STORE_NRE };
-struct store_matcher {
-	const char *name; /* label name; "__name__" for the metric name */
-	enum store_match_op op;
-	const char *value;
-};
+/* Matchers and aggregations are the SDK's (struct bm_matcher, enum bm_agg),
+ * so the host API passes them through unchanged. */
 
 /* Series matching every matcher: cb gets each series' id and its
  * canonical text `name{k="v",...}`. Returns the count or a BM_E* code
  * (BM_EINVAL: a bad regex). */
-long store_series(struct store *s, const struct store_matcher *m, size_t n,
+long store_series(struct store *s, const struct bm_matcher *m, size_t n,
 		  void (*cb)(void *u, int64_t id, const char *text), void *u);
 
 /* Raw samples of series id with start_ms <= ts <= end_ms, oldest first,
  * the open chunk included. Returns the count or a BM_E* code. */
 long store_raw(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms,
 	       void (*cb)(void *u, int64_t ts_ms, double v), void *u);
-
-enum store_agg { STORE_AVG, STORE_MIN, STORE_MAX, STORE_SUM, STORE_COUNT, STORE_LAST,
-		 STORE_INCREASE };
 
 /*
  * Series id over [start_ms, end_ms] in windows of step_ms aligned to
@@ -88,7 +82,7 @@ enum store_agg { STORE_AVG, STORE_MIN, STORE_MAX, STORE_SUM, STORE_COUNT, STORE_
  * the number of points or a BM_E* code.
  */
 long store_range(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms, int64_t step_ms,
-		 enum store_agg agg, int *tier_out, void (*cb)(void *u, int64_t ts_ms, double v),
+		 enum bm_agg agg, int *tier_out, void (*cb)(void *u, int64_t ts_ms, double v),
 		 void *u);
 
 /* The newest sample of series id at or before at_ms and no older than

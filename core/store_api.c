@@ -101,6 +101,11 @@ void store_detach(struct daemon *d)
 	d->store = NULL;
 }
 
+struct store *store_of(struct daemon *d)
+{
+	return d->store ? d->store->store : NULL;
+}
+
 void store_self_metrics(struct daemon *d, struct bm_batch *b)
 {
 	struct store_sub *ss = d->store;
@@ -146,14 +151,14 @@ static void h_series(void *u, struct bm_http_req *r)
 		http_reply_error(r, 400, "parameter \"name\" is required");
 		return;
 	}
-	struct store_matcher m[16] = {{"__name__", STORE_EQ, name}};
+	struct bm_matcher m[16] = {{"__name__", BM_MATCH_EQ, name}};
 	size_t n = 1;
 	for (const char *const *lbl = (const char *const[]){"host", "instance", "job", "device",
 							     "cpu", "mode", "plugin", NULL};
 	     *lbl && n < 16; lbl++) {
 		const char *v = http_req_query(r, *lbl);
 		if (v)
-			m[n++] = (struct store_matcher){*lbl, STORE_EQ, v};
+			m[n++] = (struct bm_matcher){*lbl, BM_MATCH_EQ, v};
 	}
 	json_t *arr = json_array();
 	long count = store_series(ss->store, m, n, add_series, arr);
@@ -240,7 +245,7 @@ static void h_range(void *u, struct bm_http_req *r)
 	}
 	struct samples_out o = {json_array(), 0};
 	int tier = 0;
-	long n = store_range(ss->store, id, start, end, step, (enum store_agg)agg, &tier, add_sample, &o);
+	long n = store_range(ss->store, id, start, end, step, (enum bm_agg)agg, &tier, add_sample, &o);
 	if (n < 0 || o.n > SAMPLES_MAX) {
 		json_decref(o.arr);
 		http_reply_error(r, n < 0 ? 500 : 413, n < 0 ? "store read failed" : "too many points");

@@ -9,11 +9,14 @@
 
 struct daemon;
 struct bm_batch;
+struct store;
 
 /* Open the store from the config and subscribe it to `metric`. */
 int store_attach(struct daemon *d);
 /* Unsubscribe (after the bus drained) and close, flushing everything. */
 void store_detach(struct daemon *d);
+/* The store for host API queries; NULL when disabled. */
+struct store *store_of(struct daemon *d);
 /* bearmon_store_* self-metrics into b. */
 void store_self_metrics(struct daemon *d, struct bm_batch *b);
 

@@ -6,7 +6,8 @@
 
 conf "$T/bearmon.conf" 'interval = "100ms";' \
 	'store = { flush_interval = "500ms"; };' \
-	'gen = { plugin = "collector/testgen"; series = 200; };'
+	'gen = { plugin = "collector/testgen"; series = 200; };' \
+	'probe = { plugin = "collector/testgen"; series = 0; query = "testgen_value"; route = "/api/bearmon/v1/probe"; };'
 start_daemon "$T/bearmon.conf"
 sleep 1.5
 ids=$(api "/api/bearmon/v1/series?name=testgen_value&instance=gen")
@@ -16,6 +17,14 @@ n=$(api "/api/bearmon/v1/samples?id=$id" | jget '.samples | length')
 [ "$n" -ge 8 ] || fail "only $n samples after 1.5 s at 100 ms"
 [ "$(api "/api/bearmon/v1/samples?id=$id" | jget '.samples[0][1]')" = 7 ] || fail "value of series 7"
 pass "samples queryable while chunks are open ($n samples)"
+pr=$(api /api/bearmon/v1/probe)
+[ "$(echo "$pr" | jget .store_series)" = 200 ] || fail "host API store_series: $pr"
+[ "$(echo "$pr" | jget .store_points)" -ge 8 ] || fail "host API store_raw: $pr"
+pass "plugins query the store through the host API ($pr)"
+r=$(api "/api/bearmon/v1/range?id=$id&start=0&step=60000&agg=count")
+[ "$(echo "$r" | jget .tier)" = 1m ] || fail "a 1 min step reads the 1m tier: $r"
+[ "$(echo "$r" | jget '[.points[][1]] | add')" -ge "$n" ] || fail "1m counts: $r"
+pass "range query over the rollup tier"
 stop_daemon
 
 # every sample published before a clean stop is on disk

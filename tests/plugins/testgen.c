@@ -28,6 +28,7 @@ struct tg_conf {
 	char *route;
 	int64_t timer_ms;
 	bool on_loop;
+	char *query; /* metric name looked up in the store by the route */
 	struct bm_map labels;
 	struct bm_group_list targets;
 };
@@ -60,6 +61,8 @@ static const struct bm_option tg_options[] = {
 		  "main-loop timer period counted in timer_ticks (0 = none)"),
 	BM_OPTION("on_loop", BM_OPT_BOOL, "false", struct tg_conf, on_loop,
 		  "deliver the subscription on the main loop"),
+	BM_OPTION("query", BM_OPT_STRING, NULL, struct tg_conf, query,
+		  "metric name the route looks up through the host API's store queries"),
 	BM_OPTION("labels", BM_OPT_MAP, NULL, struct tg_conf, labels, "labels on every sample"),
 	{.name = "targets", .type = BM_OPT_GROUP_LIST, .sub = tg_target_options,
 	 .sub_size = sizeof(struct tg_target), .offset = offsetof(struct tg_conf, targets),
@@ -96,19 +99,59 @@ static void tg_on_event(void *user, const char *topic, const void *body, size_t 
 	bm_arena_reset(&t->arena);
 }
 
+struct tg_query {
+	long series;
+	int64_t first_id;
+	long points;
+};
+
+static void tg_count_series(void *user, int64_t id, const char *series)
+{
+	struct tg_query *q = user;
+	(void)series;
+	if (!q->series++)
+		q->first_id = id;
+}
+
+static void tg_count_point(void *user, int64_t ts, double v)
+{
+	struct tg_query *q = user;
+	(void)ts;
+	(void)v;
+	q->points++;
+}
+
+/* Series named conf->query, and the raw samples of the first one. */
+static void tg_query_store(struct tg *t, struct tg_query *q)
+{
+	struct bm_matcher m = {"__name__", BM_MATCH_EQ, t->conf->query};
+	q->series = 0;
+	q->points = 0;
+	long n = bm_store_series(t->ctx, &m, 1, tg_count_series, q);
+	if (n < 0)
+		q->series = n;
+	else if (n > 0)
+		bm_store_raw(t->ctx, q->first_id, 0, INT64_MAX, tg_count_point, q);
+}
+
 static void tg_on_http(void *user, struct bm_http_req *req)
 {
 	struct tg *t = user;
-	char body[256];
+	struct tg_query q = {0};
+	char body[320];
+	if (t->conf->query)
+		tg_query_store(t, &q);
 	int n = snprintf(body, sizeof(body),
 			 "{\"collections\":%llu,\"events\":%llu,\"samples\":%llu,\"targets\":%zu,"
-			 "\"timer_ticks\":%llu,\"self_samples\":%llu}",
+			 "\"timer_ticks\":%llu,\"self_samples\":%llu,"
+			 "\"store_series\":%ld,\"store_points\":%ld}",
 			 (unsigned long long)__atomic_load_n(&t->collections, __ATOMIC_RELAXED),
 			 (unsigned long long)__atomic_load_n(&t->events, __ATOMIC_RELAXED),
 			 (unsigned long long)__atomic_load_n(&t->samples, __ATOMIC_RELAXED),
 			 t->conf->targets.n,
 			 (unsigned long long)__atomic_load_n(&t->timer_ticks, __ATOMIC_RELAXED),
-			 (unsigned long long)__atomic_load_n(&t->self_samples, __ATOMIC_RELAXED));
+			 (unsigned long long)__atomic_load_n(&t->self_samples, __ATOMIC_RELAXED),
+			 q.series, q.points);
 	bm_http_reply(req, 200, "application/json", body, (size_t)n);
 }
 

@@ -78,7 +78,7 @@ static void collect_pt(void *u, int64_t ts, double v)
 
 static int64_t find(struct store *s, const char *name, const char *host)
 {
-	struct store_matcher m[] = {{"__name__", STORE_EQ, name}, {"host", STORE_EQ, host}};
+	struct bm_matcher m[] = {{"__name__", BM_MATCH_EQ, name}, {"host", BM_MATCH_EQ, host}};
 	struct ids x = {0};
 	assert_int_equal(store_series(s, m, 2, collect_id, &x), 1);
 	return x.id[0];
@@ -104,17 +104,17 @@ static void test_ingest_query(void **state)
 	ingest(s, "load1", "a", 1000, 1000, 5, 0.25);
 
 	struct ids x = {0};
-	struct store_matcher by_name[] = {{"__name__", STORE_EQ, "cpu_seconds_total"}};
+	struct bm_matcher by_name[] = {{"__name__", BM_MATCH_EQ, "cpu_seconds_total"}};
 	assert_int_equal(store_series(s, by_name, 1, collect_id, &x), 2);
 	assert_string_equal(x.text[0], "cpu_seconds_total{host=\"a\",job=\"test\"}");
-	struct store_matcher re[] = {{"__name__", STORE_RE, "cpu_.*|load1"}, {"host", STORE_NEQ, "b"}};
+	struct bm_matcher re[] = {{"__name__", BM_MATCH_RE, "cpu_.*|load1"}, {"host", BM_MATCH_NEQ, "b"}};
 	x.n = 0;
 	assert_int_equal(store_series(s, re, 2, collect_id, &x), 2);
-	struct store_matcher nre[] = {{"__name__", STORE_NRE, "cpu.*"}};
+	struct bm_matcher nre[] = {{"__name__", BM_MATCH_NRE, "cpu.*"}};
 	x.n = 0;
 	assert_int_equal(store_series(s, nre, 1, collect_id, &x), 1);
 	assert_string_equal(x.text[0], "load1{host=\"a\",job=\"test\"}");
-	struct store_matcher bad[] = {{"x", STORE_RE, "("}};
+	struct bm_matcher bad[] = {{"x", BM_MATCH_RE, "("}};
 	assert_int_equal(store_series(s, bad, 1, collect_id, &x), BM_EINVAL);
 
 	int64_t a = find(s, "cpu_seconds_total", "a");
@@ -202,7 +202,7 @@ static void test_special_values(void **state)
 	assert_int_equal(store_flush(s), 0);
 	store_close(s);
 	s = open_store();
-	struct store_matcher m[] = {{"__name__", STORE_EQ, "special"}};
+	struct bm_matcher m[] = {{"__name__", BM_MATCH_EQ, "special"}};
 	struct ids x = {0};
 	assert_int_equal(store_series(s, m, 1, collect_id, &x), 1);
 	assert_string_equal(x.text[0], "special{}");
@@ -232,15 +232,15 @@ struct naive {
 	long count;
 };
 
-static double naive_agg(const struct naive *w, enum store_agg agg)
+static double naive_agg(const struct naive *w, enum bm_agg agg)
 {
 	switch (agg) {
-	case STORE_AVG: return w->sum / (double)w->count;
-	case STORE_MIN: return w->min;
-	case STORE_MAX: return w->max;
-	case STORE_SUM: return w->sum;
-	case STORE_COUNT: return (double)w->count;
-	case STORE_LAST: return w->last;
+	case BM_AGG_AVG: return w->sum / (double)w->count;
+	case BM_AGG_MIN: return w->min;
+	case BM_AGG_MAX: return w->max;
+	case BM_AGG_SUM: return w->sum;
+	case BM_AGG_COUNT: return (double)w->count;
+	case BM_AGG_LAST: return w->last;
 	default: return w->inc;
 	}
 }
@@ -265,7 +265,7 @@ static void make_walk(void)
 
 static void check_range(struct store *s, int64_t id, int n, int64_t step, int want_tier)
 {
-	for (int agg = STORE_AVG; agg <= STORE_INCREASE; agg++) {
+	for (int agg = BM_AGG_AVG; agg <= BM_AGG_INCREASE; agg++) {
 		struct naive w[WALK_N];
 		int nw = 0;
 		for (int i = 0; i < n; i++) {
@@ -285,7 +285,7 @@ static void check_range(struct store *s, int64_t id, int n, int64_t step, int wa
 		struct pts *p = calloc(1, sizeof(*p));
 		int tier = -1;
 		long got = store_range(s, id, walk_t0, walk_t0 + (int64_t)n * 1000, step,
-				       (enum store_agg)agg, &tier, collect_pt, p);
+				       (enum bm_agg)agg, &tier, collect_pt, p);
 		assert_int_equal(tier, want_tier);
 		if (got != nw)
 			fprintf(stderr, "step %lld agg %d: %ld windows, want %d (first %lld last %lld)\n",
@@ -294,10 +294,10 @@ static void check_range(struct store *s, int64_t id, int n, int64_t step, int wa
 		assert_int_equal(got, nw);
 		for (int i = 0; i < nw && i < 4096; i++) {
 			assert_int_equal(p->ts[i], w[i].start);
-			if (p->v[i] != naive_agg(&w[i], (enum store_agg)agg))
+			if (p->v[i] != naive_agg(&w[i], (enum bm_agg)agg))
 				fprintf(stderr, "step %lld agg %d window %d: %g != %g\n", (long long)step,
-					agg, i, p->v[i], naive_agg(&w[i], (enum store_agg)agg));
-			assert_true(p->v[i] == naive_agg(&w[i], (enum store_agg)agg));
+					agg, i, p->v[i], naive_agg(&w[i], (enum bm_agg)agg));
+			assert_true(p->v[i] == naive_agg(&w[i], (enum bm_agg)agg));
 		}
 		free(p);
 	}
@@ -382,7 +382,7 @@ static void test_staleness_and_retention(void **state)
 	memset(p, 0, sizeof(*p));
 	/* the rollup tiers still have the old sample (stale markers are not
 	 * counted) */
-	assert_int_equal(store_range(s, id, now - 11LL * 86400000, now + 1, 60000, STORE_COUNT, NULL,
+	assert_int_equal(store_range(s, id, now - 11LL * 86400000, now + 1, 60000, BM_AGG_COUNT, NULL,
 				     collect_pt, p), 2);
 	assert_true(p->v[0] == 1 && p->v[1] == 1);
 	free(p);

@@ -76,6 +76,21 @@ struct bm_fdwatch;
 struct bm_http_req;
 struct bm_metric_batch; /* bm_event.h */
 
+/* Store queries (since 1.1). A matcher on label name (the metric name is
+ * the label "__name__"); regular expressions are POSIX extended and
+ * anchored, as in PromQL. An absent label matches the empty string. */
+enum bm_match_op { BM_MATCH_EQ, BM_MATCH_NEQ, BM_MATCH_RE, BM_MATCH_NRE };
+struct bm_matcher {
+	const char *name;
+	enum bm_match_op op;
+	const char *value;
+};
+enum bm_agg { BM_AGG_AVG, BM_AGG_MIN, BM_AGG_MAX, BM_AGG_SUM, BM_AGG_COUNT, BM_AGG_LAST,
+	      BM_AGG_INCREASE };
+/* series: canonical text name{a="x",...}, borrowed for the call */
+typedef void (*bm_series_cb)(void *user, int64_t series_id, const char *series);
+typedef void (*bm_point_cb)(void *user, int64_t ts_ms, double v);
+
 /*
  * HTTP handler: runs on the main thread and must answer with
  * bm_http_reply() before it returns. req and every string obtained from
@@ -158,8 +173,28 @@ struct bm_host_api {
 	int (*self_gauge)(struct bm_ctx *ctx, const char *name, const char *help,
 			  const double *value);
 
-	/* since 1.0: append new entries below, never reorder. Store queries
-	 * and PromQL arrive with the store (ABI 1.1). */
+	/* --- since 1.1: store queries (any thread; BM_ENOTSUP when the
+	 * store is disabled). Series are identified by an id that is stable
+	 * for the life of the database. Callbacks run during the call; the
+	 * strings they get are borrowed for the callback only. --- */
+	/* Series matching every matcher; returns the count or BM_E*. */
+	long (*store_series)(struct bm_ctx *ctx, const struct bm_matcher *m, size_t n,
+			     bm_series_cb cb, void *user);
+	/* Raw samples of a series in [start_ms, end_ms], oldest first. */
+	long (*store_raw)(struct bm_ctx *ctx, int64_t series_id, int64_t start_ms, int64_t end_ms,
+			  bm_point_cb cb, void *user);
+	/* One point per step window (aligned to multiples of step_ms, at the
+	 * window's start) aggregated with agg, from the coarsest rollup tier
+	 * whose bucket width divides step_ms (1 h, 1 min, else raw). */
+	long (*store_range)(struct bm_ctx *ctx, int64_t series_id, int64_t start_ms, int64_t end_ms,
+			    int64_t step_ms, enum bm_agg agg, bm_point_cb cb, void *user);
+	/* The newest sample at or before at_ms within lookback_ms: 1 and *v,
+	 * or 0 when there is none or the series went stale. */
+	int (*store_instant)(struct bm_ctx *ctx, int64_t series_id, int64_t at_ms,
+			     int64_t lookback_ms, double *v);
+
+	/* since 1.1: append new entries below, never reorder. PromQL arrives
+	 * with the query API. */
 };
 
 /* True when the host's table has field fn and it is set. */
@@ -250,6 +285,35 @@ static inline int bm_http_reply(struct bm_http_req *r, int status, const char *c
 				const void *body, size_t len)
 {
 	return bm__host_api->http_reply(r, status, content_type, body, len);
+}
+
+static inline long bm_store_series(struct bm_ctx *ctx, const struct bm_matcher *m, size_t n,
+				   bm_series_cb cb, void *user)
+{
+	if (!BM_HOST_HAS(bm__host_api, store_series))
+		return BM_ENOTSUP;
+	return bm__host_api->store_series(ctx, m, n, cb, user);
+}
+static inline long bm_store_raw(struct bm_ctx *ctx, int64_t id, int64_t start_ms, int64_t end_ms,
+				bm_point_cb cb, void *user)
+{
+	if (!BM_HOST_HAS(bm__host_api, store_raw))
+		return BM_ENOTSUP;
+	return bm__host_api->store_raw(ctx, id, start_ms, end_ms, cb, user);
+}
+static inline long bm_store_range(struct bm_ctx *ctx, int64_t id, int64_t start_ms, int64_t end_ms,
+				  int64_t step_ms, enum bm_agg agg, bm_point_cb cb, void *user)
+{
+	if (!BM_HOST_HAS(bm__host_api, store_range))
+		return BM_ENOTSUP;
+	return bm__host_api->store_range(ctx, id, start_ms, end_ms, step_ms, agg, cb, user);
+}
+static inline int bm_store_instant(struct bm_ctx *ctx, int64_t id, int64_t at_ms,
+				   int64_t lookback_ms, double *v)
+{
+	if (!BM_HOST_HAS(bm__host_api, store_instant))
+		return BM_ENOTSUP;
+	return bm__host_api->store_instant(ctx, id, at_ms, lookback_ms, v);
 }
 
 static inline int bm_self_counter(struct bm_ctx *ctx, const char *name, const char *help,

@@ -27,7 +27,7 @@ extern "C" {
  * built against an older or equal minor loads.
  */
 #define BM_ABI_MAJOR 1
-#define BM_ABI_MINOR 0
+#define BM_ABI_MINOR 1 /* 1.1: store queries in the host API */
 
 /* Binary-compatibility signature: sizes of the basic types. A plugin built
  * for another data model (32-bit, different time_t) is refused. */

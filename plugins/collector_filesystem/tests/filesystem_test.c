@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of collector/filesystem against the fake host and
+ * tests/fixtures/filesystem/: mountinfo recorded on the build VM, a
+ * hand-made mountinfo with escapes, duplicates, garbage and filtered
+ * mounts, a /proc/mounts-only tree, and a statvfs that hangs (a fake
+ * statvfs, so values are exact and the hang is under the test's control).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdatomic.h>
+
+#include "config_schema.h"
+#include "fakehost.h"
+#include "filesystem.c"
+
+#define assert_value(name, labels, want)                                                     \
+	do {                                                                                 \
+		double got_ = fakehost_value((name), (labels));                              \
+		double want_ = (want);                                                       \
+		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                  \
+			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
+	} while (0)
+
+#define assert_absent(name, labels)                                                          \
+	do {                                                                                 \
+		if (!isnan(fakehost_value((name), (labels))))                                \
+			fail_msg("%s{%s} should be absent", (name), (labels));               \
+	} while (0)
+
+#define L_ROOT "device=/dev/vda,fstype=ext4,mountpoint=/"
+#define L_DATA "device=/dev/sdb1,fstype=xfs,mountpoint=/data"
+#define L_DISK "device=/dev/sdc,fstype=ext4,mountpoint=/mnt/my disk"
+#define L_HANG "device=server:/export,fstype=nfs4,mountpoint=/mnt/hang"
+#define L_BROKEN "device=/dev/sdd,fstype=ext4,mountpoint=/mnt/broken"
+#define L_DEVICES "device=tmpfs,fstype=tmpfs,mountpoint=/devices"
+
+static atomic_bool hang_on;
+static atomic_int hang_calls;
+
+/* statvfs stand-in: fixed numbers; "/mnt/hang" blocks while hang_on;
+ * "/mnt/broken" fails with EIO; "/data" reports only f_bsize. */
+static int fake_stat(const char *path, struct statvfs *sv)
+{
+	if (strcmp(path, "/mnt/hang") == 0) {
+		atomic_fetch_add(&hang_calls, 1);
+		while (atomic_load(&hang_on))
+			usleep(1000);
+	}
+	if (strcmp(path, "/mnt/broken") == 0) {
+		errno = EIO;
+		return -1;
+	}
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = 4096;
+	sv->f_frsize = strcmp(path, "/data") == 0 ? 0 : 4096;
+	sv->f_blocks = 1000;
+	sv->f_bfree = 500;
+	sv->f_bavail = 400;
+	sv->f_files = 100;
+	sv->f_ffree = 50;
+	return 0;
+}
+
+struct fixture {
+	struct fs_conf conf;
+	void *state;
+};
+
+static void set_list(struct bm_strlist *l, const char *pattern)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->n = 0;
+	l->v = NULL;
+	if (!pattern)
+		return;
+	l->v = calloc(1, sizeof(*l->v));
+	l->v[0] = strdup(pattern);
+	l->n = 1;
+}
+
+static void fixture_root(char *out, size_t n, const char *sub)
+{
+	const char *src = getenv("BM_SOURCE_DIR");
+	assert_non_null(src);
+	snprintf(out, n, "%s/tests/fixtures/filesystem/%s", src, sub);
+}
+
+static void fixture_conf(struct fixture *f, const char *sub)
+{
+	struct cfg_errs errs = {0};
+	char root[PATH_MAX];
+	bm__host_api = fakehost_api();
+	fakehost_reset();
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(schema_defaults(fs_options, &f->conf, "test", &errs), 0);
+	cfg_errs_free(&errs);
+	assert_string_equal(f->conf.proc_root, "/proc");
+	assert_string_equal(f->conf.rootfs_prefix, "");
+	assert_int_equal(f->conf.stat_timeout, 5000);
+	assert_int_equal(f->conf.stat_backoff, 60000);
+	assert_string_equal(f->conf.fstypes_exclude.v[0], FS_DEFAULT_FSTYPES_EXCLUDE);
+	assert_string_equal(f->conf.mountpoints_exclude.v[0], FS_DEFAULT_MOUNTPOINTS_EXCLUDE);
+	fixture_root(root, sizeof(root), sub);
+	free(f->conf.proc_root);
+	f->conf.proc_root = strdup(root);
+}
+
+/* init; with fake, statvfs is fake_stat */
+static void fixture_init(struct fixture *f, bool fake)
+{
+	struct bm_err err = {0};
+	assert_int_equal(fs_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	if (fake)
+		((struct fs_state *)f->state)->statfn = fake_stat;
+}
+
+static void fixture_close(struct fixture *f)
+{
+	fs_fini(f->state);
+	schema_release(fs_options, &f->conf);
+	fakehost_reset();
+}
+
+static void collect_ok(struct fixture *f, int64_t now)
+{
+	struct bm_err err = {0};
+	fakehost_set_now(now);
+	int rc = fs_collect(f->state, now, &err);
+	if (rc)
+		fail_msg("collect: %s", err.msg);
+}
+
+static void check_fake_values(const char *l)
+{
+	assert_value("node_filesystem_size_bytes", l, 4096000);
+	assert_value("node_filesystem_free_bytes", l, 2048000);
+	assert_value("node_filesystem_avail_bytes", l, 1638400);
+	assert_value("node_filesystem_files", l, 100);
+	assert_value("node_filesystem_files_free", l, 50);
+	assert_value("node_filesystem_device_error", l, 0);
+}
+
+static void test_edge(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	fixture_conf(&f, "edge");
+	fixture_init(&f, true);
+	atomic_store(&hang_on, false);
+	collect_ok(&f, 1000);
+	/* kept: / /data "/mnt/my disk" /mnt/hang /mnt/broken /devices; the
+	 * duplicate /data, /proc, overlay, /run/credentials/..., /dev/shm,
+	 * and two malformed lines are not */
+	assert_int_equal(fakehost_count("node_filesystem_device_error"), 6);
+	assert_int_equal(fakehost_count("node_filesystem_readonly"), 6);
+	assert_int_equal(fakehost_count("node_filesystem_size_bytes"), 5);
+	check_fake_values(L_ROOT);
+	check_fake_values(L_DATA); /* f_frsize 0: f_bsize is used */
+	check_fake_values(L_DISK); /* \040 unescaped */
+	check_fake_values(L_HANG);
+	check_fake_values(L_DEVICES);
+	assert_value("node_filesystem_device_error", L_BROKEN, 1);
+	assert_absent("node_filesystem_size_bytes", L_BROKEN);
+	assert_value("node_filesystem_readonly", L_ROOT, 0);
+	assert_value("node_filesystem_readonly", L_DATA, 1);   /* superblock ro */
+	assert_value("node_filesystem_readonly", L_BROKEN, 1); /* mount ro */
+	assert_value("node_filesystem_readonly", L_HANG, 0);
+	assert_absent("node_filesystem_readonly", "device=tmpfs,fstype=tmpfs,mountpoint=/dev/shm");
+	assert_absent("node_filesystem_readonly", "device=proc,fstype=proc,mountpoint=/proc");
+	const char *gauges[] = {"node_filesystem_size_bytes", "node_filesystem_free_bytes",
+				"node_filesystem_avail_bytes", "node_filesystem_files",
+				"node_filesystem_files_free", "node_filesystem_readonly",
+				"node_filesystem_device_error"};
+	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
+		assert_int_equal(fakehost_meta(gauges[i])->type, BM_METRIC_GAUGE);
+	assert_string_equal(fakehost_meta("node_filesystem_avail_bytes")->unit, "bytes");
+	assert_int_equal(fakehost_unsorted(), 0);
+	assert_true(((struct fs_state *)f.state)->warned_garbage);
+
+	/* second round: same answer from the verdict cache, no new threads */
+	struct fs_state *s = f.state;
+	struct fs_worker *w = s->active;
+	collect_ok(&f, 2000);
+	assert_ptr_equal(w, s->active);
+	assert_int_equal(fakehost_count("node_filesystem_device_error"), 12);
+	check_fake_values(L_DEVICES);
+	fixture_close(&f);
+}
+
+static void test_recorded(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	fixture_conf(&f, "proc");
+	fixture_init(&f, true);
+	collect_ok(&f, 1000);
+	/* / and the tmpfs under /mnt; proc, sysfs, cgroup, devpts, /dev/... are not */
+	assert_int_equal(fakehost_count("node_filesystem_device_error"), 2);
+	check_fake_values(L_ROOT);
+	const char *py = "device=model_tools_unavailable,fstype=tmpfs,"
+			 "mountpoint=/mnt/sandboxing/model_tools_env/v1/python";
+	check_fake_values(py);
+	assert_value("node_filesystem_readonly", py, 1);
+	fixture_close(&f);
+}
+
+static void test_timeout_and_backoff(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	fixture_conf(&f, "edge");
+	f.conf.stat_timeout = 50;
+	f.conf.stat_backoff = 3600 * 1000;
+	/* /mnt/broken's debug line would be the last log */
+	set_list(&f.conf.mountpoints_exclude, "/mnt/broken|/dev/.*|/run/.*");
+	fixture_init(&f, true);
+	struct fs_state *s = f.state;
+	atomic_store(&hang_calls, 0);
+	atomic_store(&hang_on, true);
+
+	int64_t t0 = fs_mono_ms();
+	collect_ok(&f, 1000);
+	assert_true(fs_mono_ms() - t0 < 2000);
+	assert_value("node_filesystem_device_error", L_HANG, 1);
+	assert_absent("node_filesystem_size_bytes", L_HANG);
+	check_fake_values(L_ROOT);
+	check_fake_values(L_DEVICES); /* after the hung one: a new worker took over */
+	assert_int_equal(fakehost_count("node_filesystem_device_error"), 5);
+	assert_int_equal(s->n_stuck, 1);
+	assert_string_equal(s->stuck[0].path, "/mnt/hang");
+	assert_int_equal(atomic_load(&hang_calls), 1);
+	assert_non_null(strstr(fakehost_last_log(BM_LOG_WARN), "did not return within 50 ms"));
+
+	/* still hung: skipped without a new statvfs (no thread pile-up) */
+	t0 = fs_mono_ms();
+	collect_ok(&f, 2000);
+	assert_true(fs_mono_ms() - t0 < 40);
+	assert_value("node_filesystem_device_error", L_HANG, 1);
+	check_fake_values(L_DEVICES);
+	assert_int_equal(atomic_load(&hang_calls), 1);
+
+	/* it returns, but the backoff has not passed: still skipped */
+	atomic_store(&hang_on, false);
+	for (int i = 0; i < 2000 && !fs_worker_exited(s->stuck[0].w); i++)
+		usleep(1000);
+	assert_true(fs_worker_exited(s->stuck[0].w));
+	collect_ok(&f, 3000);
+	assert_value("node_filesystem_device_error", L_HANG, 1);
+	assert_int_equal(atomic_load(&hang_calls), 1);
+
+	/* backoff over: retried, and fine now */
+	s->stuck[0].retry_ms = 0;
+	collect_ok(&f, 4000);
+	assert_int_equal(atomic_load(&hang_calls), 2);
+	assert_int_equal(s->n_stuck, 0);
+	check_fake_values(L_HANG);
+	fixture_close(&f);
+}
+
+/* fini while a statvfs hangs: the worker is left to free itself. */
+static void test_fini_while_hung(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	fixture_conf(&f, "edge");
+	f.conf.stat_timeout = 20;
+	fixture_init(&f, true);
+	atomic_store(&hang_calls, 0);
+	atomic_store(&hang_on, true);
+	collect_ok(&f, 1000);
+	assert_value("node_filesystem_device_error", L_HANG, 1);
+	fixture_close(&f);
+	atomic_store(&hang_on, false);
+	usleep(100 * 1000); /* let the detached worker return and free itself */
+	assert_int_equal(atomic_load(&hang_calls), 1);
+}
+
+static void test_real_statvfs(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	char prefix[PATH_MAX], data[PATH_MAX + 8];
+	fixture_conf(&f, "edge");
+	fixture_root(prefix, sizeof(prefix), "rootfs");
+	free(f.conf.rootfs_prefix);
+	f.conf.rootfs_prefix = strdup(prefix);
+	fixture_init(&f, false);
+	collect_ok(&f, 1000);
+	struct statvfs sv;
+	snprintf(data, sizeof(data), "%s/data", prefix);
+	assert_int_equal(statvfs(data, &sv), 0);
+	double bs = (double)sv.f_frsize;
+	assert_value("node_filesystem_device_error", L_DATA, 0);
+	assert_value("node_filesystem_size_bytes", L_DATA, (double)sv.f_blocks * bs);
+	assert_value("node_filesystem_files", L_DATA, (double)sv.f_files);
+	assert_value("node_filesystem_device_error", L_ROOT, 0);
+	assert_true(fakehost_value("node_filesystem_size_bytes", L_ROOT) > 0);
+	/* not in the fixture tree: ENOENT */
+	assert_value("node_filesystem_device_error", L_HANG, 1);
+	assert_value("node_filesystem_device_error", L_DISK, 1);
+	assert_absent("node_filesystem_size_bytes", L_DISK);
+	fixture_close(&f);
+}
+
+static void test_mounts_fallback(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	fixture_conf(&f, "mounts_only");
+	fixture_init(&f, true);
+	collect_ok(&f, 1000);
+	assert_true(((struct fs_state *)f.state)->use_mounts);
+	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "reading"));
+	assert_int_equal(fakehost_count("node_filesystem_device_error"), 3);
+	check_fake_values(L_ROOT);
+	check_fake_values(L_DATA);
+	assert_value("node_filesystem_readonly", L_DATA, 1);
+	assert_value("node_filesystem_readonly", "device=tmpfs,fstype=tmpfs,mountpoint=/run", 0);
+	fixture_close(&f);
+}
+
+static void test_missing(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	struct bm_err err = {0};
+	fixture_conf(&f, "no-such-dir");
+	fixture_init(&f, true);
+	assert_int_equal(fs_collect(f.state, 1000, &err), BM_EIO);
+	assert_non_null(strstr(err.msg, "no-such-dir/mounts"));
+	assert_non_null(strstr(err.msg, "No such file"));
+	assert_int_equal(fakehost_n_samples(), 0);
+	fixture_close(&f);
+}
+
+static void test_filters(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	struct bm_err err = {0};
+	fixture_conf(&f, "edge");
+	set_list(&f.conf.fstypes_include, "ext4");
+	set_list(&f.conf.mountpoints_exclude, "/mnt/b.*");
+	fixture_init(&f, true);
+	collect_ok(&f, 1000);
+	assert_int_equal(fakehost_count("node_filesystem_device_error"), 2);
+	check_fake_values(L_ROOT);
+	check_fake_values(L_DISK);
+	fixture_close(&f);
+
+	fixture_conf(&f, "edge");
+	set_list(&f.conf.mountpoints_include, "/mnt/(");
+	assert_int_equal(fs_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
+	assert_non_null(strstr(err.msg, "mountpoints_include"));
+	assert_non_null(strstr(err.msg, "/mnt/("));
+	schema_release(fs_options, &f.conf);
+	fakehost_reset();
+}
+
+static void test_unescape(void **unused)
+{
+	(void)unused;
+	char a[] = "/mnt/a\\040b\\011c\\134d\\999";
+	fs_unescape(a);
+	assert_string_equal(a, "/mnt/a b\tc\\d\\999");
+	assert_true(fs_has_opt("rw,ro", "ro"));
+	assert_false(fs_has_opt("rw,errors=remount-ro", "ro"));
+	assert_false(fs_has_opt(NULL, "ro"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_edge),
+		cmocka_unit_test(test_recorded),
+		cmocka_unit_test(test_timeout_and_backoff),
+		cmocka_unit_test(test_fini_while_hung),
+		cmocka_unit_test(test_real_statvfs),
+		cmocka_unit_test(test_mounts_fallback),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_filters),
+		cmocka_unit_test(test_unescape),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

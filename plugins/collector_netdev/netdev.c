@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Collector "netdev": per interface counters from PROC_ROOT/net/dev
+ * (node_network_*{device}, 32-bit wraps unwrapped), protocol counters from
+ * net/snmp, net/netstat and net/snmp6 (node_netstat_<Proto>_<Field>) and
+ * socket counts from net/sockstat and net/sockstat6 (node_sockstat_*).
+ */
+#include <bearmon/bm_batch.h>
+#include <bearmon/bm_event.h>
+#include <bearmon/bm_host.h>
+#include <bearmon/bm_plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/counter32.h"
+
+/* node_exporter's --collector.netstat.fields default (no \d to translate) */
+#define ND_DEFAULT_NETSTAT_FIELDS                                                              \
+	"^(.*Ip6.*|Icmp6?_(InErrors|OutErrors)|IpExt_(InOctets|OutOctets)|Ip_Forwarding|"      \
+	"Tcp_(ActiveOpens|CurrEstab|InErrs|InSegs|OutRsts|OutSegs|PassiveOpens|RetransSegs)|" \
+	"TcpExt_(ListenDrops|ListenOverflows|SyncookiesFailed|SyncookiesRecv|SyncookiesSent|" \
+	"TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|"                                  \
+	"Udp6?_(InDatagrams|InErrors|NoPorts|OutDatagrams|RcvbufErrors|SndbufErrors))$"
+
+#define ND_FIELDS 16             /* counters per interface in net/dev */
+#define ND_NAME_MAX 32           /* IFNAMSIZ is 16 */
+#define ND_MAX_IFACES 16384      /* state entries kept, excluded ones included */
+#define ND_MAX_FILE (16u << 20)  /* refuse to buffer more than this */
+#define ND_KEY_MAX 96            /* "Proto_Field" */
+#define ND_MAX_STAT_FIELDS 4096  /* netstat fields cached per file */
+
+struct nd_conf {
+	char *proc_root;                  /* "/proc" */
+	struct bm_strlist include;        /* interface regexes to keep */
+	struct bm_strlist exclude;        /* interface regexes to drop */
+	bool netstat;                     /* read net/snmp, net/netstat, net/snmp6 */
+	struct bm_strlist netstat_fields; /* "Proto_Field" regexes to publish */
+	bool sockstat;                    /* read net/sockstat, net/sockstat6 */
+};
+
+static const struct bm_option nd_options[] = {
+	BM_OPTION("proc_root", BM_OPT_STRING, "/proc", struct nd_conf, proc_root,
+		  "procfs mount point; PROC_ROOT/net/dev and friends are read"),
+	BM_OPTION("include", BM_OPT_STRING_LIST, NULL, struct nd_conf, include,
+		  "interface name regexes (POSIX ERE, anchored) to collect; empty = all"),
+	BM_OPTION("exclude", BM_OPT_STRING_LIST, NULL, struct nd_conf, exclude,
+		  "interface name regexes (POSIX ERE, anchored) to skip; empty = none"),
+	BM_OPTION("netstat", BM_OPT_BOOL, "true", struct nd_conf, netstat,
+		  "publish node_netstat_* from net/snmp, net/netstat and net/snmp6"),
+	BM_OPTION("netstat_fields", BM_OPT_STRING_LIST, ND_DEFAULT_NETSTAT_FIELDS, struct nd_conf,
+		  netstat_fields, "Proto_Field regexes (POSIX ERE, anchored) of netstat counters to publish"),
+	BM_OPTION("sockstat", BM_OPT_BOOL, "true", struct nd_conf, sockstat,
+		  "publish node_sockstat_* from net/sockstat and net/sockstat6"),
+	BM_OPTION_END,
+};
+
+struct nd_metric {
+	const char *name;
+	const char *unit;
+	const char *help;
+};
+
+/* In the column order of net/dev. */
+static const struct nd_metric nd_metrics[ND_FIELDS] = {
+	{"node_network_receive_bytes_total", "bytes", "bytes received"},
+	{"node_network_receive_packets_total", NULL, "packets received"},
+	{"node_network_receive_errs_total", NULL, "receive errors"},
+	{"node_network_receive_drop_total", NULL, "received packets dropped"},
+	{"node_network_receive_fifo_total", NULL, "receive FIFO buffer errors"},
+	{"node_network_receive_frame_total", NULL, "receive framing errors"},
+	{"node_network_receive_compressed_total", NULL, "compressed packets received"},
+	{"node_network_receive_multicast_total", NULL, "multicast frames received"},
+	{"node_network_transmit_bytes_total", "bytes", "bytes transmitted"},
+	{"node_network_transmit_packets_total", NULL, "packets transmitted"},
+	{"node_network_transmit_errs_total", NULL, "transmit errors"},
+	{"node_network_transmit_drop_total", NULL, "transmitted packets dropped"},
+	{"node_network_transmit_fifo_total", NULL, "transmit FIFO buffer errors"},
+	{"node_network_transmit_colls_total", NULL, "collisions detected"},
+	{"node_network_transmit_carrier_total", NULL, "carrier losses"},
+	{"node_network_transmit_compressed_total", NULL, "compressed packets transmitted"},
+};
+
+/* Per-interface state, kept while the interface is listed. */
+struct nd_iface {
+	char name[ND_NAME_MAX];
+	bool skip;                /* filtered out */
+	bool seen;                /* listed in the current read */
+	uint64_t val[ND_FIELDS];  /* unwrapped values of the latest read */
+	struct counter32 c[ND_FIELDS];
+};
+
+/* The filter's verdict on the field at one position of a netstat file:
+ * the layout never changes while the kernel runs, so the regexes run once. */
+struct nd_verdict {
+	char key[ND_KEY_MAX];
+	bool keep;
+};
+
+/* One optional source file. */
+enum nd_src { ND_SNMP, ND_NETSTAT, ND_SNMP6, ND_SOCKSTAT, ND_SOCKSTAT6, ND_N_SRC };
+static const char *const nd_src_files[ND_N_SRC] = {"net/snmp", "net/netstat", "net/snmp6",
+						   "net/sockstat", "net/sockstat6"};
+
+struct nd_cache {
+	struct nd_verdict *v;
+	size_t n, cap;
+};
+
+struct nd_state {
+	struct bm_ctx *ctx;
+	const struct nd_conf *conf;
+	struct bm_filter filter;        /* interfaces */
+	struct bm_filter fields;        /* netstat Proto_Field */
+	char path[PATH_MAX];            /* PROC_ROOT/net/dev */
+	char src_path[ND_N_SRC][PATH_MAX];
+	bool src_missing[ND_N_SRC];     /* logged once at info */
+	struct nd_cache cache[ND_N_SRC];
+	char *buf;                      /* file contents, grown as needed */
+	size_t cap;
+	struct nd_iface *ifs;           /* in file order, vanished ones removed */
+	size_t n_if, cap_if;
+	struct bm_batch batch;
+	double page_size;               /* sockstat "mem" is in pages */
+	bool warned_garbage;
+	bool warned_full;
+};
+
+/* Read path whole into s->buf, NUL-terminated; *missing when it is absent. */
+static int nd_read_file(struct nd_state *s, const char *path, size_t *len, bool *missing,
+			struct bm_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (missing)
+		*missing = fd < 0 && errno == ENOENT;
+	if (fd < 0)
+		return bm_err_set(err, BM_EIO, "cannot open %s: %s", path, strerror(errno));
+	size_t n = 0;
+	for (;;) {
+		if (s->cap - n < 2) {
+			size_t c = s->cap ? 2 * s->cap : 16384;
+			char *p = c <= ND_MAX_FILE ? realloc(s->buf, c) : NULL;
+			if (!p) {
+				close(fd);
+				return bm_err_set(err, BM_ENOMEM, "%s: cannot buffer %zu bytes", path, c);
+			}
+			s->buf = p;
+			s->cap = c;
+		}
+		ssize_t r = read(fd, s->buf + n, s->cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			return bm_err_set(err, BM_EIO, "cannot read %s: %s", path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	s->buf[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+static void nd_garbage(struct nd_state *s, const char *path, unsigned lineno)
+{
+	if (!s->warned_garbage)
+		bm_log_warn(s->ctx, "%s: skipping malformed line %u", path, lineno);
+	else
+		bm_log_debug(s->ctx, "%s: skipping malformed line %u", path, lineno);
+	s->warned_garbage = true;
+}
+
+static bool nd_is_space(char c) { return c == ' ' || c == '\t'; }
+
+/* Next line of [*p, end) NUL-terminated in place; NULL at the end. */
+static char *nd_next_line(char **p, char *end)
+{
+	if (*p >= end)
+		return NULL;
+	char *line = *p;
+	char *nl = memchr(line, '\n', (size_t)(end - line));
+	char *eol = nl ? nl : end;
+	*eol = '\0';
+	*p = eol + 1;
+	return line;
+}
+
+/* ------------------------------------------------------------------ net/dev */
+
+static struct nd_iface *nd_lookup(struct nd_state *s, const char *name, size_t len, size_t hint)
+{
+	if (hint < s->n_if && strlen(s->ifs[hint].name) == len &&
+	    memcmp(s->ifs[hint].name, name, len) == 0)
+		return &s->ifs[hint];
+	for (size_t i = 0; i < s->n_if; i++)
+		if (strlen(s->ifs[i].name) == len && memcmp(s->ifs[i].name, name, len) == 0)
+			return &s->ifs[i];
+	if (s->n_if == ND_MAX_IFACES) {
+		if (!s->warned_full)
+			bm_log_warn(s->ctx, "%s: more than %d interfaces, ignoring the rest", s->path,
+				    ND_MAX_IFACES);
+		s->warned_full = true;
+		return NULL;
+	}
+	if (s->n_if == s->cap_if) {
+		size_t c = s->cap_if ? 2 * s->cap_if : 16;
+		struct nd_iface *p = realloc(s->ifs, c * sizeof(*p));
+		if (!p)
+			return NULL;
+		s->ifs = p;
+		s->cap_if = c;
+	}
+	struct nd_iface *d = &s->ifs[s->n_if++];
+	memset(d, 0, sizeof(*d));
+	memcpy(d->name, name, len);
+	d->name[len] = '\0';
+	d->skip = !bm_filter_match(&s->filter, d->name);
+	return d;
+}
+
+/* "  eth0: 1 2 ... 16" -> the interface's state. False when malformed. */
+static bool nd_parse_dev_line(struct nd_state *s, char *line, size_t hint)
+{
+	uint64_t raw[ND_FIELDS];
+	char *colon = strrchr(line, ':');
+	if (!colon)
+		return false;
+	char *name = line;
+	while (nd_is_space(*name))
+		name++;
+	char *ne = colon;
+	while (ne > name && nd_is_space(ne[-1]))
+		ne--;
+	size_t len = (size_t)(ne - name);
+	if (len == 0 || len >= ND_NAME_MAX)
+		return false;
+	for (const char *c = name; c < ne; c++)
+		if (nd_is_space(*c))
+			return false;
+	char *p = colon + 1;
+	for (unsigned i = 0; i < ND_FIELDS; i++) {
+		char *q;
+		while (nd_is_space(*p))
+			p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		errno = 0;
+		raw[i] = strtoull(p, &q, 10);
+		if (errno || (*q && !nd_is_space(*q)))
+			return false;
+		p = q;
+	}
+	struct nd_iface *d = nd_lookup(s, name, len, hint);
+	if (!d)
+		return true;
+	if (d->seen)
+		return false;
+	d->seen = true;
+	if (d->skip)
+		return true;
+	for (unsigned i = 0; i < ND_FIELDS; i++)
+		d->val[i] = counter32_unwrap(&d->c[i], raw[i]);
+	return true;
+}
+
+static void nd_parse_dev(struct nd_state *s, size_t len)
+{
+	char *p = s->buf, *end = s->buf + len, *line;
+	unsigned lineno = 0;
+	size_t idx = 0;
+	for (size_t i = 0; i < s->n_if; i++)
+		s->ifs[i].seen = false;
+	while ((line = nd_next_line(&p, end)) != NULL) {
+		lineno++;
+		if (strchr(line, '|')) /* the two header lines */
+			continue;
+		const char *t = line;
+		while (nd_is_space(*t))
+			t++;
+		if (!*t)
+			continue;
+		if (!nd_parse_dev_line(s, line, idx))
+			nd_garbage(s, s->path, lineno);
+		idx++;
+	}
+	/* a vanished interface is a reset when it returns: drop its state */
+	size_t k = 0;
+	for (size_t i = 0; i < s->n_if; i++)
+		if (s->ifs[i].seen) {
+			if (k != i)
+				s->ifs[k] = s->ifs[i];
+			k++;
+		}
+	s->n_if = k;
+}
+
+static int nd_emit_dev(struct nd_state *s)
+{
+	bool any = false;
+	for (size_t i = 0; i < s->n_if; i++)
+		any |= !s->ifs[i].skip;
+	if (!any)
+		return 0;
+	for (unsigned m = 0; m < ND_FIELDS; m++) {
+		const struct nd_metric *nm = &nd_metrics[m];
+		int rc = bm_batch_family(&s->batch, nm->name, BM_METRIC_COUNTER, nm->unit, nm->help);
+		for (size_t i = 0; i < s->n_if && !rc; i++)
+			if (!s->ifs[i].skip)
+				rc = bm_batch_addl(&s->batch, nm->name, (double)s->ifs[i].val[m],
+						   "device", s->ifs[i].name, NULL);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ netstat and sockstat */
+
+/* Whether "Proto_Field" at position pos of source src passes the filter. */
+static bool nd_keep(struct nd_state *s, enum nd_src src, size_t pos, const char *key)
+{
+	struct nd_cache *c = &s->cache[src];
+	if (pos < c->n && strcmp(c->v[pos].key, key) == 0)
+		return c->v[pos].keep;
+	bool keep = bm_filter_match(&s->fields, key);
+	if (strlen(key) >= ND_KEY_MAX || pos >= ND_MAX_STAT_FIELDS)
+		return keep;
+	if (pos >= c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 256;
+		while (cap <= pos)
+			cap *= 2;
+		struct nd_verdict *v = realloc(c->v, cap * sizeof(*v));
+		if (!v)
+			return keep;
+		c->v = v;
+		c->cap = cap;
+	}
+	while (c->n <= pos)
+		c->v[c->n++].key[0] = '\0';
+	snprintf(c->v[pos].key, sizeof(c->v[pos].key), "%s", key);
+	c->v[pos].keep = keep;
+	return keep;
+}
+
+/* Parse a (possibly negative) integer token; false when it is none. */
+static bool nd_parse_num(char **p, double *out)
+{
+	char *q, *t = *p;
+	bool neg = *t == '-';
+	if (neg)
+		t++;
+	if (*t < '0' || *t > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(t, &q, 10);
+	if (errno || (*q && !nd_is_space(*q)))
+		return false;
+	*out = neg ? -(double)v : (double)v;
+	*p = q;
+	return true;
+}
+
+/* Publish node_<prefix>_<key> as its own family. */
+static int nd_add_one(struct nd_state *s, const char *prefix, const char *key,
+		      enum bm_metric_type type, const char *unit, double v)
+{
+	char name[ND_KEY_MAX + 32];
+	if ((size_t)snprintf(name, sizeof(name), "node_%s_%s", prefix, key) >= sizeof(name))
+		return 0;
+	int rc = bm_batch_family(&s->batch, name, type, unit, NULL);
+	return rc ? rc : bm_batch_addl(&s->batch, name, v, NULL);
+}
+
+/* net/snmp, net/netstat: "Proto: Name1 Name2 ..." then "Proto: v1 v2 ...". */
+static int nd_parse_pairs(struct nd_state *s, enum nd_src src, size_t len)
+{
+	char *p = s->buf, *end = s->buf + len, *names;
+	unsigned lineno = 0;
+	size_t pos = 0;
+	while ((names = nd_next_line(&p, end)) != NULL) {
+		lineno++;
+		if (!*names)
+			continue;
+		char *vals = nd_next_line(&p, end);
+		lineno++;
+		char *nc = strchr(names, ':');
+		char *vc = vals ? strchr(vals, ':') : NULL;
+		if (!nc || !vc || nc - names != vc - vals || memcmp(names, vals, (size_t)(nc - names)) ||
+		    nc - names >= ND_KEY_MAX / 2) {
+			nd_garbage(s, s->src_path[src], lineno);
+			continue;
+		}
+		char key[ND_KEY_MAX];
+		size_t plen = (size_t)(nc - names);
+		memcpy(key, names, plen);
+		key[plen] = '_';
+		char *n = nc + 1, *v = vc + 1;
+		for (;;) {
+			while (nd_is_space(*n))
+				n++;
+			while (nd_is_space(*v))
+				v++;
+			if (!*n || !*v) {
+				if (*n || *v) /* more names than values or the reverse */
+					nd_garbage(s, s->src_path[src], lineno);
+				break;
+			}
+			char *ne = n;
+			while (*ne && !nd_is_space(*ne))
+				ne++;
+			size_t flen = (size_t)(ne - n);
+			double val;
+			char *vstart = v;
+			if (!nd_parse_num(&v, &val)) {
+				nd_garbage(s, s->src_path[src], lineno);
+				while (*v && !nd_is_space(*v))
+					v++;
+				if (v == vstart)
+					break;
+				n = ne;
+				pos++;
+				continue;
+			}
+			if (plen + 1 + flen < sizeof(key)) {
+				memcpy(key + plen + 1, n, flen);
+				key[plen + 1 + flen] = '\0';
+				if (nd_keep(s, src, pos, key)) {
+					int rc = nd_add_one(s, "netstat", key, BM_METRIC_UNTYPED, NULL, val);
+					if (rc)
+						return rc;
+				}
+			}
+			n = ne;
+			pos++;
+		}
+	}
+	return 0;
+}
+
+/* net/snmp6: "Ip6InReceives  1": the protocol ends at the first '6'. */
+static int nd_parse_snmp6(struct nd_state *s, size_t len)
+{
+	char *p = s->buf, *end = s->buf + len, *line;
+	unsigned lineno = 0;
+	size_t pos = 0;
+	while ((line = nd_next_line(&p, end)) != NULL) {
+		lineno++;
+		while (nd_is_space(*line))
+			line++;
+		if (!*line)
+			continue;
+		char *ne = line;
+		while (*ne && !nd_is_space(*ne))
+			ne++;
+		char *six = memchr(line, '6', (size_t)(ne - line));
+		char *v = ne;
+		while (nd_is_space(*v))
+			v++;
+		double val;
+		size_t nlen = (size_t)(ne - line);
+		if (!six || six + 1 == ne || nlen + 2 > ND_KEY_MAX || !nd_parse_num(&v, &val)) {
+			nd_garbage(s, s->src_path[ND_SNMP6], lineno);
+			continue;
+		}
+		char key[ND_KEY_MAX];
+		size_t plen = (size_t)(six + 1 - line);
+		memcpy(key, line, plen);
+		key[plen] = '_';
+		memcpy(key + plen + 1, six + 1, nlen - plen);
+		key[nlen + 1] = '\0';
+		if (nd_keep(s, ND_SNMP6, pos++, key)) {
+			int rc = nd_add_one(s, "netstat", key, BM_METRIC_UNTYPED, NULL, val);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* net/sockstat: "TCP: inuse 4 orphan 0 tw 0 alloc 6 mem 1" (mem in pages,
+ * also published in bytes as node_exporter does). */
+static int nd_parse_sockstat(struct nd_state *s, enum nd_src src, size_t len)
+{
+	char *p = s->buf, *end = s->buf + len, *line;
+	unsigned lineno = 0;
+	while ((line = nd_next_line(&p, end)) != NULL) {
+		lineno++;
+		if (!*line)
+			continue;
+		char *colon = strchr(line, ':');
+		if (!colon || colon == line || colon - line >= ND_KEY_MAX / 2) {
+			nd_garbage(s, s->src_path[src], lineno);
+			continue;
+		}
+		char key[ND_KEY_MAX];
+		size_t plen = (size_t)(colon - line);
+		memcpy(key, line, plen);
+		key[plen] = '_';
+		char *t = colon + 1;
+		for (;;) {
+			while (nd_is_space(*t))
+				t++;
+			if (!*t)
+				break;
+			char *fe = t;
+			while (*fe && !nd_is_space(*fe))
+				fe++;
+			size_t flen = (size_t)(fe - t);
+			char *v = fe;
+			while (nd_is_space(*v))
+				v++;
+			double val;
+			if (plen + 1 + flen + sizeof("_bytes") > sizeof(key) || !nd_parse_num(&v, &val)) {
+				nd_garbage(s, s->src_path[src], lineno);
+				break;
+			}
+			memcpy(key + plen + 1, t, flen);
+			key[plen + 1 + flen] = '\0';
+			int rc = nd_add_one(s, "sockstat", key, BM_METRIC_GAUGE, NULL, val);
+			if (!rc && flen == 3 && memcmp(t, "mem", 3) == 0) {
+				memcpy(key + plen + 1 + flen, "_bytes", sizeof("_bytes"));
+				rc = nd_add_one(s, "sockstat", key, BM_METRIC_GAUGE, "bytes",
+						val * s->page_size);
+			}
+			if (rc)
+				return rc;
+			t = v;
+		}
+	}
+	return 0;
+}
+
+/* An optional source: absent = skipped (info once), other errors warned. */
+static int nd_collect_src(struct nd_state *s, enum nd_src src)
+{
+	size_t len = 0;
+	bool missing = false;
+	struct bm_err e = {0};
+	if (nd_read_file(s, s->src_path[src], &len, &missing, &e)) {
+		if (!s->src_missing[src]) {
+			if (missing)
+				bm_log_info(s->ctx, "%s not found, skipping it", s->src_path[src]);
+			else
+				bm_log_warn(s->ctx, "%s, skipping it", e.msg);
+		}
+		s->src_missing[src] = true;
+		return 0;
+	}
+	s->src_missing[src] = false;
+	switch (src) {
+	case ND_SNMP:
+	case ND_NETSTAT: return nd_parse_pairs(s, src, len);
+	case ND_SNMP6: return nd_parse_snmp6(s, len);
+	default: return nd_parse_sockstat(s, src, len);
+	}
+}
+
+/* ------------------------------------------------------------------ hooks */
+
+static void nd_fini(void *state)
+{
+	struct nd_state *s = state;
+	if (!s)
+		return;
+	bm_filter_free(&s->filter);
+	bm_filter_free(&s->fields);
+	bm_batch_free(&s->batch);
+	for (int i = 0; i < ND_N_SRC; i++)
+		free(s->cache[i].v);
+	free(s->buf);
+	free(s->ifs);
+	bm_free(s);
+}
+
+static int nd_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm_err *err)
+{
+	const struct nd_conf *c = conf;
+	struct nd_state *s = bm_alloc(sizeof(*s));
+	if (!s)
+		return bm_err_set(err, BM_ENOMEM, "out of memory");
+	s->ctx = ctx;
+	s->conf = c;
+	long ps = sysconf(_SC_PAGESIZE);
+	s->page_size = ps > 0 ? (double)ps : 4096.0;
+	const char *root = c->proc_root ? c->proc_root : "/proc";
+	bool too_long = (size_t)snprintf(s->path, sizeof(s->path), "%s/net/dev", root) >=
+			sizeof(s->path);
+	for (int i = 0; i < ND_N_SRC; i++)
+		too_long |= (size_t)snprintf(s->src_path[i], sizeof(s->src_path[i]), "%s/%s", root,
+					     nd_src_files[i]) >= sizeof(s->src_path[i]);
+	if (too_long) {
+		bm_free(s);
+		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
+	}
+	int rc = bm_filter_init(&s->filter, &c->include, &c->exclude, err);
+	if (rc) {
+		char why[sizeof(err->msg)];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		bm_free(s);
+		return bm_err_set(err, rc, "include/exclude: %s", why);
+	}
+	rc = bm_filter_init(&s->fields, &c->netstat_fields, NULL, err);
+	if (rc) {
+		char why[sizeof(err->msg)];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		bm_filter_free(&s->filter);
+		bm_free(s);
+		return bm_err_set(err, rc, "netstat_fields: %s", why);
+	}
+	*state = s;
+	return 0;
+}
+
+static int nd_collect(void *state, int64_t now_ms, struct bm_err *err)
+{
+	struct nd_state *s = state;
+	size_t len = 0;
+	int rc = nd_read_file(s, s->path, &len, NULL, err);
+	if (rc)
+		return rc;
+	nd_parse_dev(s, len);
+	bm_batch_reset(&s->batch);
+	s->batch.ts_ms = now_ms;
+	rc = nd_emit_dev(s);
+	for (int src = 0; src < ND_N_SRC && !rc; src++) {
+		bool want = src <= ND_SNMP6 ? s->conf->netstat : s->conf->sockstat;
+		if (want)
+			rc = nd_collect_src(s, (enum nd_src)src);
+	}
+	if (rc)
+		return bm_err_set(err, rc, "building the batch: %s", bm_strerror(rc));
+	struct bm_metric_batch b;
+	bm_batch_view(&s->batch, &b);
+	rc = bm_metrics_publish(s->ctx, &b);
+	if (rc)
+		return bm_err_set(err, rc, "publish: %s", bm_strerror(rc));
+	return 0;
+}
+
+static const struct bm_plugin_ops nd_ops = {
+	.ops_size = sizeof(struct bm_plugin_ops),
+	.init = nd_init,
+	.fini = nd_fini,
+	.collect = nd_collect,
+};
+
+BM_PLUGIN_DEFINE(collector, netdev, BM_KIND_COLLECTOR,
+		 .version = "1.0.0",
+		 .license = "Apache-2.0",
+		 .description = "network interface, protocol (snmp/netstat) and socket counters",
+		 .origin = "bearmon plugins/collector_netdev",
+		 .options = nd_options,
+		 .config_size = sizeof(struct nd_conf),
+		 .ops = &nd_ops);
