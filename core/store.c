@@ -58,6 +58,14 @@ struct sealed {
 
 struct flush_job;
 
+struct meta_entry {
+	char *name;
+	enum bm_metric_type type;
+	char *unit;
+	char *help;
+	bool dirty; /* not yet in the metadata table */
+};
+
 struct store {
 	sqlite3 *wdb; /* writer connection, used by the flusher only */
 	sqlite3 *rdb; /* reader connection, queries */
@@ -76,6 +84,8 @@ struct store {
 	pthread_cond_t wake;
 	bool quit;
 	struct flush_job *inflight; /* being written: still visible to queries */
+	struct meta_entry *meta;    /* metric families seen, with their metadata */
+	size_t n_meta, cap_meta;
 	pthread_mutex_t flush_lock; /* one flush at a time */
 };
 
@@ -339,10 +349,57 @@ static int seal_rollups(struct store *s, struct series *se, int64_t ts, double v
 	return 0;
 }
 
+static bool same_text(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Remember a family's metadata; caller holds s->lock. */
+static int meta_put(struct store *s, const char *name, enum bm_metric_type type, const char *unit,
+		    const char *help)
+{
+	struct meta_entry *e = NULL;
+	for (size_t i = 0; i < s->n_meta && !e; i++)
+		if (strcmp(s->meta[i].name, name) == 0)
+			e = &s->meta[i];
+	if (e && e->type == type && same_text(e->unit, unit) && same_text(e->help, help))
+		return 0;
+	if (!e) {
+		if (s->n_meta == s->cap_meta) {
+			size_t cap = s->cap_meta ? 2 * s->cap_meta : 64;
+			struct meta_entry *v = realloc(s->meta, cap * sizeof(*v));
+			if (!v)
+				return BM_ENOMEM;
+			s->meta = v;
+			s->cap_meta = cap;
+		}
+		e = &s->meta[s->n_meta];
+		memset(e, 0, sizeof(*e));
+		if (!(e->name = strdup(name)))
+			return BM_ENOMEM;
+		s->n_meta++;
+	}
+	char *u = strdup(unit ? unit : ""), *h = strdup(help ? help : "");
+	if (!u || !h) {
+		free(u);
+		free(h);
+		return BM_ENOMEM;
+	}
+	free(e->unit);
+	free(e->help);
+	e->unit = u;
+	e->help = h;
+	e->type = type;
+	e->dirty = true;
+	return 0;
+}
+
 int store_ingest(struct store *s, const struct bm_metric_batch *b)
 {
 	int rc = 0;
 	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < b->n_meta && !rc; i++)
+		rc = meta_put(s, b->meta[i].name, b->meta[i].type, b->meta[i].unit, b->meta[i].help);
 	for (size_t i = 0; i < b->n_samples; i++) {
 		const struct bm_sample *smp = &b->samples[i];
 		struct series *se = series_get(s, smp);
@@ -380,6 +437,8 @@ int store_ingest(struct store *s, const struct bm_metric_batch *b)
 struct flush_job {
 	struct sealed *chunks;
 	size_t n, cap;
+	struct meta_entry *meta; /* copies of changed metadata */
+	size_t n_meta;
 	struct series **new_series; /* rows to insert (pointers stay valid) */
 	size_t n_new;
 };
@@ -406,6 +465,21 @@ static void job_take(struct store *s, struct flush_job *j)
 			free(s->pending[i].data);
 	s->n_pending = 0;
 	s->inflight = j;
+	j->meta = calloc(s->n_meta ? s->n_meta : 1, sizeof(*j->meta));
+	for (size_t i = 0; j->meta && i < s->n_meta; i++) {
+		struct meta_entry *e = &s->meta[i];
+		if (!e->dirty)
+			continue;
+		struct meta_entry c = {strdup(e->name), e->type, strdup(e->unit), strdup(e->help), false};
+		if (c.name && c.unit && c.help) {
+			j->meta[j->n_meta++] = c;
+			e->dirty = false;
+		} else {
+			free(c.name);
+			free(c.unit);
+			free(c.help);
+		}
+	}
 	j->new_series = calloc(s->n_ids ? s->n_ids : 1, sizeof(*j->new_series));
 	for (size_t i = 0; i < s->n_ids; i++) {
 		struct series *se = s->by_id[i];
@@ -467,6 +541,34 @@ static void job_return(struct store *s, struct flush_job *j)
 	}
 	pthread_mutex_unlock(&s->lock);
 	j->n = 0;
+}
+
+static void meta_free(struct meta_entry *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].name);
+		free(m[i].unit);
+		free(m[i].help);
+	}
+	free(m);
+}
+
+static int write_meta(sqlite3 *db, const struct flush_job *j)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = j->n_meta ? sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO metadata VALUES(?,?,?,?)", -1,
+						&st, NULL)
+			   : SQLITE_OK;
+	for (size_t i = 0; i < j->n_meta && rc == SQLITE_OK; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, j->meta[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, (int)j->meta[i].type);
+		sqlite3_bind_text(st, 3, j->meta[i].unit, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, j->meta[i].help, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
 }
 
 static int exec_sql(sqlite3 *db, const char *sql)
@@ -545,8 +647,10 @@ int store_flush(struct store *s)
 	pthread_mutex_lock(&s->flush_lock);
 	job_take(s, &j);
 	int rc = SQLITE_OK;
-	if (j.n || j.n_new) {
+	if (j.n || j.n_new || j.n_meta) {
 		rc = exec_sql(s->wdb, "BEGIN");
+		if (rc == SQLITE_OK)
+			rc = write_meta(s->wdb, &j);
 		for (size_t i = 0; i < j.n_new && rc == SQLITE_OK; i++)
 			rc = write_series(s->wdb, j.new_series[i]);
 		if (rc == SQLITE_OK)
@@ -562,6 +666,11 @@ int store_flush(struct store *s)
 	}
 	pthread_mutex_lock(&s->lock);
 	s->inflight = NULL;
+	for (size_t i = 0; rc != SQLITE_OK && i < j.n_meta; i++)
+		for (size_t k = 0; k < s->n_meta; k++)
+			if (strcmp(s->meta[k].name, j.meta[i].name) == 0)
+				s->meta[k].dirty = true; /* write it next time */
+	meta_free(j.meta, j.n_meta);
 	if (rc == SQLITE_OK) {
 		for (size_t i = 0; i < j.n_new; i++)
 			j.new_series[i]->stored = true;
@@ -758,6 +867,22 @@ static void load_open_rollups(struct store *s)
 	}
 }
 
+static void load_metadata(struct store *s)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->wdb, "SELECT name, type, unit, help FROM metadata", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		if (name && meta_put(s, name, (enum bm_metric_type)sqlite3_column_int(st, 1),
+				     (const char *)sqlite3_column_text(st, 2),
+				     (const char *)sqlite3_column_text(st, 3)) == 0)
+			s->meta[s->n_meta - 1].dirty = false;
+	}
+	sqlite3_finalize(st);
+}
+
 struct store *store_open(const struct store_conf *conf, struct bm_err *err)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -788,6 +913,7 @@ struct store *store_open(const struct store_conf *conf, struct bm_err *err)
 	}
 	load_last_ts(s);
 	load_open_rollups(s);
+	load_metadata(s);
 	if (pthread_create(&s->flusher, NULL, flusher, s) != 0) {
 		bm_err_set(err, BM_EIO, "store: cannot start the flusher thread");
 		goto fail;
@@ -818,6 +944,7 @@ void store_close(struct store *s)
 	for (size_t i = 0; i < s->n_pending; i++)
 		free(s->pending[i].data);
 	free(s->pending);
+	meta_free(s->meta, s->n_meta);
 	free(s->by_id);
 	free(s->table);
 	sqlite3_close(s->rdb);
@@ -1299,4 +1426,274 @@ int store_expire(struct store *s, int64_t now_ms)
 					  " AND end_ms < ? LIMIT 1000)",
 					  t, now_ms - s->conf.retention_ms[t]);
 	return rc == SQLITE_OK ? 0 : BM_EIO;
+}
+
+int store_metadata(struct store *s, const char *name, enum bm_metric_type *type, char *buf,
+		   size_t n, const char **unit, const char **help)
+{
+	int found = 0;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_meta && !found; i++) {
+		const struct meta_entry *e = &s->meta[i];
+		if (strcmp(e->name, name) != 0)
+			continue;
+		size_t ul = strlen(e->unit) + 1, hl = strlen(e->help) + 1;
+		if (ul + hl > n)
+			hl = n > ul ? n - ul : 0;
+		*type = e->type;
+		snprintf(buf, n, "%s", e->unit);
+		if (hl)
+			snprintf(buf + ul, hl, "%s", e->help);
+		*unit = buf;
+		*help = hl ? buf + ul : "";
+		found = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+/* --- delete and import --------------------------------------------------- */
+
+static bool id_in(const int64_t *ids, size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* Forget the series in memory; caller holds s->lock. The hash table is
+ * rebuilt: deletion is rare and open addressing has no cheap removal. */
+static void forget_series(struct store *s, const int64_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		series_free(s->by_id[ids[i] - 1]);
+		s->by_id[ids[i] - 1] = NULL;
+	}
+	size_t j = 0;
+	for (size_t i = 0; i < s->n_pending; i++) {
+		if (id_in(ids, n, s->pending[i].id))
+			free(s->pending[i].data);
+		else
+			s->pending[j++] = s->pending[i];
+	}
+	s->n_pending = j;
+	memset(s->table, 0, s->cap * sizeof(*s->table));
+	s->n = 0;
+	for (size_t i = 0; i < s->n_ids; i++) {
+		if (s->by_id[i]) {
+			*slot(s, s->by_id[i]->key) = s->by_id[i];
+			s->n++;
+		}
+	}
+	s->st.series = s->n;
+}
+
+static void collect_ids(void *u, int64_t id, const char *text)
+{
+	struct {
+		int64_t *v;
+		size_t n, cap;
+	} *l = u;
+	(void)text;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		int64_t *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = id;
+}
+
+long store_delete(struct store *s, const struct bm_matcher *m, size_t n)
+{
+	struct {
+		int64_t *v;
+		size_t n, cap;
+	} ids = {0};
+	/* no flush runs meanwhile: it could write chunks of a deleted series */
+	pthread_mutex_lock(&s->flush_lock);
+	long count = store_series(s, m, n, collect_ids, &ids);
+	int rc = SQLITE_OK;
+	if (count > 0) {
+		static const char *const sql[] = {
+			"DELETE FROM chunks WHERE series_id = ?",
+			"DELETE FROM rollups WHERE series_id = ?",
+			"DELETE FROM label_index WHERE series_id = ?",
+			"DELETE FROM series WHERE id = ?",
+		};
+		rc = exec_sql(s->wdb, "BEGIN");
+		for (size_t q = 0; q < 4 && rc == SQLITE_OK; q++) {
+			sqlite3_stmt *st;
+			rc = sqlite3_prepare_v2(s->wdb, sql[q], -1, &st, NULL);
+			for (size_t i = 0; i < ids.n && rc == SQLITE_OK; i++) {
+				sqlite3_reset(st);
+				sqlite3_bind_int64(st, 1, ids.v[i]);
+				rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->wdb);
+			}
+			sqlite3_finalize(st);
+		}
+		rc = rc == SQLITE_OK ? exec_sql(s->wdb, "COMMIT") : rc;
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+			count = BM_EIO;
+		} else {
+			pthread_mutex_lock(&s->lock);
+			forget_series(s, ids.v, ids.n);
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	pthread_mutex_unlock(&s->flush_lock);
+	free(ids.v);
+	return count;
+}
+
+/* Does series id hold data in memory within [lo, hi]? Caller holds lock. */
+static bool mem_overlaps(const struct store *s, const struct series *se, int64_t lo, int64_t hi)
+{
+	if (chunk_enc_count(&se->enc) && chunk_enc_last_ts(&se->enc) >= lo &&
+	    chunk_enc_first_ts(&se->enc) <= hi)
+		return true;
+	for (size_t i = 0; i < s->n_pending; i++)
+		if (s->pending[i].id == se->id && s->pending[i].end >= lo && s->pending[i].start <= hi)
+			return true;
+	for (int t = 0; t < ROLLUP_TIERS; t++) {
+		const struct rollup_open *o = &se->roll.t[t];
+		if (!o->has_cur && !o->n_done)
+			continue;
+		int64_t first = o->n_done ? o->done[0].start : o->cur.start;
+		int64_t last = o->has_cur ? o->cur.start : o->done[o->n_done - 1].start;
+		if (first <= hi && last + rollup_tiers[t].width_ms > lo)
+			return true;
+	}
+	return false;
+}
+
+static bool db_overlaps(sqlite3 *db, int64_t id, int64_t lo, int64_t hi)
+{
+	static const char *const sql[] = {
+		"SELECT 1 FROM chunks WHERE series_id = ?1 AND end_ms >= ?2 AND start_ms <= ?3 LIMIT 1",
+		"SELECT 1 FROM rollups WHERE series_id = ?1 AND end_ms >= ?2 AND start_ms <= ?3 LIMIT 1",
+	};
+	bool hit = false;
+	for (size_t q = 0; q < 2 && !hit; q++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db, sql[q], -1, &st, NULL) != SQLITE_OK)
+			return true; /* cannot tell: refuse */
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, lo);
+		sqlite3_bind_int64(st, 3, hi);
+		hit = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+	}
+	return hit;
+}
+
+/* Chunks and rollup blocks of the imported samples, in job j. */
+static int import_build(struct store *s, int64_t id, const int64_t *ts, const double *v, size_t n,
+			struct flush_job *j)
+{
+	struct rollup_series roll = {0};
+	int rc = 0;
+	for (size_t off = 0; off < n && !rc; off += s->conf.chunk_samples) {
+		struct chunk_enc e;
+		chunk_enc_init(&e);
+		size_t end = off + s->conf.chunk_samples < n ? off + s->conf.chunk_samples : n;
+		for (size_t i = off; i < end && !rc; i++)
+			rc = chunk_enc_add(&e, ts[i], v[i]);
+		size_t len;
+		const uint8_t *d = chunk_enc_data(&e, &len);
+		struct sealed c = {.id = id, .start = ts[off], .end = ts[end - 1],
+				   .count = (uint32_t)(end - off), .len = len, .data = malloc(len)};
+		if (!rc && c.data) {
+			memcpy(c.data, d, len);
+			rc = job_add(j, &c);
+		}
+		if (rc || !c.data) {
+			free(c.data);
+			rc = rc ? rc : BM_ENOMEM;
+		}
+		chunk_enc_free(&e);
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (bm_is_stale_nan(v[i]))
+			continue;
+		int full = rollup_add(&roll, ts[i], v[i]);
+		for (int t = 0; t < ROLLUP_TIERS && full > 0; t++) {
+			struct bucket *b;
+			uint32_t nb = (full & (1 << t)) ? rollup_take_block(&roll, t, &b) : 0;
+			struct sealed c;
+			if (nb && block_sealed(id, t + 1, b, nb, &c) == 0 && job_add(j, &c))
+				free(c.data);
+			if (full & (1 << t))
+				free(b);
+		}
+		rc = full < 0 ? full : 0;
+	}
+	for (int t = 0; t < ROLLUP_TIERS && !rc; t++) {
+		struct bucket *b;
+		uint32_t nb = rollup_snapshot(&roll, t, &b);
+		struct sealed c;
+		if (nb && block_sealed(id, t + 1, b, nb, &c) == 0 && job_add(j, &c))
+			free(c.data);
+		free(b);
+	}
+	rollup_series_free(&roll);
+	return rc;
+}
+
+int store_import(struct store *s, const char *name, const struct bm_label *labels,
+		 uint32_t n_labels, const int64_t *ts, const double *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (ts[i] <= ts[i - 1])
+			return BM_EINVAL;
+	if (!n)
+		return 0;
+	/* whole hours: a rollup block of the import must not replace one of
+	 * existing data */
+	int64_t lo = ts[0] - ((ts[0] % 3600000) + 3600000) % 3600000;
+	int64_t hi = ts[n - 1] + 3600000;
+	struct flush_job j = {0};
+	struct bm_sample first = {name, labels, n_labels, ts[0], v[0]};
+	pthread_mutex_lock(&s->flush_lock);
+	pthread_mutex_lock(&s->lock);
+	struct series *se = series_get(s, &first);
+	int rc = !se ? BM_ENOMEM : mem_overlaps(s, se, lo, hi) ? BM_EEXIST : 0;
+	bool stored = se && se->stored;
+	int64_t id = se ? se->id : 0;
+	pthread_mutex_unlock(&s->lock);
+	if (!rc && stored && db_overlaps(s->wdb, id, lo, hi))
+		rc = BM_EEXIST;
+	if (!rc)
+		rc = import_build(s, id, ts, v, n, &j);
+	if (!rc) {
+		int sq = exec_sql(s->wdb, "BEGIN");
+		if (sq == SQLITE_OK && !stored)
+			sq = write_series(s->wdb, se);
+		if (sq == SQLITE_OK)
+			sq = write_chunks(s->wdb, &j);
+		sq = sq == SQLITE_OK ? exec_sql(s->wdb, "COMMIT") : sq;
+		if (sq != SQLITE_OK) {
+			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+			rc = BM_EIO;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!rc) {
+		se->stored = true;
+		if (!se->has_last || ts[n - 1] > se->last_ts) {
+			se->has_last = true;
+			se->last_ts = ts[n - 1];
+		}
+		s->st.samples_in += n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->flush_lock);
+	for (size_t i = 0; i < j.n; i++)
+		free(j.chunks[i].data);
+	free(j.chunks);
+	return rc;
 }

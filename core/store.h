@@ -90,6 +90,24 @@ long store_range(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms, 
  * series ended), 1 with *v set. */
 int store_instant(struct store *s, int64_t id, int64_t at_ms, int64_t lookback_ms, double *v);
 
+/* Delete every series matching the matchers, with all its data. Returns
+ * the number deleted or a BM_E* code. */
+long store_delete(struct store *s, const struct bm_matcher *m, size_t n);
+
+/*
+ * Backfill: samples (sorted by time, no duplicates) of series
+ * name{labels} written as sealed chunks and rollup blocks. Refused with
+ * BM_EEXIST when the series already has data within the hours the
+ * samples span (an import never overwrites); BM_EINVAL for unsorted input.
+ */
+int store_import(struct store *s, const char *name, const struct bm_label *labels,
+		 uint32_t n_labels, const int64_t *ts, const double *v, size_t n);
+
+/* Metadata of metric family name, as last published: 1 and filled, or 0.
+ * unit and help are copied into buf (at least 512 bytes). */
+int store_metadata(struct store *s, const char *name, enum bm_metric_type *type, char *buf,
+		   size_t n, const char **unit, const char **help);
+
 /* Apply retention now (the flusher does it every minute). */
 int store_expire(struct store *s, int64_t now_ms);
 

@@ -45,6 +45,8 @@ static void on_metric(void *user, const char *topic, const void *body, size_t le
 static void h_series(void *u, struct bm_http_req *r);
 static void h_samples(void *u, struct bm_http_req *r);
 static void h_range(void *u, struct bm_http_req *r);
+static void h_export(void *u, struct bm_http_req *r);
+static void h_delete(void *u, struct bm_http_req *r);
 
 int store_attach(struct daemon *d)
 {
@@ -83,6 +85,8 @@ int store_attach(struct daemon *d)
 		http_add_route(d->http, ss, API "/series", 0, h_series, ss);
 		http_add_route(d->http, ss, API "/samples", 0, h_samples, ss);
 		http_add_route(d->http, ss, API "/range", 0, h_range, ss);
+		http_add_route(d->http, ss, API "/export", 0, h_export, ss);
+		http_add_route(d->http, ss, API "/series/delete", BM_HTTP_ADMIN, h_delete, ss);
 	}
 	return 0;
 }
@@ -141,24 +145,40 @@ static void add_series(void *u, int64_t id, const char *text)
 	json_array_append_new(u, json_pack("{s:I, s:s}", "id", (json_int_t)id, "series", text));
 }
 
-/* GET /api/bearmon/v1/series?name=NAME[&LABEL=VALUE...]: exact matchers
+/* Matchers from the query: name (exact, or a regex with name_re) and
+ * exact values of the common labels. Returns the count or 0 when the
+ * request names no series. */
+static size_t query_matchers(struct bm_http_req *r, struct bm_matcher *m, size_t cap)
+{
+	static const char *const labels[] = {"host", "instance", "job", "device", "cpu", "mode",
+					     "plugin", "series", NULL};
+	const char *name = http_req_query(r, "name");
+	const char *re = http_req_query(r, "name_re");
+	size_t n = 0;
+	if (name)
+		m[n++] = (struct bm_matcher){"__name__", BM_MATCH_EQ, name};
+	else if (re)
+		m[n++] = (struct bm_matcher){"__name__", BM_MATCH_RE, re};
+	else
+		return 0;
+	for (const char *const *l = labels; *l && n < cap; l++) {
+		const char *v = http_req_query(r, *l);
+		if (v)
+			m[n++] = (struct bm_matcher){*l, BM_MATCH_EQ, v};
+	}
+	return n;
+}
+
+/* GET /api/bearmon/v1/series?name=NAME|name_re=RE[&LABEL=VALUE...]
  * (PromQL selectors arrive with the query API). */
 static void h_series(void *u, struct bm_http_req *r)
 {
 	struct store_sub *ss = u;
-	const char *name = http_req_query(r, "name");
-	if (!name) {
-		http_reply_error(r, 400, "parameter \"name\" is required");
+	struct bm_matcher m[16];
+	size_t n = query_matchers(r, m, 16);
+	if (!n) {
+		http_reply_error(r, 400, "parameter \"name\" or \"name_re\" is required");
 		return;
-	}
-	struct bm_matcher m[16] = {{"__name__", BM_MATCH_EQ, name}};
-	size_t n = 1;
-	for (const char *const *lbl = (const char *const[]){"host", "instance", "job", "device",
-							     "cpu", "mode", "plugin", NULL};
-	     *lbl && n < 16; lbl++) {
-		const char *v = http_req_query(r, *lbl);
-		if (v)
-			m[n++] = (struct bm_matcher){*lbl, BM_MATCH_EQ, v};
 	}
 	json_t *arr = json_array();
 	long count = store_series(ss->store, m, n, add_series, arr);
@@ -255,4 +275,160 @@ static void h_range(void *u, struct bm_http_req *r)
 	http_reply_json(r, 200, json_pack("{s:s, s:I, s:s, s:s, s:o}", "status", "ok", "id",
 					  (json_int_t)id, "tier", tiers[tier], "agg", agg_names[agg],
 					  "points", o.arr));
+}
+
+/* --- export and delete ----------------------------------------------------- */
+
+struct export_series {
+	int64_t id;
+	char *text;
+};
+
+struct export_list {
+	struct export_series *v;
+	size_t n, cap;
+};
+
+static void add_export(void *u, int64_t id, const char *text)
+{
+	struct export_list *l = u;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct export_series *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	char *t = strdup(text);
+	if (t)
+		l->v[l->n++] = (struct export_series){id, t};
+}
+
+static int cmp_export(const void *a, const void *b)
+{
+	return strcmp(((const struct export_series *)a)->text, ((const struct export_series *)b)->text);
+}
+
+struct export_out {
+	FILE *f;
+	const char *text; /* name{labels} */
+};
+
+static void write_sample(void *u, int64_t ts, double v)
+{
+	struct export_out *o = u;
+	if (bm_is_stale_nan(v))
+		return; /* OpenMetrics has no staleness marker */
+	fputs(o->text, o->f);
+	if (isnan(v))
+		fputs(" NaN", o->f);
+	else if (isinf(v))
+		fputs(v > 0 ? " +Inf" : " -Inf", o->f);
+	else
+		fprintf(o->f, " %.17g", v);
+	fprintf(o->f, " %lld.%03lld\n", (long long)(ts / 1000), (long long)(ts % 1000 < 0 ? -(ts % 1000) : ts % 1000));
+}
+
+/* # TYPE and # HELP once per family: counters' family drops "_total". */
+static void family_header(struct store *st, FILE *f, const char *name, char *last, size_t n)
+{
+	enum bm_metric_type type = BM_METRIC_UNTYPED;
+	char buf[1024];
+	const char *unit = "", *help = "";
+	store_metadata(st, name, &type, buf, sizeof(buf), &unit, &help);
+	char fam[512];
+	size_t len = strlen(name);
+	bool total = type == BM_METRIC_COUNTER && len > 6 && strcmp(name + len - 6, "_total") == 0;
+	snprintf(fam, sizeof(fam), "%.*s", (int)(total ? len - 6 : len), name);
+	if (strcmp(fam, last) == 0)
+		return;
+	snprintf(last, n, "%s", fam);
+	static const char *const types[] = {"unknown", "counter", "gauge", "unknown", "unknown"};
+	fprintf(f, "# TYPE %s %s\n", fam, types[total ? 1 : type == BM_METRIC_GAUGE ? 2 : 0]);
+	if (help[0]) {
+		fprintf(f, "# HELP %s ", fam);
+		for (const char *p = help; *p; p++) {
+			if (*p == '\\' || *p == '\n')
+				fputc('\\', f);
+			fputc(*p == '\n' ? 'n' : *p, f);
+		}
+		fputc('\n', f);
+	}
+}
+
+/* GET /api/bearmon/v1/export?name=...[&start=MS&end=MS]: OpenMetrics text
+ * (timestamps in seconds), as promtool's create-blocks-from openmetrics
+ * and bearmonctl import read it. */
+static void h_export(void *u, struct bm_http_req *r)
+{
+	struct store_sub *ss = u;
+	struct bm_matcher m[16];
+	size_t nm = query_matchers(r, m, 16);
+	int64_t start, end;
+	if (!nm || !int_param(r, "start", INT64_MIN, &start) || !int_param(r, "end", INT64_MAX, &end)) {
+		http_reply_error(r, 400, "parameters: name or name_re, start and end in ms");
+		return;
+	}
+	struct export_list l = {0};
+	if (store_series(ss->store, m, nm, add_export, &l) < 0) {
+		http_reply_error(r, 400, "bad matcher");
+		return;
+	}
+	qsort(l.v, l.n, sizeof(*l.v), cmp_export);
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
+	char last[512] = "";
+	for (size_t i = 0; f && i < l.n; i++) {
+		char name[512];
+		snprintf(name, sizeof(name), "%s", l.v[i].text);
+		char *brace = strchr(name, '{');
+		if (brace)
+			*brace = '\0';
+		family_header(ss->store, f, name, last, sizeof(last));
+		/* "name{}" is written as plain "name" */
+		size_t tl = strlen(l.v[i].text);
+		if (tl >= 2 && strcmp(l.v[i].text + tl - 2, "{}") == 0)
+			l.v[i].text[tl - 2] = '\0';
+		struct export_out o = {f, l.v[i].text};
+		store_raw(ss->store, l.v[i].id, start, end, write_sample, &o);
+	}
+	if (f) {
+		fputs("# EOF\n", f);
+		fclose(f);
+	}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i].text);
+	free(l.v);
+	if (!body) {
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
+	http_req_reply(r, 200, "application/openmetrics-text; version=1.0.0; charset=utf-8", body, len);
+	free(body);
+}
+
+/* POST /api/bearmon/v1/series/delete?name=...: every matching series and
+ * all its data. */
+static void h_delete(void *u, struct bm_http_req *r)
+{
+	struct store_sub *ss = u;
+	struct bm_matcher m[16];
+	size_t n = query_matchers(r, m, 16);
+	if (strcmp(http_req_method(r), "POST") != 0) {
+		http_reply_error(r, 405, "use POST");
+		return;
+	}
+	if (!n) {
+		http_reply_error(r, 400, "parameter \"name\" or \"name_re\" is required");
+		return;
+	}
+	long count = store_delete(ss->store, m, n);
+	if (count < 0) {
+		http_reply_error(r, count == BM_EINVAL ? 400 : 500,
+				 count == BM_EINVAL ? "bad matcher" : "delete failed (see the log)");
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:s, s:I}", "status", "ok", "deleted", (json_int_t)count));
 }

@@ -389,6 +389,64 @@ static void test_staleness_and_retention(void **state)
 	store_close(s);
 }
 
+static void test_delete_import_metadata(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	/* metadata travels with batches and survives a restart */
+	struct bm_metric_meta meta = {"imp_total", BM_METRIC_COUNTER, "bytes", "imported bytes"};
+	struct bm_label l[] = {{"host", "imp"}};
+	struct bm_sample one = {"imp_total", l, 1, 2000000000000, 5};
+	struct bm_metric_batch b = {.meta = &meta, .n_meta = 1, .samples = &one, .n_samples = 1};
+	assert_int_equal(store_ingest(s, &b), 0);
+	/* backfill two hours of older data */
+	int64_t ts[7200];
+	double v[7200];
+	for (int i = 0; i < 7200; i++) {
+		ts[i] = 1990000000000 + (int64_t)i * 1000;
+		v[i] = i;
+	}
+	assert_int_equal(store_import(s, "imp_total", l, 1, ts, v, 7200), 0);
+	/* never over existing data, never unsorted */
+	assert_int_equal(store_import(s, "imp_total", l, 1, ts + 100, v, 10), BM_EEXIST);
+	int64_t bad[2] = {5, 4};
+	assert_int_equal(store_import(s, "imp_total", l, 1, bad, v, 2), BM_EINVAL);
+	assert_int_equal(store_flush(s), 0);
+	store_close(s);
+
+	s = open_store();
+	int64_t id = find(s, "imp_total", "imp");
+	struct pts *p = calloc(1, sizeof(*p));
+	assert_int_equal(store_raw(s, id, INT64_MIN, INT64_MAX, collect_pt, p), 7201);
+	memset(p, 0, sizeof(*p));
+	/* two hours not on the hour: three hour windows, 7200 samples */
+	assert_int_equal(store_range(s, id, ts[0], ts[7199], 3600000, BM_AGG_COUNT, NULL, collect_pt, p), 3);
+	assert_true(p->v[0] + p->v[1] + p->v[2] == 7200);
+	free(p);
+	enum bm_metric_type type;
+	char buf[512];
+	const char *unit, *help;
+	assert_int_equal(store_metadata(s, "imp_total", &type, buf, sizeof(buf), &unit, &help), 1);
+	assert_int_equal(type, BM_METRIC_COUNTER);
+	assert_string_equal(unit, "bytes");
+	assert_string_equal(help, "imported bytes");
+	assert_int_equal(store_metadata(s, "nope", &type, buf, sizeof(buf), &unit, &help), 0);
+
+	struct bm_matcher m[] = {{"host", BM_MATCH_RE, "imp|a"}};
+	long before = store_series(s, NULL, 0, collect_id, &(struct ids){0});
+	assert_int_equal(store_delete(s, m, 1), 3); /* imp_total, cpu{a}, load1{a} */
+	assert_int_equal(store_series(s, m, 1, collect_id, &(struct ids){0}), 0);
+	assert_int_equal(store_series(s, NULL, 0, collect_id, &(struct ids){0}), before - 3);
+	store_close(s);
+	s = open_store();
+	assert_int_equal(store_series(s, m, 1, collect_id, &(struct ids){0}), 0);
+	assert_int_equal(store_series(s, NULL, 0, collect_id, &(struct ids){0}), before - 3);
+	/* a deleted series comes back fresh */
+	ingest(s, "load1", "a", 1000, 1000, 3, 1);
+	assert_int_equal(store_series(s, m, 1, collect_id, &(struct ids){0}), 1);
+	store_close(s);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -415,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_restart),     cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_special_values), cmocka_unit_test(test_rollups_vs_naive),
 		cmocka_unit_test(test_staleness_and_retention),
+		cmocka_unit_test(test_delete_import_metadata),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
