@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@ enum {
 };
 
 struct ctl {
+	const char *start; /* export: ms since the epoch */
+	const char *end;
 	const char *url_opt;
 	const char *config;
 	bool json;
@@ -52,6 +55,10 @@ static void usage(FILE *f)
 		"       bearmonctl [--json] check-config FILE [--set KEY=VALUE]...\n"
 		"       bearmonctl [--json] [--deadline DURATION] check-plugin FILE.so [--set "
 		"OPTION=VALUE]...\n"
+		"       bearmonctl -c CONFIG backup FILE\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--start MS] [--end MS] export NAME|/REGEX/\n"
+		"       bearmonctl [--url URL | -c CONFIG] import FILE\n"
+		"       bearmonctl [--url URL | -c CONFIG] delete NAME|/REGEX/\n"
 		"\n"
 		"  status        the daemon's version, uptime, instances and bus queues\n"
 		"  plugins       every instance: state, version, collection counters, errors\n"
@@ -60,6 +67,11 @@ static void usage(FILE *f)
 		"  check-plugin  load a plugin file alone and run the conformance checks:\n"
 		"                descriptor, init/start/collect/stop/fini twice in a child\n"
 		"                process, heap growth, unknown option rejected\n"
+		"  backup        an online, consistent copy of the store (sqlite backup API),\n"
+		"                checked with integrity_check\n"
+		"  export        the series named NAME (or matching /REGEX/) as OpenMetrics text\n"
+		"  import        backfill OpenMetrics or Prometheus text from FILE (- for stdin)\n"
+		"  delete        delete the series named NAME (or matching /REGEX/) and their data\n"
 		"\n"
 		"  -u, --url URL            daemon API (default " DEFAULT_URL ")\n"
 		"  -c, --config CONFIG      take the URL from http.listen in CONFIG\n"
@@ -150,7 +162,17 @@ struct reply {
 
 /* GET or POST path below the base URL. Returns EXIT_OK with the reply
  * (any HTTP status), or EXIT_UNREACHABLE with the reason printed. */
+static int http_send(const struct ctl *c, const char *method, const char *path, const char *body,
+		     size_t body_len, struct reply *r);
+
 static int http_call(const struct ctl *c, const char *method, const char *path, struct reply *r)
+{
+	return http_send(c, method, path, "", 0, r);
+}
+
+/* POST with a body (or GET when method says so). */
+static int http_send(const struct ctl *c, const char *method, const char *path, const char *body,
+		     size_t body_len, struct reply *r)
 {
 	char url[1024];
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -175,8 +197,10 @@ static int http_call(const struct ctl *c, const char *method, const char *path, 
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
 	if (strcmp(method, "POST") == 0) {
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		/* an import may take a while */
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, body_len ? 600000L : HTTP_TIMEOUT_MS);
 	}
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -470,6 +494,174 @@ static int cmd_check_plugin(const struct ctl *c)
 	return exit_code;
 }
 
+/* --- store operations ------------------------------------------------------- */
+
+/* The database file the config points at. */
+static int store_path(const struct ctl *c, char *out, size_t n)
+{
+	struct cfg_errs errs = {0};
+	struct cfg *cfg = c->config ? cfg_load(c->config, NULL, 0, &errs) : NULL;
+	int rc = EXIT_OK;
+	if (!cfg) {
+		fprintf(stderr, "bearmonctl: backup needs -c CONFIG to find the store%s%s\n",
+			errs.n ? ": " : "", errs.n ? errs.lines[0] : "");
+		rc = EXIT_FAIL;
+	} else if (cfg->core.store.path[0] == '/') {
+		snprintf(out, n, "%s", cfg->core.store.path);
+	} else {
+		snprintf(out, n, "%s/%s", cfg->core.data_dir, cfg->core.store.path);
+	}
+	cfg_errs_free(&errs);
+	cfg_free(cfg);
+	return rc;
+}
+
+static int backup_check(sqlite3 *dst, const char *file)
+{
+	sqlite3_stmt *st;
+	int ok = sqlite3_prepare_v2(dst, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+		 sqlite3_step(st) == SQLITE_ROW &&
+		 strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+	sqlite3_finalize(st);
+	if (!ok)
+		fprintf(stderr, "bearmonctl: %s: integrity_check failed\n", file);
+	return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+/* sqlite's online backup: a consistent snapshot while bearmond writes
+ * (WAL readers never block the writer). */
+static int cmd_backup(const struct ctl *c)
+{
+	char src_path[4096];
+	sqlite3 *src = NULL, *dst = NULL;
+	int rc = store_path(c, src_path, sizeof(src_path));
+	if (rc)
+		return rc;
+	if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_open(c->file, &dst) != SQLITE_OK) {
+		fprintf(stderr, "bearmonctl: %s: %s\n", src ? c->file : src_path,
+			sqlite3_errmsg(src && dst ? dst : src));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	sqlite3_busy_timeout(src, 5000);
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	int step = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+	if (b)
+		sqlite3_backup_finish(b);
+	if (step != SQLITE_DONE) {
+		fprintf(stderr, "bearmonctl: backup of %s to %s failed: %s\n", src_path, c->file,
+			sqlite3_errmsg(dst));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	rc = backup_check(dst, c->file);
+	if (!rc)
+		printf("backup of %s written to %s\n", src_path, c->file);
+out:
+	sqlite3_close(src);
+	sqlite3_close(dst);
+	return rc;
+}
+
+/* "?name=NAME" or "?name_re=REGEX" for NAME or /REGEX/, URL-escaped. */
+static int selector_query(const char *sel, char *out, size_t n)
+{
+	size_t len = strlen(sel);
+	bool re = len >= 2 && sel[0] == '/' && sel[len - 1] == '/';
+	char *esc = curl_easy_escape(NULL, re ? sel + 1 : sel, (int)(re ? len - 2 : len));
+	if (!esc)
+		return EXIT_FAIL;
+	snprintf(out, n, "?%s=%s", re ? "name_re" : "name", esc);
+	curl_free(esc);
+	return EXIT_OK;
+}
+
+static int cmd_export(const struct ctl *c)
+{
+	char path[2048], q[1536];
+	struct reply r = {0};
+	if (selector_query(c->file, q, sizeof(q)))
+		return EXIT_FAIL;
+	snprintf(path, sizeof(path), API "/export%s%s%s%s%s", q, c->start ? "&start=" : "",
+		 c->start ? c->start : "", c->end ? "&end=" : "", c->end ? c->end : "");
+	int rc = http_call(c, "GET", path, &r);
+	if (!rc && r.status != 200) {
+		fprintf(stderr, "bearmonctl: export: HTTP %ld: %.*s\n", r.status, (int)r.len, r.body);
+		rc = EXIT_FAIL;
+	} else if (!rc) {
+		fwrite(r.body, 1, r.len, stdout);
+	}
+	free(r.body);
+	return rc;
+}
+
+static char *slurp(const char *file, size_t *len)
+{
+	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+	char *buf = NULL;
+	*len = 0;
+	if (!f)
+		return NULL;
+	FILE *mem = open_memstream(&buf, len);
+	char chunk[65536];
+	size_t n;
+	while (mem && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, mem);
+	if (mem)
+		fclose(mem);
+	if (f != stdin)
+		fclose(f);
+	return buf;
+}
+
+/* Remote store commands that answer JSON: import (body from FILE) and
+ * delete. */
+static int store_post(const struct ctl *c, const char *path, const char *body, size_t len)
+{
+	struct reply r = {0};
+	json_t *doc = NULL;
+	int rc = http_send(c, "POST", path, body, len, &r);
+	if (!rc) {
+		json_error_t jerr;
+		doc = json_loadb(r.body ? r.body : "", r.len, 0, &jerr);
+		if (c->json)
+			print_raw(&r);
+		if (r.status != 200)
+			rc = http_failed(c, path, &r, doc);
+		else if (!c->json && json_object_get(doc, "deleted"))
+			printf("deleted %lld series\n", int_of(doc, "deleted"));
+		else if (!c->json)
+			printf("imported %lld samples in %lld series (%lld rejected)\n",
+			       int_of(doc, "samples"), int_of(doc, "series"), int_of(doc, "rejected"));
+	}
+	json_decref(doc);
+	free(r.body);
+	return rc;
+}
+
+static int cmd_import(const struct ctl *c)
+{
+	size_t len;
+	char *body = slurp(c->file, &len);
+	if (!body) {
+		fprintf(stderr, "bearmonctl: cannot read %s\n", c->file);
+		return EXIT_FAIL;
+	}
+	int rc = store_post(c, API "/import", body, len);
+	free(body);
+	return rc;
+}
+
+static int cmd_delete(const struct ctl *c)
+{
+	char path[2048], q[1536];
+	if (selector_query(c->file, q, sizeof(q)))
+		return EXIT_FAIL;
+	snprintf(path, sizeof(path), API "/series/delete%s", q);
+	return store_post(c, path, "", 0);
+}
+
 /* --- command line ---------------------------------------------------------- */
 
 /* http.listen is where the daemon binds; a wildcard address is reached
@@ -533,7 +725,8 @@ static int parse_args(int argc, char **argv, struct ctl *c)
 	    {"url", required_argument, NULL, 'u'},	{"config", required_argument, NULL, 'c'},
 	    {"json", no_argument, NULL, 'j'},		{"set", required_argument, NULL, 's'},
 	    {"deadline", required_argument, NULL, 'd'}, {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},		{0},
+	    {"help", no_argument, NULL, 'h'},		{"start", required_argument, NULL, 'S'},
+	    {"end", required_argument, NULL, 'E'},	{0},
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "u:c:js:d:Vh", longopts, NULL)) != -1) {
@@ -556,6 +749,12 @@ static int parse_args(int argc, char **argv, struct ctl *c)
 				    "--deadline \"%s\": expected a duration like 5s or 1500ms",
 				    optarg);
 			break;
+		case 'S':
+			c->start = optarg;
+			break;
+		case 'E':
+			c->end = optarg;
+			break;
 		case 'V':
 			c->cmd = "version";
 			return EXIT_OK;
@@ -570,10 +769,15 @@ static int parse_args(int argc, char **argv, struct ctl *c)
 		return usage_error("%s", "missing COMMAND");
 	c->cmd = argv[optind++];
 	bool checks = strcmp(c->cmd, "check-config") == 0 || strcmp(c->cmd, "check-plugin") == 0;
-	if (checks && optind < argc)
+	static const char *const with_arg[] = {"check-config", "check-plugin", "backup", "import",
+					       "export", "delete", NULL};
+	bool needs_arg = false;
+	for (const char *const *w = with_arg; *w; w++)
+		needs_arg |= strcmp(c->cmd, *w) == 0;
+	if (needs_arg && optind < argc)
 		c->file = argv[optind++];
-	else if (checks)
-		return usage_error("%s needs a FILE", c->cmd);
+	else if (needs_arg)
+		return usage_error("%s needs an argument", c->cmd);
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (c->url_opt && c->config)
@@ -618,6 +822,14 @@ static int dispatch(struct ctl *c)
 		return cmd_check_config(c);
 	if (strcmp(c->cmd, "check-plugin") == 0)
 		return cmd_check_plugin(c);
+	if (strcmp(c->cmd, "backup") == 0)
+		return cmd_backup(c);
+	if (strcmp(c->cmd, "export") == 0)
+		return run_remote(c, cmd_export);
+	if (strcmp(c->cmd, "import") == 0)
+		return run_remote(c, cmd_import);
+	if (strcmp(c->cmd, "delete") == 0)
+		return run_remote(c, cmd_delete);
 	return usage_error("unknown command \"%s\"", c->cmd);
 }
 

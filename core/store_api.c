@@ -16,6 +16,7 @@
 #include "bearmon/bm_batch.h"
 #include "bus.h"
 #include "daemon.h"
+#include "expfmt.h"
 #include "http.h"
 #include "log.h"
 #include "store.h"
@@ -47,6 +48,7 @@ static void h_samples(void *u, struct bm_http_req *r);
 static void h_range(void *u, struct bm_http_req *r);
 static void h_export(void *u, struct bm_http_req *r);
 static void h_delete(void *u, struct bm_http_req *r);
+static void h_import(void *u, struct bm_http_req *r);
 
 int store_attach(struct daemon *d)
 {
@@ -87,6 +89,7 @@ int store_attach(struct daemon *d)
 		http_add_route(d->http, ss, API "/range", 0, h_range, ss);
 		http_add_route(d->http, ss, API "/export", 0, h_export, ss);
 		http_add_route(d->http, ss, API "/series/delete", BM_HTTP_ADMIN, h_delete, ss);
+		http_add_route(d->http, ss, API "/import", BM_HTTP_ADMIN, h_import, ss);
 	}
 	return 0;
 }
@@ -336,9 +339,22 @@ static void family_header(struct store *st, FILE *f, const char *name, char *las
 	enum bm_metric_type type = BM_METRIC_UNTYPED;
 	char buf[1024];
 	const char *unit = "", *help = "";
-	store_metadata(st, name, &type, buf, sizeof(buf), &unit, &help);
-	char fam[512];
 	size_t len = strlen(name);
+	/* metadata may be kept under the sample name (our collectors) or the
+	 * OpenMetrics family name without its suffix (imports) */
+	if (!store_metadata(st, name, &type, buf, sizeof(buf), &unit, &help)) {
+		static const char *const sfx[] = {"_total", "_bucket", "_sum", "_count", "_created"};
+		for (size_t i = 0; i < 5; i++) {
+			size_t sl = strlen(sfx[i]);
+			char base[512];
+			if (len <= sl || strcmp(name + len - sl, sfx[i]) != 0)
+				continue;
+			snprintf(base, sizeof(base), "%.*s", (int)(len - sl), name);
+			if (store_metadata(st, base, &type, buf, sizeof(buf), &unit, &help))
+				break;
+		}
+	}
+	char fam[512];
 	bool total = type == BM_METRIC_COUNTER && len > 6 && strcmp(name + len - 6, "_total") == 0;
 	snprintf(fam, sizeof(fam), "%.*s", (int)(total ? len - 6 : len), name);
 	if (strcmp(fam, last) == 0)
@@ -431,4 +447,154 @@ static void h_delete(void *u, struct bm_http_req *r)
 		return;
 	}
 	http_reply_json(r, 200, json_pack("{s:s, s:I}", "status", "ok", "deleted", (json_int_t)count));
+}
+
+/* --- import ------------------------------------------------------------------ */
+
+struct imp_sample {
+	const char *key; /* canonical series text, in the arena */
+	const char *name;
+	struct bm_label *labels;
+	uint32_t n_labels;
+	int64_t ts;
+	double v;
+};
+
+struct imp {
+	struct bm_arena arena;
+	struct imp_sample *v;
+	size_t n, cap;
+	size_t samples, series, rejected;
+};
+
+static int imp_cmp(const void *a, const void *b)
+{
+	const struct imp_sample *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+static int imp_add(struct imp *im, const struct expfmt_item *it, int64_t now)
+{
+	if (im->n == im->cap) {
+		size_t cap = im->cap ? 2 * im->cap : 4096;
+		struct imp_sample *v = realloc(im->v, cap * sizeof(*v));
+		if (!v)
+			return BM_ENOMEM;
+		im->v = v;
+		im->cap = cap;
+	}
+	struct imp_sample *s = &im->v[im->n];
+	s->n_labels = (uint32_t)it->n_labels;
+	s->labels = bm_arena_alloc(&im->arena, (it->n_labels ? it->n_labels : 1) * sizeof(*s->labels));
+	s->name = bm_arena_strndup(&im->arena, it->name, strlen(it->name));
+	for (size_t i = 0; s->labels && i < it->n_labels; i++) {
+		s->labels[i].name = bm_arena_strndup(&im->arena, it->labels[i].name, strlen(it->labels[i].name));
+		s->labels[i].value = bm_arena_strndup(&im->arena, it->labels[i].value, strlen(it->labels[i].value));
+	}
+	if (!s->labels || !s->name)
+		return BM_ENOMEM;
+	bm_labels_sort(s->labels, s->n_labels);
+	size_t need = store_series_text(s->name, s->labels, s->n_labels, NULL, 0) + 1;
+	char *key = bm_arena_alloc(&im->arena, need);
+	if (!key)
+		return BM_ENOMEM;
+	store_series_text(s->name, s->labels, s->n_labels, key, need);
+	s->key = key;
+	s->ts = it->has_ts ? it->ts_ms : now;
+	s->v = it->value;
+	im->n++;
+	return 0;
+}
+
+/* One series' run of sorted samples into the store; a duplicate
+ * timestamp keeps the first value. */
+static void imp_flush_run(struct store *st, struct imp *im, size_t from, size_t to)
+{
+	int64_t *ts = malloc((to - from) * sizeof(*ts));
+	double *v = malloc((to - from) * sizeof(*v));
+	size_t n = 0;
+	for (size_t i = from; ts && v && i < to; i++) {
+		if (n && ts[n - 1] == im->v[i].ts)
+			continue;
+		ts[n] = im->v[i].ts;
+		v[n++] = im->v[i].v;
+	}
+	const struct imp_sample *s = &im->v[from];
+	if (ts && v && store_import(st, s->name, s->labels, s->n_labels, ts, v, n) == 0) {
+		im->samples += n;
+		im->series++;
+	} else {
+		im->rejected += to - from;
+	}
+	free(ts);
+	free(v);
+}
+
+/* Metadata (# TYPE / # HELP) of the import, through the ingest path. */
+static void imp_meta(struct store *st, const struct expfmt_item *it)
+{
+	struct bm_metric_meta m = {.name = it->name, .type = BM_METRIC_UNTYPED, .unit = "", .help = ""};
+	char buf[1024];
+	const char *unit, *help;
+	store_metadata(st, it->name, &m.type, buf, sizeof(buf), &unit, &help);
+	if (it->kind == EXPFMT_TYPE)
+		m.type = it->type;
+	else
+		m.help = it->help;
+	struct bm_metric_batch b = {.meta = &m, .n_meta = 1};
+	store_ingest(st, &b);
+}
+
+/* POST /api/bearmon/v1/import: Prometheus text (ms timestamps) or
+ * OpenMetrics (seconds, "# EOF"), backfilled series by series; a series
+ * with data in the hours the import spans is rejected, not overwritten. */
+static void h_import(void *u, struct bm_http_req *r)
+{
+	struct store_sub *ss = u;
+	size_t len;
+	const char *body = http_req_body(r, &len);
+	char *copy = body ? malloc(len + 1) : NULL;
+	if (strcmp(http_req_method(r), "POST") != 0 || !copy) {
+		free(copy);
+		http_reply_error(r, strcmp(http_req_method(r), "POST") ? 405 : 500, "POST the text as the body");
+		return;
+	}
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	struct expfmt_parser ps;
+	expfmt_init(&ps, copy, len);
+	const char *ct = http_req_header(r, "Content-Type");
+	ps.openmetrics = (ct && strstr(ct, "openmetrics")) || (len >= 6 && strstr(copy, "# EOF"));
+	struct imp im = {0};
+	struct expfmt_item it;
+	int rc;
+	int64_t now = wall_ms();
+	while ((rc = expfmt_next(&ps, &it)) > 0) {
+		if (it.kind == EXPFMT_SAMPLE)
+			rc = imp_add(&im, &it, now);
+		else
+			imp_meta(ss->store, &it);
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "line %u: %s", ps.err_line ? ps.err_line : ps.line,
+			 ps.err[0] ? ps.err : bm_strerror(rc));
+		http_reply_error(r, 400, msg);
+	} else {
+		qsort(im.v, im.n, sizeof(*im.v), imp_cmp);
+		for (size_t i = 0, j; i < im.n; i = j) {
+			for (j = i + 1; j < im.n && strcmp(im.v[j].key, im.v[i].key) == 0; j++)
+				;
+			imp_flush_run(ss->store, &im, i, j);
+		}
+		http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:I}", "status", "ok", "samples",
+						  (json_int_t)im.samples, "series", (json_int_t)im.series,
+						  "rejected", (json_int_t)im.rejected));
+	}
+	free(im.v);
+	bm_arena_free(&im.arena);
+	free(copy);
 }

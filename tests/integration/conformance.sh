@@ -8,7 +8,10 @@ n=0
 for so in "$BM_BUILD"/plugins/bm_*.so "$PLUGINS/bm_collector_uptime.so" "$PLUGINS/bm_collector_testgen.so"; do
 	[ -e "$so" ] || continue
 	"$BEARMONCTL" check-plugin "$so" >"$T/out" 2>&1 || { cat "$T/out"; fail "$(basename "$so") fails the conformance check"; }
-	grep -q "^4 passed, 0 failed" "$T/out" || { cat "$T/out"; fail "$(basename "$so"): not every check ran"; }
+	# a lifecycle skipped because init said ENOTSUP (collector/gpu on a host
+	# without a GPU) is the one accepted reason for a check not to run
+	grep -q "^4 passed, 0 failed" "$T/out" || grep -q "^SKIP lifecycle: init returned ENOTSUP" "$T/out" ||
+		{ cat "$T/out"; fail "$(basename "$so"): not every check ran"; }
 	n=$((n + 1))
 done
 pass "$n plugins pass every conformance check"
