@@ -853,6 +853,7 @@ static void load_open_rollups(struct store *s)
 			struct series *se = s->by_id[id - 1];
 			struct rollup_open *o = &se->roll.t[t - 1];
 			o->done = malloc(block_len * sizeof(*o->done));
+			o->cap_done = o->done ? block_len : 0;
 			struct load_ctx l = {o, block_len, 0};
 			if (o->done && rollup_block_decode(sqlite3_column_blob(st, 1),
 							   (size_t)sqlite3_column_bytes(st, 1), load_bucket,

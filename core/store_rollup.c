@@ -52,10 +52,15 @@ static int64_t floor_to(int64_t ts, int64_t width)
 
 static int complete(struct rollup_open *o, const struct rollup_tier_def *def)
 {
-	if (!o->done) {
-		o->done = malloc(def->block_len * sizeof(*o->done));
-		if (!o->done)
+	if (o->n_done == o->cap_done) {
+		uint32_t cap = o->cap_done ? o->cap_done * 2 : 2;
+		if (cap > def->block_len)
+			cap = def->block_len;
+		struct bucket *v = realloc(o->done, cap * sizeof(*v));
+		if (!v)
 			return BM_ENOMEM;
+		o->done = v;
+		o->cap_done = cap;
 	}
 	o->done[o->n_done++] = o->cur;
 	o->has_cur = false;
@@ -98,6 +103,7 @@ uint32_t rollup_take_block(struct rollup_series *r, int tier, struct bucket **ou
 	*out = o->done;
 	o->done = NULL;
 	o->n_done = 0;
+	o->cap_done = 0;
 	return n;
 }
 

@@ -34,6 +34,8 @@ struct rollup_open {
 	bool has_cur;
 	struct bucket *done; /* completed buckets not yet in a sealed block */
 	uint32_t n_done;
+	uint32_t cap_done; /* grows as buckets complete: memory per series
+			    * follows the data, not the block size */
 	bool dirty;
 };
 
