@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The store's compressed chunk codec: Gorilla-style delta-of-delta
- * timestamps (int64 milliseconds) and XOR-encoded float64 values, lossless
- * for every bit pattern. The byte layout is documented in store_codec.c.
+ * timestamps (int64 milliseconds) and float64 values, lossless for every
+ * bit pattern: values that are all decimals k / 10^d (or k * 1e-d) are
+ * stored as deltas of the integers k, any others XOR-encoded. The encoder
+ * picks the mode per chunk by itself. The byte layout is documented in
+ * store_codec.c.
  */
 #ifndef BEARMON_CORE_STORE_CODEC_H
 #define BEARMON_CORE_STORE_CODEC_H
@@ -13,7 +16,10 @@
 /* An appendable encoder. It owns a growable buffer holding the header and
  * the bit stream; chunk_enc_data() is valid after every add, so a chunk
  * that is still open can be read (and sealed) at any time. Not thread-safe:
- * one writer, and readers only between adds. */
+ * one writer, and readers only between adds. Memory: this struct (104
+ * bytes) and the buffer, which holds only the encoded chunk (a 120-sample
+ * chunk of 1 s metrics: 256 bytes, 1024 for an XOR chunk of noisy
+ * floats); switching modes re-encodes from the chunk itself. */
 struct chunk_enc {
 	uint8_t *buf; /* header slot, then the bit stream; NULL while empty */
 	size_t cap;
@@ -27,9 +33,13 @@ struct chunk_enc {
 	int64_t last_ts;
 	uint64_t last_delta; /* unsigned: deltas of any int64 pair wrap, never overflow */
 	uint64_t last_bits;  /* the previous value's bit pattern */
+	int64_t last_k;	     /* decimal modes: the previous value's integer */
 	uint8_t lead;	     /* current XOR window: leading zeros */
 	uint8_t sig;	     /* and meaningful bits */
 	uint8_t repeat;	     /* the last sample repeated its predecessor */
+	uint8_t mode;	     /* value mode: 0 XOR, 1..19 decimal scales */
+	uint8_t kwidth;	     /* decimal modes: delta window, width */
+	uint8_t kshift;	     /* and shift */
 };
 
 void chunk_enc_init(struct chunk_enc *e);
@@ -61,14 +71,21 @@ struct chunk_iter {
 	uint64_t ts;
 	uint64_t delta;
 	uint64_t bits;
+	uint64_t k;   /* decimal modes: the current integer */
+	double scale; /* its divisor 10^d, or factor 1e-d when mul */
 	uint8_t lead;
 	uint8_t sig;
 	uint8_t repeat;
 	uint8_t started; /* the header's sample has been returned */
+	uint8_t mode;
+	uint8_t mul;
+	uint8_t kwidth;
+	uint8_t kshift;
 };
 
-/* Parse the header. Returns 0, or BM_EPROTO for an unknown version, a
- * truncated header, or a sample count the data cannot possibly hold. */
+/* Parse the header (versions 1 and 2). Returns 0, or BM_EPROTO for an
+ * unknown version or value mode, a truncated header, or a sample count the
+ * data cannot possibly hold. */
 int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len);
 /* Returns 1 and the next sample, 0 at the end, or BM_EPROTO when the data
  * is corrupt or truncated (and from then on). Reads only inside data and
