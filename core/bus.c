@@ -613,7 +613,7 @@ void bus_each_sub(struct bus *bus, void (*fn)(void *u, const struct bus_sub_stat
 		if (!s->on_loop && pthread_getcpuclockid(s->thread, &cid) == 0)
 			clock_gettime(cid, &cpu);
 		struct bus_sub_stats st = {
-			.cpu_s = (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9,
+			.cpu_ns = (uint64_t)cpu.tv_sec * 1000000000u + (uint64_t)cpu.tv_nsec,
 			.tag = s->tag,
 			.owner = s->owner,
 			.topic = s->topic,

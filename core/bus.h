@@ -63,7 +63,7 @@ struct bus_sub_stats {
 	uint64_t timeouts;  /* block waits that ran out */
 	uint32_t depth;
 	uint32_t capacity;
-	double cpu_s; /* CPU time of the delivery thread (0 for on_loop) */
+	uint64_t cpu_ns; /* CPU time of the delivery thread (0 for on_loop) */
 	void *tag;
 };
 struct bus_pub_stats {

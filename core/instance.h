@@ -54,7 +54,7 @@ struct collector_sched {
 	uint64_t overruns;
 	double last_duration_s;
 	bool last_ok;
-	double cpu_s; /* collection thread CPU time */
+	uint64_t cpu_ns; /* collection thread CPU time (integer: exact sums) */
 };
 
 struct bm_ctx {

@@ -31,22 +31,22 @@ void scheduler_fini(struct bm_ctx *in)
 	pthread_cond_destroy(&in->sched.wake);
 }
 
-static double thread_cpu_s(void)
+static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void collect_once(struct bm_ctx *in, int64_t tick)
 {
 	struct bm_err err = {0};
-	double cpu0 = thread_cpu_s();
+	uint64_t cpu0 = thread_cpu_ns();
 	int64_t t0 = mono_ms();
 	__atomic_store_n(&in->tick_ms, tick, __ATOMIC_RELAXED);
 	int rc = in->plugin->ops.collect(in->state, tick, &err);
 	double took = (double)(mono_ms() - t0) / 1000.0;
-	double cpu = thread_cpu_s() - cpu0;
+	uint64_t cpu = thread_cpu_ns() - cpu0;
 	if (rc)
 		log_msg(in->prefix, BM_LOG_WARN, "collection failed: %s: %s", bm_strerror(rc),
 			err.msg[0] ? err.msg : "(no detail)");
@@ -55,7 +55,7 @@ static void collect_once(struct bm_ctx *in, int64_t tick)
 	in->sched.failures += rc != 0;
 	in->sched.last_ok = rc == 0;
 	in->sched.last_duration_s = took;
-	in->sched.cpu_s += cpu;
+	in->sched.cpu_ns += cpu;
 	in->sched.busy = false;
 	pthread_mutex_unlock(&in->sched.lock);
 }

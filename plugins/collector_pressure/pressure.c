@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +194,11 @@ static int psi_add(struct psi *p, int r, const struct psi_values *v)
 				rc = bm_batch_addl(b, psi_res[r].total[k], (double)v->total_us[k] / 1e6, NULL);
 		}
 		for (int w = 0; w < PSI_N_WINDOWS && !rc; w++)
-			rc = bm_batch_addl(b, "bearmon_pressure_avg_ratio", v->avg[k][w] / 100.0, "resource",
+			/* the kernel prints percent with two decimals: as integer
+			 * hundredths over 10^4 the ratio is an exact decimal,
+			 * which the store compresses far better than avg / 100 */
+			rc = bm_batch_addl(b, "bearmon_pressure_avg_ratio",
+					   (double)llround(v->avg[k][w] * 100.0) / 10000.0, "resource",
 					   psi_res[r].name, "kind", psi_kinds[k], "window", psi_windows[w], NULL);
 	}
 	return rc;
