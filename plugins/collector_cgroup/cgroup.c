@@ -24,6 +24,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
+
 struct cg_conf {
 	char *root;      /* cgroup root: the v2 mount, or the tmpfs holding v1 controllers */
 	char *proc_root; /* procfs, for self/mountinfo */
@@ -242,21 +244,6 @@ static int cg_add_hier(struct cg *p, const char *path, unsigned mask)
 	return 1;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void cg_unescape(char *s)
-{
-	char *w = s;
-	for (char *r = s; *r; r++) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
-			*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-			r += 3;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-}
-
 /* Fills hier from PROC/self/mountinfo. Returns the layout, or NONE when
  * mountinfo is unreadable or lists no cgroup mount at or right below root. */
 static int cg_detect_mountinfo(struct cg *p)
@@ -296,7 +283,7 @@ static int cg_detect_mountinfo(struct cg *p)
 		if (!v2 && strcmp(fstype, "cgroup") != 0)
 			continue;
 		char *mp = fld[4];
-		cg_unescape(mp);
+		pf_unescape_octal(mp); /* mountinfo escapes blanks and backslashes */
 		bool at_root = strcmp(mp, p->root) == 0;
 		bool below = !at_root && strncmp(mp, p->root, rl) == 0 && mp[rl] == '/' && mp[rl + 1] &&
 			     !strchr(mp + rl + 1, '/');
@@ -464,15 +451,11 @@ static void cg_labels(struct cg *p, const char *path)
 /* File reading and parsing                                           */
 /* ------------------------------------------------------------------ */
 
-/* One read of dfd/name into p->buf. NULL when absent, vanished or empty:
+/* dfd/name into p->buf. NULL when absent, vanished or empty:
  * a cgroup removed under us answers ENOENT or ENODEV, which is not an error. */
 static char *cg_read(struct cg *p, int dfd, const char *name)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return NULL;
-	ssize_t n = read(fd, p->buf, sizeof(p->buf) - 1);
-	close(fd);
+	ssize_t n = pf_read_at(dfd, name, p->buf, sizeof(p->buf));
 	if (n <= 0)
 		return NULL;
 	if ((size_t)n == sizeof(p->buf) - 1) { /* truncated: keep whole lines */
@@ -484,22 +467,6 @@ static char *cg_read(struct cg *p, int dfd, const char *name)
 	return p->buf;
 }
 
-/* An unsigned decimal at s ending at white space or end; false otherwise. */
-static bool cg_u64(const char *s, uint64_t *v, const char **end)
-{
-	if (*s < '0' || *s > '9')
-		return false;
-	char *e;
-	errno = 0;
-	unsigned long long x = strtoull(s, &e, 10);
-	if (errno || (*e && *e != '\n' && *e != ' ' && *e != '\t'))
-		return false;
-	*v = x;
-	if (end)
-		*end = e;
-	return true;
-}
-
 enum { CG_VAL_NONE, CG_VAL_NUM, CG_VAL_MAX };
 /* A file with one number, or "max" (v2 for no limit). */
 static int cg_read_value(struct cg *p, int dfd, const char *name, uint64_t *v)
@@ -509,7 +476,7 @@ static int cg_read_value(struct cg *p, int dfd, const char *name, uint64_t *v)
 		return CG_VAL_NONE;
 	if (strncmp(s, "max", 3) == 0 && (s[3] == '\n' || s[3] == '\0'))
 		return CG_VAL_MAX;
-	return cg_u64(s, v, NULL) ? CG_VAL_NUM : CG_VAL_NONE;
+	return pf_parse_u64(s, v, NULL) ? CG_VAL_NUM : CG_VAL_NONE;
 }
 
 /* "key value" lines: out[i] for keys[i]; returns the bit mask of keys found. */
@@ -524,7 +491,7 @@ static unsigned cg_kv(const char *s, const char *const *keys, size_t n_keys, uin
 			for (size_t i = 0; i < n_keys; i++) {
 				if (keys[i][0] == s[0] && strlen(keys[i]) == kl && memcmp(keys[i], s, kl) == 0) {
 					uint64_t v;
-					if (cg_u64(sp + 1, &v, NULL)) {
+					if (pf_parse_u64(sp + 1, &v, NULL)) {
 						out[i] = v;
 						found |= 1u << i;
 					}
@@ -550,22 +517,16 @@ static const char *cg_devname(struct cg *p, unsigned maj, unsigned min)
 	snprintf(d->name, sizeof(d->name), "%u:%u", maj, min);
 	char path[PATH_MAX + 64], ue[1024];
 	snprintf(path, sizeof(path), "%s/dev/block/%u:%u/uevent", p->sys_root, maj, min);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, ue, sizeof(ue) - 1);
-		close(fd);
-		if (n > 0) {
-			ue[n] = '\0';
-			for (char *s = ue; *s;) {
-				char *eol = strchrnul(s, '\n');
-				if (strncmp(s, "DEVNAME=", 8) == 0 && eol - s > 8 && (size_t)(eol - s - 8) < sizeof(d->name)) {
-					memcpy(d->name, s + 8, (size_t)(eol - s - 8));
-					d->name[eol - s - 8] = '\0';
-					break;
-				}
-				s = *eol ? eol + 1 : eol;
-			}
+	if (pf_read_at(AT_FDCWD, path, ue, sizeof(ue)) <= 0)
+		return d->name;
+	for (char *s = ue; *s;) {
+		char *eol = strchrnul(s, '\n');
+		if (strncmp(s, "DEVNAME=", 8) == 0 && eol - s > 8 && (size_t)(eol - s - 8) < sizeof(d->name)) {
+			memcpy(d->name, s + 8, (size_t)(eol - s - 8));
+			d->name[eol - s - 8] = '\0';
+			break;
 		}
+		s = *eol ? eol + 1 : eol;
 	}
 	return d->name;
 }
@@ -610,7 +571,7 @@ static void cg_io_stat(struct cg *p, const char *s)
 				size_t kl = (size_t)(eq - t);
 				const char *end = eq + 1;
 				uint64_t x;
-				bool ok = cg_u64(eq + 1, &x, &end);
+				bool ok = pf_parse_u64(eq + 1, &x, &end);
 				for (size_t i = 0; ok && i < 4; i++)
 					if (strlen(keys[i]) == kl && memcmp(keys[i], t, kl) == 0) {
 						v[i] = x;
@@ -648,7 +609,7 @@ static int cg_blkio(struct cg *p, const char *s, enum cg_fam f_read, enum cg_fam
 				f = f_read, t += 5;
 			else if (strncmp(t, "Write ", 6) == 0)
 				f = f_write, t += 6;
-			if (f != F_N && cg_u64(t, &v, NULL))
+			if (f != F_N && pf_parse_u64(t, &v, NULL))
 				cg_add(p, f, (double)v, "device", cg_devname(p, maj, min));
 		}
 		s = *eol ? eol + 1 : eol;
@@ -665,7 +626,7 @@ static void cg_psi(struct cg *p, int dfd, const char *name, enum cg_fam f_some, 
 		enum cg_fam f = strncmp(s, "some ", 5) == 0 ? f_some : strncmp(s, "full ", 5) == 0 ? f_full : F_N;
 		const char *t = memmem(s, (size_t)(eol - s), " total=", 7);
 		uint64_t v;
-		if (f != F_N && t && cg_u64(t + 7, &v, NULL))
+		if (f != F_N && t && pf_parse_u64(t + 7, &v, NULL))
 			cg_add(p, f, (double)v / 1e6, NULL, NULL);
 		s = *eol ? eol + 1 : eol;
 	}
@@ -723,9 +684,9 @@ static void cg_v2(struct cg *p, int dfd)
 	if ((s = cg_read(p, dfd, "cpu.max"))) { /* "max 100000" or "50000 100000" */
 		const char *e = NULL;
 		uint64_t quota, period;
-		bool has_quota = cg_u64(s, &quota, &e);
+		bool has_quota = pf_parse_u64(s, &quota, &e);
 		const char *ps = has_quota ? e : strncmp(s, "max ", 4) == 0 ? s + 3 : NULL;
-		if (ps && *ps == ' ' && cg_u64(ps + 1, &period, NULL)) {
+		if (ps && *ps == ' ' && pf_parse_u64(ps + 1, &period, NULL)) {
 			cg_add(p, F_CPU_PERIOD, (double)period, NULL, NULL);
 			if (has_quota)
 				cg_add(p, F_CPU_QUOTA, (double)quota, NULL, NULL);
@@ -908,12 +869,10 @@ static void cg_read_cgroup(struct cg *p, const struct cg_hier *h, int dfd, const
 			if (e)
 				e->st = CG_SEEN_DROP;
 			p->dropped_total++;
-			if (!p->dropped_logged) {
-				p->dropped_logged = true;
-				bm_log_warn(p->ctx, "%s: more than %zu cgroups within max_depth %d; exporting %zu and counting "
-					    "the rest in bearmon_cgroup_dropped_total (raise max_cgroups, lower max_depth or "
-					    "narrow include)", p->root, p->max_cgroups, p->max_depth, p->max_cgroups);
-			}
+			pf_log_once(p->ctx, &p->dropped_logged, BM_LOG_WARN,
+				    "%s: more than %zu cgroups within max_depth %d; exporting %zu and counting "
+				    "the rest in bearmon_cgroup_dropped_total (raise max_cgroups, lower max_depth or "
+				    "narrow include)", p->root, p->max_cgroups, p->max_depth, p->max_cgroups);
 			return;
 		}
 		p->n_kept++;

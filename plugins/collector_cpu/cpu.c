@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
+
 #define CPU_STAT_MAX (16u << 20) /* refuse a /proc/stat larger than this */
 
 struct cpu_conf {
@@ -44,7 +46,7 @@ struct cpu {
 	struct bm_ctx *ctx;
 	const struct cpu_conf *conf;
 	char stat_path[PATH_MAX];  /* proc_root/stat */
-	char *buf;                 /* last read of /proc/stat, grown when too small */
+	char *buf;                 /* last read of /proc/stat, grown as needed */
 	size_t cap;
 	double tick_s;             /* seconds per USER_HZ tick */
 	bool freq_absent_logged;   /* "no cpufreq" said once */
@@ -103,15 +105,9 @@ static int cpu_init(struct bm_ctx *ctx, const void *conf, void **state, struct b
 	s->ctx = ctx;
 	s->conf = c;
 	s->tick_s = 1.0 / (double)hz;
-	s->cap = 8192;
-	s->buf = malloc(s->cap);
-	int n = snprintf(s->stat_path, sizeof(s->stat_path), "%s/stat", c->proc_root);
-	if (!s->buf || n < 0 || (size_t)n >= sizeof(s->stat_path)) {
-		bool nomem = !s->buf;
-		free(s->buf);
+	if (!pf_path(s->stat_path, sizeof(s->stat_path), c->proc_root, "stat")) {
 		free(s);
-		return nomem ? bm_err_set(err, BM_ENOMEM, "out of memory")
-			     : bm_err_set(err, BM_EINVAL, "proc_root too long");
+		return bm_err_set(err, BM_EINVAL, "proc_root too long");
 	}
 	*state = s;
 	return 0;
@@ -125,60 +121,12 @@ static void cpu_fini(void *state)
 	free(s);
 }
 
-/*
- * Read path whole into s->buf with one read(): procfs answers a read with
- * as much as fits, so a short read is the end. Only when the file filled
- * the buffer does it grow and read again. Returns the length or -errno.
- */
-static ssize_t cpu_slurp(struct cpu *s, const char *path)
-{
-	for (;;) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		ssize_t n = read(fd, s->buf, s->cap - 1);
-		int e = errno;
-		close(fd);
-		if (n < 0)
-			return -e;
-		if ((size_t)n < s->cap - 1) {
-			s->buf[n] = '\0';
-			return n;
-		}
-		if (s->cap >= CPU_STAT_MAX)
-			return -EFBIG;
-		char *nb = realloc(s->buf, s->cap * 2);
-		if (!nb)
-			return -ENOMEM;
-		s->buf = nb;
-		s->cap *= 2;
-	}
-}
-
-/* Parse up to max unsigned numbers after p (to the end of the line).
- * Returns how many, -1 on anything that is not a number. */
+/* Parse up to max unsigned numbers after p (to the end of the line; the
+ * rest of a longer one is skipped). Returns how many, -1 on anything that
+ * is not a number. */
 static int cpu_parse_u64s(const char *p, unsigned long long *v, int max, const char **eol)
 {
-	int n = 0;
-	for (;;) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '\n' || *p == '\0')
-			break;
-		if (*p < '0' || *p > '9')
-			return -1;
-		char *end;
-		unsigned long long x = strtoull(p, &end, 10);
-		if (n < max)
-			v[n++] = x;
-		p = end;
-		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\0')
-			return -1;
-		if (n == max) /* intr: only the total matters, skip the rest */
-			p += strcspn(p, "\n");
-	}
-	*eol = p;
-	return n;
+	return pf_parse_row(p, 10, v, max, true, eol);
 }
 
 /* Add the mode counters of one cpu line. */
@@ -193,23 +141,6 @@ static int cpu_add_times(struct cpu *s, const char *cpu, const unsigned long lon
 		rc = bm_batch_addl(b, "node_cpu_guest_seconds_total", (double)v[i] * s->tick_s, "cpu",
 				   cpu, "mode", cpu_guest_modes[i - CPU_N_MODES], NULL);
 	return rc;
-}
-
-/* Read a small sysfs file holding one decimal number. */
-static bool cpu_read_u64_at(int dirfd, const char *name, unsigned long long *out)
-{
-	char tmp[32];
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, tmp, sizeof(tmp) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	tmp[n] = '\0';
-	char *end;
-	*out = strtoull(tmp, &end, 10);
-	return end != tmp && (*end == '\n' || *end == '\0');
 }
 
 /*
@@ -229,8 +160,8 @@ static int cpu_add_freq(struct cpu *s, const char *cpu, unsigned *declared, bool
 		return 0;
 	int rc = 0;
 	for (size_t i = 0; i < CPU_N_FREQ && !rc; i++) {
-		unsigned long long khz;
-		if (!cpu_read_u64_at(dirfd, cpu_freq_files[i].file, &khz))
+		uint64_t khz;
+		if (!pf_read_u64_at(dirfd, cpu_freq_files[i].file, &khz))
 			continue;
 		if (!(*declared & (1u << i)))
 			rc = bm_batch_family(&s->batch, cpu_freq_files[i].metric, BM_METRIC_GAUGE, "hertz",
@@ -302,7 +233,7 @@ static int cpu_line(struct cpu *s, const char *p, const char **eol, bool *saw_to
 static int cpu_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct cpu *s = state;
-	ssize_t len = cpu_slurp(s, s->stat_path);
+	ssize_t len = pf_slurp_at(AT_FDCWD, s->stat_path, &s->buf, &s->cap, CPU_STAT_MAX);
 	if (len < 0)
 		return bm_err_set(err, BM_EIO, "cannot read %s: %s", s->stat_path, strerror((int)-len));
 
@@ -325,11 +256,10 @@ static int cpu_collect(void *state, int64_t now_ms, struct bm_err *err)
 		return bm_err_set(err, rc, "cannot build the batch: %s", bm_strerror(rc));
 	if (!saw_total)
 		return bm_err_set(err, BM_EPROTO, "%s: no \"cpu\" line, is this /proc/stat?", s->stat_path);
-	if (s->conf->per_cpu && s->conf->cpufreq && !freq_any && !s->freq_absent_logged) {
-		s->freq_absent_logged = true;
-		bm_log_info(s->ctx, "no cpufreq under %s/devices/system/cpu (virtual machine or no cpufreq driver), "
+	if (s->conf->per_cpu && s->conf->cpufreq && !freq_any)
+		pf_log_once(s->ctx, &s->freq_absent_logged, BM_LOG_INFO,
+			    "no cpufreq under %s/devices/system/cpu (virtual machine or no cpufreq driver), "
 			    "frequencies not published", s->conf->sys_root);
-	}
 	struct bm_metric_batch mb;
 	bm_batch_view(b, &mb);
 	return bm_metrics_publish(s->ctx, &mb);

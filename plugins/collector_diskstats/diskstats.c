@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "../common/counter32.h"
+#include "../common/procfs.h"
+#include "../common/publish.h"
 
 /* node_exporter's default, in POSIX ERE (\d -> [0-9]); bm_filter anchors it */
 #define DS_DEFAULT_EXCLUDE "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme[0-9]+n[0-9]+p)[0-9]+$"
@@ -98,7 +100,7 @@ static const struct ds_metric ds_metrics[] = {
 
 /* Per-device state, kept while the device is listed in the file. */
 struct ds_dev {
-	char name[DS_NAME_MAX];
+	char name[DS_NAME_MAX];      /* first: the key of pf_table_get() */
 	bool skip;                   /* filtered out: no counters, no samples */
 	bool seen;                   /* listed in the current read */
 	unsigned nf;                 /* stat fields on its latest line */
@@ -120,78 +122,19 @@ struct ds_state {
 	bool warned_full;     /* the device table limit was logged once */
 };
 
-/*
- * Read path whole into s->buf (NUL-terminated). seq_file hands out about a
- * page per read(), so read until EOF; the buffer only grows.
- */
-static int ds_read_file(struct ds_state *s, const char *path, size_t *len, struct bm_err *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return bm_err_set(err, BM_EIO, "cannot open %s: %s", path, strerror(errno));
-	size_t n = 0;
-	for (;;) {
-		if (s->cap - n < 2) {
-			size_t c = s->cap ? 2 * s->cap : 16384;
-			char *p = c <= DS_MAX_FILE ? realloc(s->buf, c) : NULL;
-			if (!p) {
-				close(fd);
-				return bm_err_set(err, BM_ENOMEM, "%s: cannot buffer %zu bytes", path, c);
-			}
-			s->buf = p;
-			s->cap = c;
-		}
-		ssize_t r = read(fd, s->buf + n, s->cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			close(fd);
-			return bm_err_set(err, BM_EIO, "cannot read %s: %s", path, strerror(e));
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	s->buf[n] = '\0';
-	*len = n;
-	return 0;
-}
-
 /* The entry for name, added (and its filter decided) when new. */
 static struct ds_dev *ds_lookup(struct ds_state *s, const char *name, size_t len, size_t hint)
 {
-	if (hint < s->n_dev && strlen(s->dev[hint].name) == len &&
-	    memcmp(s->dev[hint].name, name, len) == 0)
-		return &s->dev[hint];
-	for (size_t i = 0; i < s->n_dev; i++)
-		if (strlen(s->dev[i].name) == len && memcmp(s->dev[i].name, name, len) == 0)
-			return &s->dev[i];
-	if (s->n_dev == DS_MAX_DEVICES) {
-		if (!s->warned_full)
-			bm_log_warn(s->ctx, "%s: more than %d devices, ignoring the rest", s->path,
-				    DS_MAX_DEVICES);
-		s->warned_full = true;
-		return NULL;
-	}
-	if (s->n_dev == s->cap_dev) {
-		size_t c = s->cap_dev ? 2 * s->cap_dev : 32;
-		struct ds_dev *p = realloc(s->dev, c * sizeof(*p));
-		if (!p)
-			return NULL;
-		s->dev = p;
-		s->cap_dev = c;
-	}
-	struct ds_dev *d = &s->dev[s->n_dev++];
-	memset(d, 0, sizeof(*d));
-	memcpy(d->name, name, len);
-	d->name[len] = '\0';
-	d->skip = !bm_filter_match(&s->filter, d->name);
+	bool fresh;
+	struct ds_dev *d = pf_table_get((void **)&s->dev, &s->n_dev, &s->cap_dev, sizeof(*d),
+					DS_MAX_DEVICES, name, len, hint, &fresh);
+	if (!d && s->n_dev == DS_MAX_DEVICES)
+		pf_log_once(s->ctx, &s->warned_full, BM_LOG_WARN,
+			    "%s: more than %d devices, ignoring the rest", s->path, DS_MAX_DEVICES);
+	if (fresh)
+		d->skip = !bm_filter_match(&s->filter, d->name);
 	return d;
 }
-
-static bool ds_is_space(char c) { return c == ' ' || c == '\t'; }
 
 /*
  * Parse one line "MAJOR MINOR NAME F1 ... Fn" (n >= 11) into its device's
@@ -204,21 +147,21 @@ static bool ds_parse_line(struct ds_state *s, char *p, char *end, size_t hint)
 	for (int i = 0; i < 2; i++) { /* major, minor */
 		errno = 0;
 		strtoull(p, &q, 10);
-		if (q == p || errno || !ds_is_space(*q))
+		if (q == p || errno || !pf_is_blank(*q))
 			return false;
 		p = q;
 	}
-	while (p < end && ds_is_space(*p))
+	while (p < end && pf_is_blank(*p))
 		p++;
 	const char *name = p;
-	while (p < end && !ds_is_space(*p))
+	while (p < end && !pf_is_blank(*p))
 		p++;
 	size_t len = (size_t)(p - name);
 	if (len == 0 || len >= DS_NAME_MAX)
 		return false;
 	unsigned nf = 0;
 	for (;;) {
-		while (p < end && ds_is_space(*p))
+		while (p < end && pf_is_blank(*p))
 			p++;
 		if (p >= end)
 			break;
@@ -228,7 +171,7 @@ static bool ds_parse_line(struct ds_state *s, char *p, char *end, size_t hint)
 			return false;
 		errno = 0;
 		raw[nf] = strtoull(p, &q, 10);
-		if (errno || (q < end && !ds_is_space(*q)))
+		if (errno || (q < end && !pf_is_blank(*q)))
 			return false;
 		nf++;
 		p = q;
@@ -259,25 +202,18 @@ static void ds_parse(struct ds_state *s, size_t len)
 	size_t idx = 0;
 	for (size_t i = 0; i < s->n_dev; i++)
 		s->dev[i].seen = false;
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *eol = nl ? nl : end;
+	char *line;
+	size_t n;
+	while ((line = pf_next_line(&p, end, &n)) != NULL) {
+		char *eol = line + n;
+		char *t = pf_skip_blanks(line);
 		lineno++;
-		*eol = '\0';
-		char *t = p;
-		while (t < eol && ds_is_space(*t))
-			t++;
 		if (t < eol) {
-			if (!ds_parse_line(s, t, eol, idx)) {
-				if (!s->warned_garbage)
-					bm_log_warn(s->ctx, "%s: skipping malformed line %u", s->path, lineno);
-				else
-					bm_log_debug(s->ctx, "%s: skipping malformed line %u", s->path, lineno);
-				s->warned_garbage = true;
-			}
+			if (!ds_parse_line(s, t, eol, idx))
+				pf_log_first(s->ctx, &s->warned_garbage,
+					     "%s: skipping malformed line %u", s->path, lineno);
 			idx++;
 		}
-		p = eol + 1;
 	}
 	/* a vanished device is a reset when it returns: drop its state */
 	size_t k = 0;
@@ -335,7 +271,7 @@ static int ds_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 	s->ctx = ctx;
 	s->conf = c;
 	const char *root = c->proc_root ? c->proc_root : "/proc";
-	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/diskstats", root) >= sizeof(s->path)) {
+	if (!pf_path(s->path, sizeof(s->path), root, "diskstats")) {
 		bm_free(s);
 		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
 	}
@@ -354,21 +290,13 @@ static int ds_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct ds_state *s = state;
 	size_t len = 0;
-	int rc = ds_read_file(s, s->path, &len, err);
+	int rc = pf_read_file(s->path, &s->buf, &s->cap, DS_MAX_FILE, &len, NULL, err);
 	if (rc)
 		return rc;
 	ds_parse(s, len);
 	bm_batch_reset(&s->batch);
 	s->batch.ts_ms = now_ms;
-	rc = ds_emit(s);
-	if (rc)
-		return bm_err_set(err, rc, "building the batch: %s", bm_strerror(rc));
-	struct bm_metric_batch b;
-	bm_batch_view(&s->batch, &b);
-	rc = bm_metrics_publish(s->ctx, &b);
-	if (rc)
-		return bm_err_set(err, rc, "publish: %s", bm_strerror(rc));
-	return 0;
+	return publish_batch(s->ctx, &s->batch, ds_emit(s), err);
 }
 
 static const struct bm_plugin_ops ds_ops = {

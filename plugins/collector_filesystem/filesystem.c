@@ -22,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
+#include "../common/publish.h"
+
 /* node_exporter's defaults. bm_filter anchors every pattern at both ends,
  * so the mount point one is written to match the whole path. */
 #define FS_DEFAULT_FSTYPES_EXCLUDE                                                          \
@@ -369,57 +372,10 @@ static void fs_run_job(struct fs_state *s, const char **paths, struct fs_result 
 
 /* ------------------------------------------------------------ mount table */
 
-static int fs_read_file(struct fs_state *s, const char *path, size_t *len, int *eno,
-			struct bm_err *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	*eno = fd < 0 ? errno : 0;
-	if (fd < 0)
-		return bm_err_set(err, BM_EIO, "cannot open %s: %s", path, strerror(errno));
-	size_t n = 0;
-	for (;;) {
-		if (s->cap - n < 2) {
-			size_t c = s->cap ? 2 * s->cap : 16384;
-			char *p = c <= FS_MAX_FILE ? realloc(s->buf, c) : NULL;
-			if (!p) {
-				close(fd);
-				return bm_err_set(err, BM_ENOMEM, "%s: cannot buffer %zu bytes", path, c);
-			}
-			s->buf = p;
-			s->cap = c;
-		}
-		ssize_t r = read(fd, s->buf + n, s->cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			close(fd);
-			return bm_err_set(err, BM_EIO, "cannot read %s: %s", path, strerror(e));
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	s->buf[n] = '\0';
-	*len = n;
-	return 0;
-}
-
 /* Undo the kernel's octal escapes (\040 space, \011 tab, \012, \134) in place. */
 static void fs_unescape(char *p)
 {
-	char *o = p;
-	while (*p) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
-		    p[3] >= '0' && p[3] <= '7') {
-			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-			p += 4;
-		} else {
-			*o++ = *p++;
-		}
-	}
-	*o = '\0';
+	pf_unescape_octal(p);
 }
 
 /* Split line into at most max space-separated tokens, in place. */
@@ -510,11 +466,12 @@ static int fs_load_mounts(struct fs_state *s, struct bm_err *err)
 {
 	size_t len = 0;
 	int eno = 0;
-	int rc = fs_read_file(s, s->use_mounts ? s->mounts : s->mountinfo, &len, &eno, err);
+	int rc = pf_read_file(s->use_mounts ? s->mounts : s->mountinfo, &s->buf, &s->cap,
+			      FS_MAX_FILE, &len, &eno, err);
 	if (rc && !s->use_mounts && eno == ENOENT) {
 		bm_log_info(s->ctx, "%s not found, reading %s instead", s->mountinfo, s->mounts);
 		s->use_mounts = true;
-		rc = fs_read_file(s, s->mounts, &len, &eno, err);
+		rc = pf_read_file(s->mounts, &s->buf, &s->cap, FS_MAX_FILE, &len, &eno, err);
 	}
 	if (rc)
 		return rc;
@@ -523,13 +480,8 @@ static int fs_load_mounts(struct fs_state *s, struct bm_err *err)
 	const char *prefix = s->conf->rootfs_prefix ? s->conf->rootfs_prefix : "";
 	size_t plen = strlen(prefix);
 	unsigned lineno = 0;
-	char *p = s->buf, *end = s->buf + len;
-	while (p < end && s->n_m < FS_MAX_MOUNTS) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *eol = nl ? nl : end;
-		*eol = '\0';
-		char *line = p;
-		p = eol + 1;
+	char *p = s->buf, *end = s->buf + len, *line;
+	while (s->n_m < FS_MAX_MOUNTS && (line = pf_next_line(&p, end, NULL)) != NULL) {
 		lineno++;
 		if (!*line)
 			continue;
@@ -541,10 +493,9 @@ static int fs_load_mounts(struct fs_state *s, struct bm_err *err)
 			memset(&s->verdict[old], 0, (s->cap_verdict - old) * sizeof(*s->verdict));
 		struct fs_mount *m = &s->m[s->n_m];
 		if (!fs_parse_line(s, line, m)) {
-			if (!s->warned_garbage)
-				bm_log_warn(s->ctx, "%s: skipping malformed line %u",
-					    s->use_mounts ? s->mounts : s->mountinfo, lineno);
-			s->warned_garbage = true;
+			pf_log_once(s->ctx, &s->warned_garbage, BM_LOG_WARN,
+				    "%s: skipping malformed line %u",
+				    s->use_mounts ? s->mounts : s->mountinfo, lineno);
 			continue;
 		}
 		struct fs_verdict *v = &s->verdict[s->n_m];
@@ -726,9 +677,8 @@ static int fs_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 	s->conf = c;
 	s->statfn = fs_statvfs;
 	const char *root = c->proc_root ? c->proc_root : "/proc";
-	if ((size_t)snprintf(s->mountinfo, sizeof(s->mountinfo), "%s/self/mountinfo", root) >=
-		    sizeof(s->mountinfo) ||
-	    (size_t)snprintf(s->mounts, sizeof(s->mounts), "%s/mounts", root) >= sizeof(s->mounts)) {
+	if (!pf_path(s->mountinfo, sizeof(s->mountinfo), root, "self/mountinfo") ||
+	    !pf_path(s->mounts, sizeof(s->mounts), root, "mounts")) {
 		bm_free(s);
 		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
 	}
@@ -760,15 +710,7 @@ static int fs_collect(void *state, int64_t now_ms, struct bm_err *err)
 		return rc;
 	bm_batch_reset(&s->batch);
 	s->batch.ts_ms = now_ms;
-	rc = fs_emit(s);
-	if (rc)
-		return bm_err_set(err, rc, "building the batch: %s", bm_strerror(rc));
-	struct bm_metric_batch b;
-	bm_batch_view(&s->batch, &b);
-	rc = bm_metrics_publish(s->ctx, &b);
-	if (rc)
-		return bm_err_set(err, rc, "publish: %s", bm_strerror(rc));
-	return 0;
+	return publish_batch(s->ctx, &s->batch, fs_emit(s), err);
 }
 
 static const struct bm_plugin_ops fs_ops = {

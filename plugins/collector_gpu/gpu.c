@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
 #include "nvml_min.h"
 
 #define GPU_MAX_DEVICES 64 /* physical NVIDIA GPUs or AMD cards we follow */
@@ -238,28 +239,16 @@ static size_t nvml_open(struct gpu *g, char *why, size_t why_len)
 
 /* --- AMD: sysfs -------------------------------------------------------- */
 
-/* One read() of path into g->buf; false when missing or unreadable. */
+/* path into g->buf; false when missing or unreadable. */
 static bool read_small(struct gpu *g, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, g->buf, sizeof(g->buf) - 1);
-	close(fd);
-	if (n < 0)
-		return false;
-	g->buf[n] = '\0';
-	return true;
+	return pf_read_at(AT_FDCWD, path, g->buf, sizeof(g->buf)) >= 0;
 }
 
-static bool read_u64(struct gpu *g, const char *dir, const char *file, unsigned long long *v)
+/* dir/file holding one number. */
+static bool read_u64(struct gpu *g, const char *dir, const char *file, uint64_t *v)
 {
-	char *end;
-	snprintf(g->path, sizeof(g->path), "%s/%s", dir, file);
-	if (!read_small(g, g->path) || g->buf[0] < '0' || g->buf[0] > '9')
-		return false;
-	*v = strtoull(g->buf, &end, 10);
-	return *end == '\0' || *end == '\n';
+	return pf_path(g->path, sizeof(g->path), dir, file) && pf_read_u64_at(AT_FDCWD, g->path, v);
 }
 
 static int card_entry(const struct dirent *e)
@@ -281,7 +270,7 @@ static void amd_scan(struct gpu *g)
 	int n = scandir(drm, &ents, card_entry, versionsort);
 	for (int i = 0; i < n; i++) {
 		struct gpu_dev *d = &g->amd[g->n_amd];
-		unsigned long long v;
+		uint64_t v;
 		if (g->n_amd == GPU_MAX_DEVICES)
 			goto next;
 		memset(d, 0, sizeof(*d));
@@ -591,7 +580,7 @@ static int amd_device(struct gpu *g, const struct gpu_dev *d)
 {
 	struct bm_label l[8];
 	size_t n = dev_labels(l, "amd", d, NULL);
-	unsigned long long v;
+	uint64_t v;
 	int rc = 0;
 	bool any = false;
 	if (read_u64(g, d->dir, "gpu_busy_percent", &v)) {
@@ -610,10 +599,9 @@ static int amd_device(struct gpu *g, const struct gpu_dev *d)
 		rc = add(g, "bearmon_gpu_temperature_celsius", (double)v / 1000.0, l, n, NULL, NULL);
 	if (!rc && d->hwmon[0] && read_u64(g, d->hwmon, "power1_average", &v))
 		rc = add(g, "bearmon_gpu_power_watts", (double)v / 1e6, l, n, NULL, NULL);
-	if (!rc && !any && !g->amd_gone_logged) {
-		bm_log_info(g->ctx, "AMD GPU card%s: %s no longer readable", d->gpu, d->dir);
-		g->amd_gone_logged = true;
-	}
+	if (!rc && !any)
+		pf_log_once(g->ctx, &g->amd_gone_logged, BM_LOG_INFO,
+			    "AMD GPU card%s: %s no longer readable", d->gpu, d->dir);
 	return rc;
 }
 

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
+
 #define HW_MAX_CHIPS 256 /* hwmon directories looked at */
 #define HW_MAX_FILES 512 /* value files kept per chip */
 #define HW_MAX_ZONES 256 /* thermal and RAPL zones kept each */
@@ -140,11 +142,10 @@ static ssize_t hw_read_at(int dirfd, const char *rel, char *buf, size_t cap)
 	int fd = hw_openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ssize_t n = read(fd, buf, cap - 1);
-	int e = errno;
+	ssize_t n = pf_read_fd(fd, buf, cap);
 	close(fd);
 	if (n < 0)
-		return -e;
+		return n;
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		n--;
 	buf[n] = '\0';
@@ -202,12 +203,6 @@ __attribute__((format(printf, 3, 4))) static bool hw_fmt(char *out, size_t cap, 
 static void hw_copy(char *dst, size_t cap, const char *src)
 {
 	hw_fmt(dst, cap, "%s", src);
-}
-
-/* dir/name into out; false when it does not fit. */
-static bool hw_join(char *out, size_t cap, const char *dir, const char *name)
-{
-	return hw_fmt(out, cap, "%s/%s", dir, name);
 }
 
 /* Index of family name, added when new; -1 when out of memory. */
@@ -408,7 +403,7 @@ static void hw_chip_label(int dirfd, const char *dir, const char *entry, char *o
 			return;
 	}
 	const char *base = entry;
-	if (hw_join(path, sizeof(path), dir, entry) && realpath(path, real) && strrchr(real, '/'))
+	if (pf_path(path, sizeof(path), dir, entry) && realpath(path, real) && strrchr(real, '/'))
 		base = strrchr(real, '/') + 1;
 	hw_clean(base, strlen(base), out, cap);
 }
@@ -643,7 +638,7 @@ static int hw_scan_rapl(struct hw *s, const struct hw_rapl *old, size_t n_old)
 		if (rc || en[0] == '.' || strlen(en) >= sizeof(s->rapl->dir) ||
 		    s->n_rapl >= HW_MAX_ZONES)
 			continue;
-		if (!hw_join(path, sizeof(path), dir, en))
+		if (!pf_path(path, sizeof(path), dir, en))
 			continue;
 		int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
@@ -836,12 +831,10 @@ static int hw_collect_rapl(struct hw *s, struct hw_rapl *z)
 	unsigned long long raw;
 	ssize_t n = hw_read_at(z->dirfd, "energy_uj", buf, sizeof(buf));
 	if (n == -EACCES || n == -EPERM) {
-		if (!s->eacces_logged)
-			bm_log_info(s->ctx,
-				    "cannot read %s/energy_uj: %s (root only since Linux 5.10), "
-				    "RAPL energy not published",
-				    z->path, strerror((int)-n));
-		s->eacces_logged = true;
+		pf_log_once(s->ctx, &s->eacces_logged, BM_LOG_INFO,
+			    "cannot read %s/energy_uj: %s (root only since Linux 5.10), "
+			    "RAPL energy not published",
+			    z->path, strerror((int)-n));
 		return 0;
 	}
 	if (n < 0) {
@@ -902,13 +895,11 @@ static int hw_collect(void *state, int64_t now_ms, struct bm_err *err)
 		rc = hw_collect_rapl(s, &s->rapl[i]);
 	if (rc)
 		return bm_err_set(err, rc, "cannot build the batch: %s", bm_strerror(rc));
-	if (s->n_chips == 0 && s->n_tzones == 0 && s->n_rapl == 0 && !s->none_logged) {
-		s->none_logged = true;
-		bm_log_info(s->ctx,
+	if (s->n_chips == 0 && s->n_tzones == 0 && s->n_rapl == 0)
+		pf_log_once(s->ctx, &s->none_logged, BM_LOG_INFO,
 			    "no hwmon chips, thermal zones or RAPL zones under %s/class "
 			    "(virtual machine?), publishing bearmon_hwmon_chips 0",
 			    s->conf->sys_root);
-	}
 	struct bm_metric_batch mb;
 	bm_batch_view(b, &mb);
 	return bm_metrics_publish(s->ctx, &mb);

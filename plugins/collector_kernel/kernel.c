@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/counter32.h"
+#include "../common/procfs.h"
 
 #define KN_FILE_MAX (4u << 20) /* refuse a file larger than this */
 #define KN_MAX_CPUS 65536      /* softnet state entries */
@@ -71,7 +72,7 @@ struct kn_softnet {
 struct kn {
 	struct bm_ctx *ctx;
 	const struct kn_conf *conf;
-	char *buf; /* last file read, grown when too small */
+	char *buf; /* last file read, grown as needed */
 	size_t cap;
 	struct kn_softnet *sn; /* indexed by CPU number */
 	size_t n_sn;
@@ -98,12 +99,6 @@ static int kn_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	s->ctx = ctx;
 	s->conf = conf;
-	s->cap = 8192;
-	s->buf = malloc(s->cap);
-	if (!s->buf) {
-		free(s);
-		return bm_err_set(err, BM_ENOMEM, "out of memory");
-	}
 	*state = s;
 	return 0;
 }
@@ -118,61 +113,21 @@ static void kn_fini(void *state)
 }
 
 /*
- * Read root/rel (rel alone when root is NULL) whole into s->buf with one read() (procfs and sysfs
- * answer with all that fits); only a full buffer grows it and reads again. Returns the length or
- * -errno; path gets the full name for messages.
+ * Read root/rel (rel alone when root is NULL) whole into s->buf. Returns the
+ * length or -errno; path gets the full name for messages.
  */
 static ssize_t kn_slurp(struct kn *s, const char *root, const char *rel, char *path, size_t pcap)
 {
-	int pn = root ? snprintf(path, pcap, "%s/%s", root, rel) : snprintf(path, pcap, "%s", rel);
-	if (pn < 0 || (size_t)pn >= pcap)
+	if (!pf_path(path, pcap, root, rel))
 		return -ENAMETOOLONG;
-	for (;;) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		ssize_t n = read(fd, s->buf, s->cap - 1);
-		int e = errno;
-		close(fd);
-		if (n < 0)
-			return -e;
-		if ((size_t)n < s->cap - 1) {
-			s->buf[n] = '\0';
-			return n;
-		}
-		if (s->cap >= KN_FILE_MAX)
-			return -EFBIG;
-		char *nb = realloc(s->buf, s->cap * 2);
-		if (!nb)
-			return -ENOMEM;
-		s->buf = nb;
-		s->cap *= 2;
-	}
+	return pf_slurp_at(AT_FDCWD, path, &s->buf, &s->cap, KN_FILE_MAX);
 }
 
 /* Unsigned numbers in base base separated by blanks, up to the end of the
  * line; returns how many (at most max kept), -1 on anything else. */
 static int kn_parse_row(const char *p, int base, unsigned long long *v, int max, const char **eol)
 {
-	int n = 0;
-	for (;;) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '\n' || *p == '\0')
-			break;
-		if (!isxdigit((unsigned char)*p) || (base == 10 && !isdigit((unsigned char)*p)))
-			return -1;
-		char *end;
-		unsigned long long x = strtoull(p, &end, base);
-		if (n < max)
-			v[n] = x;
-		n++;
-		p = end;
-		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\0')
-			return -1;
-	}
-	*eol = p;
-	return n;
+	return pf_parse_row(p, base, v, max, false, eol);
 }
 
 /* One unsigned number file (sysctl style). */
@@ -254,10 +209,8 @@ static int kn_conntrack(struct kn *s)
 
 static void kn_once(struct kn *s, bool *logged, const char *what, const char *path, ssize_t e)
 {
-	if (*logged)
-		return;
-	*logged = true;
-	bm_log_info(s->ctx, "cannot read %s: %s, %s not published", path, strerror((int)-e), what);
+	pf_log_once(s->ctx, logged, BM_LOG_INFO, "cannot read %s: %s, %s not published", path,
+		    strerror((int)-e), what);
 }
 
 /*
@@ -326,10 +279,8 @@ static int kn_timex(struct kn *s)
 	struct timex t = {.modes = 0};
 	int state = kn_adjtimex(&t);
 	if (state < 0) {
-		if (!s->timex_logged)
-			bm_log_info(s->ctx, "adjtimex failed: %s, time sync state not published",
-				    strerror(errno));
-		s->timex_logged = true;
+		pf_log_once(s->ctx, &s->timex_logged, BM_LOG_INFO,
+			    "adjtimex failed: %s, time sync state not published", strerror(errno));
 		return 0;
 	}
 	const double ppm16 =

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
+
 struct load_conf {
 	char *proc_root; /* where procfs is mounted ("/proc"; a fixture in tests) */
 };
@@ -48,8 +50,7 @@ static int load_init(struct bm_ctx *ctx, const void *conf, void **state, struct 
 	if (!l)
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	l->ctx = ctx;
-	int n = snprintf(l->path, sizeof(l->path), "%s/loadavg", c->proc_root ? c->proc_root : "/proc");
-	if (n < 0 || (size_t)n >= sizeof(l->path)) {
+	if (!pf_path(l->path, sizeof(l->path), c->proc_root ? c->proc_root : "/proc", "loadavg")) {
 		free(l);
 		return bm_err_set(err, BM_EINVAL, "proc_root too long");
 	}
@@ -87,28 +88,14 @@ static bool load_parse(const char *s, struct load_values *v)
 	return *end == ' ' || *end == '\n' || *end == '\0';
 }
 
-/* One read() of path into buf (the file is far smaller than buf). */
-static int load_read(struct load *l, struct bm_err *err)
-{
-	int fd = open(l->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return bm_err_set(err, BM_EIO, "cannot open %s: %s", l->path, strerror(errno));
-	ssize_t n = read(fd, l->buf, sizeof(l->buf) - 1);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return bm_err_set(err, BM_EIO, "cannot read %s: %s", l->path, strerror(e));
-	l->buf[n] = '\0';
-	return 0;
-}
-
 static int load_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct load *l = state;
 	struct load_values v;
-	int rc = load_read(l, err);
-	if (rc)
-		return rc;
+	ssize_t n = pf_read_at(AT_FDCWD, l->path, l->buf, sizeof(l->buf));
+	if (n < 0)
+		return bm_err_set(err, BM_EIO, "cannot read %s: %s", l->path, strerror((int)-n));
+	int rc = 0;
 	if (!load_parse(l->buf, &v)) {
 		l->buf[strcspn(l->buf, "\n")] = '\0';
 		return bm_err_set(err, BM_EPROTO, "%s: cannot parse \"%.60s\"", l->path, l->buf);

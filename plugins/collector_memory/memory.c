@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
+
 #define MEM_FILE_MAX (4u << 20) /* refuse a meminfo or vmstat larger than this */
 #define MEM_KEY_MAX 64          /* longest field name we publish, with the NUL */
 
@@ -70,14 +72,9 @@ static void mem_file_free(struct mem_file *f)
 	free(f->keys);
 }
 
-static int mem_file_init(struct mem_file *f, const char *root, const char *name, size_t cap)
+static int mem_file_init(struct mem_file *f, const char *root, const char *name)
 {
-	int n = snprintf(f->path, sizeof(f->path), "%s/%s", root, name);
-	if (n < 0 || (size_t)n >= sizeof(f->path))
-		return BM_EINVAL;
-	f->cap = cap;
-	f->buf = malloc(cap);
-	return f->buf ? 0 : BM_ENOMEM;
+	return pf_path(f->path, sizeof(f->path), root, name) ? 0 : BM_EINVAL;
 }
 
 static void mem_fini(void *state)
@@ -103,45 +100,15 @@ static int mem_init(struct bm_ctx *ctx, const void *conf, void **state, struct b
 		free(m);
 		return bm_err_set(err, rc, "vmstat_fields: %s", ferr.msg);
 	}
-	rc = mem_file_init(&m->meminfo, c->proc_root, "meminfo", 4096);
+	rc = mem_file_init(&m->meminfo, c->proc_root, "meminfo");
 	if (!rc)
-		rc = mem_file_init(&m->vmstat, c->proc_root, "vmstat", 8192);
+		rc = mem_file_init(&m->vmstat, c->proc_root, "vmstat");
 	if (rc) {
 		mem_fini(m);
-		return bm_err_set(err, rc, rc == BM_ENOMEM ? "out of memory" : "proc_root too long");
+		return bm_err_set(err, rc, "proc_root too long");
 	}
 	*state = m;
 	return 0;
-}
-
-/*
- * Read f->path whole with one read(): procfs answers a read with as much
- * as fits, so a short read is the end. Only when the file filled the
- * buffer does it grow and read again. Returns the length or -errno.
- */
-static ssize_t mem_slurp(struct mem_file *f)
-{
-	for (;;) {
-		int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		ssize_t n = read(fd, f->buf, f->cap - 1);
-		int e = errno;
-		close(fd);
-		if (n < 0)
-			return -e;
-		if ((size_t)n < f->cap - 1) {
-			f->buf[n] = '\0';
-			return n;
-		}
-		if (f->cap >= MEM_FILE_MAX)
-			return -EFBIG;
-		char *nb = realloc(f->buf, f->cap * 2);
-		if (!nb)
-			return -ENOMEM;
-		f->buf = nb;
-		f->cap *= 2;
-	}
 }
 
 /* The cache entry for line i, grown as needed; NULL when out of memory. */
@@ -179,8 +146,7 @@ static void mem_sanitize(char *out, size_t cap, const char *key, size_t klen)
 /* Parse an unsigned (or, for vmstat, negative) decimal number. */
 static bool mem_number(const char *p, double *v, const char **end)
 {
-	while (*p == ' ' || *p == '\t')
-		p++;
+	p = pf_skip_blanks(p);
 	bool neg = *p == '-';
 	if (neg)
 		p++;
@@ -201,8 +167,7 @@ static int mem_meminfo_line(struct mem *m, size_t idx, const char *p, const char
 	double v;
 	if (!colon || colon == p || !mem_number(colon + 1, &v, &end) || end > eol)
 		return BM_EPROTO;
-	while (*end == ' ' || *end == '\t')
-		end++;
+	end = pf_skip_blanks(end);
 	bool kb = false;
 	if (end + 2 <= eol && memcmp(end, "kB", 2) == 0) {
 		kb = true;
@@ -284,7 +249,8 @@ static int mem_collect(void *state, int64_t now_ms, struct bm_err *err)
 	struct mem *m = state;
 	struct mem_file *files[2] = {&m->meminfo, &m->vmstat};
 	for (int i = 0; i < 2; i++) {
-		ssize_t len = mem_slurp(files[i]);
+		ssize_t len = pf_slurp_at(AT_FDCWD, files[i]->path, &files[i]->buf, &files[i]->cap,
+					  MEM_FILE_MAX);
 		if (len < 0)
 			return bm_err_set(err, BM_EIO, "cannot read %s: %s", files[i]->path, strerror((int)-len));
 	}

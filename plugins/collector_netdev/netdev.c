@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "../common/counter32.h"
+#include "../common/procfs.h"
+#include "../common/publish.h"
 
 /* node_exporter's --collector.netstat.fields default (no \d to translate) */
 #define ND_DEFAULT_NETSTAT_FIELDS                                                              \
@@ -89,7 +91,7 @@ static const struct nd_metric nd_metrics[ND_FIELDS] = {
 
 /* Per-interface state, kept while the interface is listed. */
 struct nd_iface {
-	char name[ND_NAME_MAX];
+	char name[ND_NAME_MAX];   /* first: the key of pf_table_get() */
 	bool skip;                /* filtered out */
 	bool seen;                /* listed in the current read */
 	uint64_t val[ND_FIELDS];  /* unwrapped values of the latest read */
@@ -132,99 +134,23 @@ struct nd_state {
 	bool warned_full;
 };
 
-/* Read path whole into s->buf, NUL-terminated; *missing when it is absent. */
-static int nd_read_file(struct nd_state *s, const char *path, size_t *len, bool *missing,
-			struct bm_err *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (missing)
-		*missing = fd < 0 && errno == ENOENT;
-	if (fd < 0)
-		return bm_err_set(err, BM_EIO, "cannot open %s: %s", path, strerror(errno));
-	size_t n = 0;
-	for (;;) {
-		if (s->cap - n < 2) {
-			size_t c = s->cap ? 2 * s->cap : 16384;
-			char *p = c <= ND_MAX_FILE ? realloc(s->buf, c) : NULL;
-			if (!p) {
-				close(fd);
-				return bm_err_set(err, BM_ENOMEM, "%s: cannot buffer %zu bytes", path, c);
-			}
-			s->buf = p;
-			s->cap = c;
-		}
-		ssize_t r = read(fd, s->buf + n, s->cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			close(fd);
-			return bm_err_set(err, BM_EIO, "cannot read %s: %s", path, strerror(e));
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	s->buf[n] = '\0';
-	*len = n;
-	return 0;
-}
-
 static void nd_garbage(struct nd_state *s, const char *path, unsigned lineno)
 {
-	if (!s->warned_garbage)
-		bm_log_warn(s->ctx, "%s: skipping malformed line %u", path, lineno);
-	else
-		bm_log_debug(s->ctx, "%s: skipping malformed line %u", path, lineno);
-	s->warned_garbage = true;
-}
-
-static bool nd_is_space(char c) { return c == ' ' || c == '\t'; }
-
-/* Next line of [*p, end) NUL-terminated in place; NULL at the end. */
-static char *nd_next_line(char **p, char *end)
-{
-	if (*p >= end)
-		return NULL;
-	char *line = *p;
-	char *nl = memchr(line, '\n', (size_t)(end - line));
-	char *eol = nl ? nl : end;
-	*eol = '\0';
-	*p = eol + 1;
-	return line;
+	pf_log_first(s->ctx, &s->warned_garbage, "%s: skipping malformed line %u", path, lineno);
 }
 
 /* ------------------------------------------------------------------ net/dev */
 
 static struct nd_iface *nd_lookup(struct nd_state *s, const char *name, size_t len, size_t hint)
 {
-	if (hint < s->n_if && strlen(s->ifs[hint].name) == len &&
-	    memcmp(s->ifs[hint].name, name, len) == 0)
-		return &s->ifs[hint];
-	for (size_t i = 0; i < s->n_if; i++)
-		if (strlen(s->ifs[i].name) == len && memcmp(s->ifs[i].name, name, len) == 0)
-			return &s->ifs[i];
-	if (s->n_if == ND_MAX_IFACES) {
-		if (!s->warned_full)
-			bm_log_warn(s->ctx, "%s: more than %d interfaces, ignoring the rest", s->path,
-				    ND_MAX_IFACES);
-		s->warned_full = true;
-		return NULL;
-	}
-	if (s->n_if == s->cap_if) {
-		size_t c = s->cap_if ? 2 * s->cap_if : 16;
-		struct nd_iface *p = realloc(s->ifs, c * sizeof(*p));
-		if (!p)
-			return NULL;
-		s->ifs = p;
-		s->cap_if = c;
-	}
-	struct nd_iface *d = &s->ifs[s->n_if++];
-	memset(d, 0, sizeof(*d));
-	memcpy(d->name, name, len);
-	d->name[len] = '\0';
-	d->skip = !bm_filter_match(&s->filter, d->name);
+	bool fresh;
+	struct nd_iface *d = pf_table_get((void **)&s->ifs, &s->n_if, &s->cap_if, sizeof(*d),
+					  ND_MAX_IFACES, name, len, hint, &fresh);
+	if (!d && s->n_if == ND_MAX_IFACES)
+		pf_log_once(s->ctx, &s->warned_full, BM_LOG_WARN,
+			    "%s: more than %d interfaces, ignoring the rest", s->path, ND_MAX_IFACES);
+	if (fresh)
+		d->skip = !bm_filter_match(&s->filter, d->name);
 	return d;
 }
 
@@ -236,27 +162,27 @@ static bool nd_parse_dev_line(struct nd_state *s, char *line, size_t hint)
 	if (!colon)
 		return false;
 	char *name = line;
-	while (nd_is_space(*name))
+	while (pf_is_blank(*name))
 		name++;
 	char *ne = colon;
-	while (ne > name && nd_is_space(ne[-1]))
+	while (ne > name && pf_is_blank(ne[-1]))
 		ne--;
 	size_t len = (size_t)(ne - name);
 	if (len == 0 || len >= ND_NAME_MAX)
 		return false;
 	for (const char *c = name; c < ne; c++)
-		if (nd_is_space(*c))
+		if (pf_is_blank(*c))
 			return false;
 	char *p = colon + 1;
 	for (unsigned i = 0; i < ND_FIELDS; i++) {
 		char *q;
-		while (nd_is_space(*p))
+		while (pf_is_blank(*p))
 			p++;
 		if (*p < '0' || *p > '9')
 			return false;
 		errno = 0;
 		raw[i] = strtoull(p, &q, 10);
-		if (errno || (*q && !nd_is_space(*q)))
+		if (errno || (*q && !pf_is_blank(*q)))
 			return false;
 		p = q;
 	}
@@ -280,12 +206,12 @@ static void nd_parse_dev(struct nd_state *s, size_t len)
 	size_t idx = 0;
 	for (size_t i = 0; i < s->n_if; i++)
 		s->ifs[i].seen = false;
-	while ((line = nd_next_line(&p, end)) != NULL) {
+	while ((line = pf_next_line(&p, end, NULL)) != NULL) {
 		lineno++;
 		if (strchr(line, '|')) /* the two header lines */
 			continue;
 		const char *t = line;
-		while (nd_is_space(*t))
+		while (pf_is_blank(*t))
 			t++;
 		if (!*t)
 			continue;
@@ -363,7 +289,7 @@ static bool nd_parse_num(char **p, double *out)
 		return false;
 	errno = 0;
 	unsigned long long v = strtoull(t, &q, 10);
-	if (errno || (*q && !nd_is_space(*q)))
+	if (errno || (*q && !pf_is_blank(*q)))
 		return false;
 	*out = neg ? -(double)v : (double)v;
 	*p = q;
@@ -387,11 +313,11 @@ static int nd_parse_pairs(struct nd_state *s, enum nd_src src, size_t len)
 	char *p = s->buf, *end = s->buf + len, *names;
 	unsigned lineno = 0;
 	size_t pos = 0;
-	while ((names = nd_next_line(&p, end)) != NULL) {
+	while ((names = pf_next_line(&p, end, NULL)) != NULL) {
 		lineno++;
 		if (!*names)
 			continue;
-		char *vals = nd_next_line(&p, end);
+		char *vals = pf_next_line(&p, end, NULL);
 		lineno++;
 		char *nc = strchr(names, ':');
 		char *vc = vals ? strchr(vals, ':') : NULL;
@@ -406,9 +332,9 @@ static int nd_parse_pairs(struct nd_state *s, enum nd_src src, size_t len)
 		key[plen] = '_';
 		char *n = nc + 1, *v = vc + 1;
 		for (;;) {
-			while (nd_is_space(*n))
+			while (pf_is_blank(*n))
 				n++;
-			while (nd_is_space(*v))
+			while (pf_is_blank(*v))
 				v++;
 			if (!*n || !*v) {
 				if (*n || *v) /* more names than values or the reverse */
@@ -416,14 +342,14 @@ static int nd_parse_pairs(struct nd_state *s, enum nd_src src, size_t len)
 				break;
 			}
 			char *ne = n;
-			while (*ne && !nd_is_space(*ne))
+			while (*ne && !pf_is_blank(*ne))
 				ne++;
 			size_t flen = (size_t)(ne - n);
 			double val;
 			char *vstart = v;
 			if (!nd_parse_num(&v, &val)) {
 				nd_garbage(s, s->src_path[src], lineno);
-				while (*v && !nd_is_space(*v))
+				while (*v && !pf_is_blank(*v))
 					v++;
 				if (v == vstart)
 					break;
@@ -453,18 +379,18 @@ static int nd_parse_snmp6(struct nd_state *s, size_t len)
 	char *p = s->buf, *end = s->buf + len, *line;
 	unsigned lineno = 0;
 	size_t pos = 0;
-	while ((line = nd_next_line(&p, end)) != NULL) {
+	while ((line = pf_next_line(&p, end, NULL)) != NULL) {
 		lineno++;
-		while (nd_is_space(*line))
+		while (pf_is_blank(*line))
 			line++;
 		if (!*line)
 			continue;
 		char *ne = line;
-		while (*ne && !nd_is_space(*ne))
+		while (*ne && !pf_is_blank(*ne))
 			ne++;
 		char *six = memchr(line, '6', (size_t)(ne - line));
 		char *v = ne;
-		while (nd_is_space(*v))
+		while (pf_is_blank(*v))
 			v++;
 		double val;
 		size_t nlen = (size_t)(ne - line);
@@ -493,7 +419,7 @@ static int nd_parse_sockstat(struct nd_state *s, enum nd_src src, size_t len)
 {
 	char *p = s->buf, *end = s->buf + len, *line;
 	unsigned lineno = 0;
-	while ((line = nd_next_line(&p, end)) != NULL) {
+	while ((line = pf_next_line(&p, end, NULL)) != NULL) {
 		lineno++;
 		if (!*line)
 			continue;
@@ -508,16 +434,16 @@ static int nd_parse_sockstat(struct nd_state *s, enum nd_src src, size_t len)
 		key[plen] = '_';
 		char *t = colon + 1;
 		for (;;) {
-			while (nd_is_space(*t))
+			while (pf_is_blank(*t))
 				t++;
 			if (!*t)
 				break;
 			char *fe = t;
-			while (*fe && !nd_is_space(*fe))
+			while (*fe && !pf_is_blank(*fe))
 				fe++;
 			size_t flen = (size_t)(fe - t);
 			char *v = fe;
-			while (nd_is_space(*v))
+			while (pf_is_blank(*v))
 				v++;
 			double val;
 			if (plen + 1 + flen + sizeof("_bytes") > sizeof(key) || !nd_parse_num(&v, &val)) {
@@ -544,11 +470,11 @@ static int nd_parse_sockstat(struct nd_state *s, enum nd_src src, size_t len)
 static int nd_collect_src(struct nd_state *s, enum nd_src src)
 {
 	size_t len = 0;
-	bool missing = false;
+	int eno = 0;
 	struct bm_err e = {0};
-	if (nd_read_file(s, s->src_path[src], &len, &missing, &e)) {
+	if (pf_read_file(s->src_path[src], &s->buf, &s->cap, ND_MAX_FILE, &len, &eno, &e)) {
 		if (!s->src_missing[src]) {
-			if (missing)
+			if (eno == ENOENT)
 				bm_log_info(s->ctx, "%s not found, skipping it", s->src_path[src]);
 			else
 				bm_log_warn(s->ctx, "%s, skipping it", e.msg);
@@ -593,11 +519,9 @@ static int nd_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 	long ps = sysconf(_SC_PAGESIZE);
 	s->page_size = ps > 0 ? (double)ps : 4096.0;
 	const char *root = c->proc_root ? c->proc_root : "/proc";
-	bool too_long = (size_t)snprintf(s->path, sizeof(s->path), "%s/net/dev", root) >=
-			sizeof(s->path);
+	bool too_long = !pf_path(s->path, sizeof(s->path), root, "net/dev");
 	for (int i = 0; i < ND_N_SRC; i++)
-		too_long |= (size_t)snprintf(s->src_path[i], sizeof(s->src_path[i]), "%s/%s", root,
-					     nd_src_files[i]) >= sizeof(s->src_path[i]);
+		too_long |= !pf_path(s->src_path[i], sizeof(s->src_path[i]), root, nd_src_files[i]);
 	if (too_long) {
 		bm_free(s);
 		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
@@ -625,7 +549,7 @@ static int nd_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct nd_state *s = state;
 	size_t len = 0;
-	int rc = nd_read_file(s, s->path, &len, NULL, err);
+	int rc = pf_read_file(s->path, &s->buf, &s->cap, ND_MAX_FILE, &len, NULL, err);
 	if (rc)
 		return rc;
 	nd_parse_dev(s, len);
@@ -637,14 +561,7 @@ static int nd_collect(void *state, int64_t now_ms, struct bm_err *err)
 		if (want)
 			rc = nd_collect_src(s, (enum nd_src)src);
 	}
-	if (rc)
-		return bm_err_set(err, rc, "building the batch: %s", bm_strerror(rc));
-	struct bm_metric_batch b;
-	bm_batch_view(&s->batch, &b);
-	rc = bm_metrics_publish(s->ctx, &b);
-	if (rc)
-		return bm_err_set(err, rc, "publish: %s", bm_strerror(rc));
-	return 0;
+	return publish_batch(s->ctx, &s->batch, rc, err);
 }
 
 static const struct bm_plugin_ops nd_ops = {

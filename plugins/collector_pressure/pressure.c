@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
+
 struct psi_conf {
 	char *proc_root; /* procfs mount point */
 };
@@ -166,21 +168,6 @@ static bool psi_parse(const char *s, struct psi_values *v)
 	return v->has[PSI_SOME] || v->has[PSI_FULL];
 }
 
-/* Read one pressure file into p->buf. Returns 0 or -errno. */
-static int psi_read(struct psi *p, const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, p->buf, sizeof(p->buf) - 1);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	p->buf[n] = '\0';
-	return 0;
-}
-
 static int psi_add(struct psi *p, int r, const struct psi_values *v)
 {
 	struct bm_batch *b = &p->batch;
@@ -219,7 +206,8 @@ static int psi_collect(void *state, int64_t now_ms, struct bm_err *err)
 				     "1 when the kernel reports pressure stall information, 0 when it has none");
 	for (int r = 0; r < PSI_N_RES && !rc; r++) {
 		struct psi_values v;
-		int e = psi_read(p, p->path[r]);
+		ssize_t n = pf_read_at(AT_FDCWD, p->path[r], p->buf, sizeof(p->buf));
+		int e = n < 0 ? (int)n : 0;
 		if (e && psi_errno_is_absent(-e))
 			continue;
 		if (e) {
@@ -242,12 +230,11 @@ static int psi_collect(void *state, int64_t now_ms, struct bm_err *err)
 		rc = bm_batch_addl(b, "bearmon_pressure_available", available ? 1.0 : 0.0, NULL);
 	if (rc)
 		return bm_err_set(err, rc, "cannot build the batch: %s", bm_strerror(rc));
-	if (!available && !p->absent_logged) {
-		p->absent_logged = true;
-		bm_log_info(p->ctx, "no pressure stall information in %.*s (kernel without CONFIG_PSI, or booted with psi=0), "
+	if (!available)
+		pf_log_once(p->ctx, &p->absent_logged, BM_LOG_INFO,
+			    "no pressure stall information in %.*s (kernel without CONFIG_PSI, or booted with psi=0), "
 			    "publishing bearmon_pressure_available 0 only",
 			    (int)(strrchr(p->path[0], '/') - p->path[0]), p->path[0]);
-	}
 	struct bm_metric_batch mb;
 	bm_batch_view(b, &mb);
 	rc = bm_metrics_publish(p->ctx, &mb);

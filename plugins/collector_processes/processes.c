@@ -27,6 +27,9 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "../common/procfs.h"
+#include "../common/publish.h"
+
 #define PR_COMM_MAX 64          /* stat's comm: 15 bytes, kworker names up to 63 */
 #define PR_USER_MAX 64          /* user label, truncated */
 #define PR_SMALL_BUF 8192       /* stat, status, io, pid files: one read each */
@@ -212,35 +215,6 @@ struct pr_state {
 /* ---------------------------------------------------------------------
  * Files
  * --------------------------------------------------------------------- */
-
-/*
- * Read the file rel (relative to the proc root fd, or absolute) into buf,
- * NUL-terminated, truncated at cap - 1. Returns 0 or -errno.
- */
-static int pr_read_at(int dfd, const char *rel, char *buf, size_t cap, size_t *len)
-{
-	int fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	size_t n = 0;
-	while (n < cap - 1) {
-		ssize_t r = read(fd, buf + n, cap - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*len = n;
-	return 0;
-}
 
 struct pr_dirent64 {
 	uint64_t d_ino;
@@ -494,10 +468,9 @@ static void pr_evict(struct pr_state *s)
 static const char *pr_cmdline(struct pr_state *s, int pid)
 {
 	char rel[32];
-	size_t len = 0;
 	snprintf(rel, sizeof(rel), "%d/cmdline", pid);
-	if (pr_read_at(s->dfd, rel, s->cmd, sizeof(s->cmd), &len) < 0)
-		len = 0;
+	ssize_t n = pf_read_at(s->dfd, rel, s->cmd, sizeof(s->cmd));
+	size_t len = n > 0 ? (size_t)n : 0;
 	while (len > 0 && s->cmd[len - 1] == '\0')
 		len--;
 	for (size_t i = 0; i < len; i++)
@@ -549,13 +522,11 @@ static void pr_match_pidfiles(struct pr_state *s)
 		struct pr_rule *r = &s->rules[i];
 		if (!r->pidfile)
 			continue;
-		size_t len = 0;
-		int rc = pr_read_at(AT_FDCWD, r->pidfile, s->buf, 64, &len);
+		ssize_t rc = pf_read_at(AT_FDCWD, r->pidfile, s->buf, 64);
 		if (rc < 0) {
-			if (!r->pidfile_logged)
-				bm_log_info(s->ctx, "match \"%s\": cannot read pid file %s: %s (not matching until it can be read)",
-					    r->name, r->pidfile, strerror(-rc));
-			r->pidfile_logged = true;
+			pf_log_once(s->ctx, &r->pidfile_logged, BM_LOG_INFO,
+				    "match \"%s\": cannot read pid file %s: %s (not matching until it can be read)",
+				    r->name, r->pidfile, strerror((int)-rc));
 			continue;
 		}
 		char *q = s->buf;
@@ -568,10 +539,8 @@ static void pr_match_pidfiles(struct pr_state *s)
 		*e = '\0';
 		int pid = 0;
 		if (!ok || !pr_parse_pid(q, &pid)) {
-			if (!r->pidfile_logged)
-				bm_log_warn(s->ctx, "match \"%s\": pid file %s does not hold a pid",
-					    r->name, r->pidfile);
-			r->pidfile_logged = true;
+			pf_log_once(s->ctx, &r->pidfile_logged, BM_LOG_WARN,
+				    "match \"%s\": pid file %s does not hold a pid", r->name, r->pidfile);
 			continue;
 		}
 		r->pidfile_logged = false;
@@ -624,12 +593,12 @@ static void pr_top_insert(const struct pr_state *s, uint32_t *top, size_t *n, si
 static void pr_count_thread(struct pr_state *s, const char *tid, const char *pid)
 {
 	char rel[64];
-	size_t len = 0;
 	struct pr_stat st;
 	snprintf(rel, sizeof(rel), "%s/task/%s/stat", pid, tid);
-	if (pr_read_at(s->dfd, rel, s->buf, sizeof(s->buf), &len) < 0)
+	ssize_t len = pf_read_at(s->dfd, rel, s->buf, sizeof(s->buf));
+	if (len < 0)
 		return; /* exited meanwhile */
-	if (pr_parse_stat(s->buf, len, &st))
+	if (pr_parse_stat(s->buf, (size_t)len, &st))
 		s->thread_state_count[(unsigned char)st.state & 0x7f]++;
 }
 
@@ -670,9 +639,8 @@ static void pr_scan_pid(struct pr_state *s, const char *name, int pid, bool firs
 			close(fd);
 	}
 	if (!pr_parse_stat(s->buf, len, &st)) {
-		if (!s->warned_garbage)
-			bm_log_warn(s->ctx, "%s/%s: cannot parse, skipping", s->root, rel);
-		s->warned_garbage = true;
+		pf_log_once(s->ctx, &s->warned_garbage, BM_LOG_WARN, "%s/%s: cannot parse, skipping",
+			    s->root, rel);
 		if (newfd >= 0)
 			close(newfd);
 		return;
@@ -695,9 +663,8 @@ static void pr_scan_pid(struct pr_state *s, const char *name, int pid, bool firs
 	if (!p) {
 		if (newfd >= 0)
 			close(newfd);
-		if (!s->logged_full)
-			bm_log_warn(s->ctx, "out of memory for per-process state; some processes are not ranked");
-		s->logged_full = true;
+		pf_log_once(s->ctx, &s->logged_full, BM_LOG_WARN,
+			    "out of memory for per-process state; some processes are not ranked");
 		return;
 	}
 	if (!is_new && p->start != st.start) { /* pid reused: a new process */
@@ -903,10 +870,7 @@ static bool pr_io_field(const char *buf, const char *key, uint64_t *out)
 
 static void pr_log_perm(struct pr_state *s, const char *what, int pid, int e)
 {
-	if (s->logged_perm)
-		return;
-	s->logged_perm = true;
-	bm_log_info(s->ctx,
+	pf_log_once(s->ctx, &s->logged_perm, BM_LOG_INFO,
 		    "%s/%d/%s: %s; io and open fds of other users' processes are skipped "
 		    "(bearmond needs CAP_SYS_PTRACE to read them)",
 		    s->root, pid, what, strerror(e));
@@ -922,15 +886,15 @@ static void pr_read_selected(struct pr_state *s)
 	size_t k = 0;
 	for (size_t i = 0; i < s->n_sel; i++) {
 		struct pr_sel *e = &s->sel[i];
-		size_t len = 0;
 		snprintf(rel, sizeof(rel), "%d/status", e->pid);
-		int rc = pr_read_at(s->dfd, rel, s->buf, sizeof(s->buf), &len);
-		if (rc < 0 || !pr_status_uid(s->buf, &e->uid))
+		if (pf_read_at(s->dfd, rel, s->buf, sizeof(s->buf)) < 0 ||
+		    !pr_status_uid(s->buf, &e->uid))
 			continue; /* gone */
 		snprintf(e->user, sizeof(e->user), "%s", pr_user(s, e->uid));
 
 		snprintf(rel, sizeof(rel), "%d/io", e->pid);
-		rc = pr_read_at(s->dfd, rel, s->buf, sizeof(s->buf), &len);
+		ssize_t n = pf_read_at(s->dfd, rel, s->buf, sizeof(s->buf));
+		int rc = n < 0 ? (int)n : 0;
 		if (rc == 0) {
 			e->io_ok = pr_io_field(s->buf, "\nread_bytes:", &e->rd) &&
 				   pr_io_field(s->buf, "\nwrite_bytes:", &e->wr);
@@ -1285,18 +1249,15 @@ static int pr_emit_aggs(struct pr_state *s)
 /* Read an optional single-number file below the proc root. */
 static bool pr_read_number(struct pr_state *s, const char *rel, double *out, bool *logged)
 {
-	size_t len = 0;
-	int rc = pr_read_at(s->dfd, rel, s->buf, 64, &len);
+	ssize_t rc = pf_read_at(s->dfd, rel, s->buf, 64);
 	char *e = NULL;
-	double v = rc == 0 ? strtod(s->buf, &e) : 0;
-	if (rc == 0 && e != s->buf) {
+	double v = rc >= 0 ? strtod(s->buf, &e) : 0;
+	if (rc >= 0 && e != s->buf) {
 		*out = v;
 		return true;
 	}
-	if (!*logged)
-		bm_log_info(s->ctx, "%s/%s: %s; not publishing it", s->root, rel,
-			    rc < 0 ? strerror(-rc) : "not a number");
-	*logged = true;
+	pf_log_once(s->ctx, logged, BM_LOG_INFO, "%s/%s: %s; not publishing it", s->root, rel,
+		    rc < 0 ? strerror((int)-rc) : "not a number");
 	return false;
 }
 
@@ -1325,11 +1286,10 @@ static void pr_read_btime(struct pr_state *s)
 		}
 		fclose(f);
 	}
-	if (s->btime < 0 && !s->logged_btime) {
-		bm_log_info(s->ctx, "%s/stat: no btime line; not publishing bearmon_process_start_time_seconds",
+	if (s->btime < 0)
+		pf_log_once(s->ctx, &s->logged_btime, BM_LOG_INFO,
+			    "%s/stat: no btime line; not publishing bearmon_process_start_time_seconds",
 			    s->root);
-		s->logged_btime = true;
-	}
 }
 
 static int pr_emit_counts(struct pr_state *s)
@@ -1602,14 +1562,7 @@ static int pr_collect(void *state, int64_t now_ms, struct bm_err *err)
 		pr_remember(s);
 	pr_evict(s);
 	s->collections++;
-	if (rc)
-		return bm_err_set(err, rc, "building the batch: %s", bm_strerror(rc));
-	struct bm_metric_batch b;
-	bm_batch_view(&s->batch, &b);
-	rc = bm_metrics_publish(s->ctx, &b);
-	if (rc)
-		return bm_err_set(err, rc, "publish: %s", bm_strerror(rc));
-	return 0;
+	return publish_batch(s->ctx, &s->batch, rc, err);
 }
 
 static const struct bm_plugin_ops pr_ops = {

@@ -3,11 +3,13 @@
 # declare their unit tests with bm_plugin_test().
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 
-# The fake host for plugin unit tests (plugins/*/tests/).
-add_library(bm-fakehost STATIC ${CMAKE_CURRENT_LIST_DIR}/fakehost.c)
+# The fake host and the shared helpers (plugintest.h) for plugin unit
+# tests (plugins/*/tests/); the helpers use the core's schema_defaults.
+add_library(bm-fakehost STATIC ${CMAKE_CURRENT_LIST_DIR}/fakehost.c
+  ${CMAKE_CURRENT_LIST_DIR}/plugintest.c)
 target_include_directories(bm-fakehost PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_compile_options(bm-fakehost PRIVATE ${BM_WARNINGS})
-target_link_libraries(bm-fakehost PUBLIC bearmon-sdk)
+target_link_libraries(bm-fakehost PUBLIC bearmon-sdk bearmon-core PkgConfig::CMOCKA)
 
 # bm_plugin_test(NAME SOURCES...): a cmocka test of a plugin (label unit),
 # linked with the fake host and the core (for schema_defaults and friends).

@@ -7,18 +7,10 @@
  * that vanish during the walk and for the count and depth caps.
  */
 #define _GNU_SOURCE /* the plugin uses getdents64, memmem, strchrnul */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <ftw.h>
-#include <math.h>
 #include <time.h>
 
-#include "config_schema.h"
-#include "fakehost.h"
+#define PT_VALUE_TOLERANCE 1e-12
+#include "plugintest.h"
 #define CG_TESTING
 #include "cgroup.c"
 
@@ -34,52 +26,13 @@ struct fixture {
 	char tmp[64]; /* a run-time tree or proc dir in /tmp to remove at close */
 };
 
-#define assert_value(name, labels, want)                                                     \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		double want_ = (want);                                                       \
-		if (!(fabs(got_ - want_) <= 1e-12 * fmax(1.0, fabs(want_))))                 \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
-	} while (0)
-#define assert_absent(name, labels)                                                          \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		if (!isnan(got_))                                                            \
-			fail_msg("%s{%s} = %.17g, want absent", (name), (labels), got_);     \
-	} while (0)
-
-static void fixture_path(char *out, size_t n, const char *rel)
-{
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
-	int w = snprintf(out, n, "%s/tests/fixtures/cgroup/%s", src, rel);
-	assert_true(w > 0 && (size_t)w < n);
-}
-
-static void set_str(char **field, const char *v)
-{
-	free(*field);
-	*field = strdup(v);
-}
-
-static void set_list(struct bm_strlist *l, const char *a, const char *b)
-{
-	l->n = b ? 2 : 1;
-	l->v = calloc(l->n, sizeof(char *));
-	l->v[0] = strdup(a);
-	if (b)
-		l->v[1] = strdup(b);
-}
-
 /* Defaults, then root/proc_root/sys_root inside fixture `sub` (NULL: leave). */
 static void fixture_conf(struct fixture *f, const char *sub)
 {
-	struct cfg_errs errs = {0};
 	bm__host_api = fakehost_api();
 	fakehost_reset();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(cg_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(cg_options, &f->conf);
 	assert_string_equal(f->conf.root, "/sys/fs/cgroup");
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_string_equal(f->conf.sys_root, "/sys");
@@ -92,14 +45,11 @@ static void fixture_conf(struct fixture *f, const char *sub)
 		return;
 	char p[PATH_MAX];
 	snprintf(p, sizeof(p), "%s/sys/fs/cgroup", sub);
-	free(f->conf.root);
-	fixture_path(f->conf.root = malloc(PATH_MAX), PATH_MAX, p);
+	pt_set_fixture(&f->conf.root, "cgroup", p);
 	snprintf(p, sizeof(p), "%s/proc", sub);
-	free(f->conf.proc_root);
-	fixture_path(f->conf.proc_root = malloc(PATH_MAX), PATH_MAX, p);
+	pt_set_fixture(&f->conf.proc_root, "cgroup", p);
 	snprintf(p, sizeof(p), "%s/sys", sub);
-	free(f->conf.sys_root);
-	fixture_path(f->conf.sys_root = malloc(PATH_MAX), PATH_MAX, p);
+	pt_set_fixture(&f->conf.sys_root, "cgroup", p);
 }
 
 /* A proc dir in /tmp whose self/mountinfo is the fixture's with every
@@ -109,9 +59,8 @@ static void fixture_mountinfo(struct fixture *f, const char *sub)
 {
 	char src[PATH_MAX], line[4096], dir[PATH_MAX];
 	snprintf(line, sizeof(line), "%s/proc/self/mountinfo", sub);
-	fixture_path(src, sizeof(src), line);
-	strcpy(f->tmp, "/tmp/cgroup_test.XXXXXX");
-	assert_non_null(mkdtemp(f->tmp));
+	pt_fixture_path(src, sizeof(src), "cgroup", line);
+	pt_mkdtemp(f->tmp, sizeof(f->tmp), "cgroup_test.");
 	snprintf(dir, sizeof(dir), "%s/self", f->tmp);
 	assert_int_equal(mkdir(dir, 0755), 0);
 	snprintf(dir, sizeof(dir), "%s/self/mountinfo", f->tmp);
@@ -129,51 +78,16 @@ static void fixture_mountinfo(struct fixture *f, const char *sub)
 	}
 	fclose(in);
 	fclose(out);
-	set_str(&f->conf.proc_root, f->tmp);
-}
-
-static void fixture_init(struct fixture *f)
-{
-	struct bm_err err = {0};
-	void *st = NULL;
-	int rc = cg_init(fakehost_ctx(), &f->conf, &st, &err);
-	if (rc)
-		fail_msg("init: %s", err.msg);
-	f->state = st;
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	pt_set_str(&f->conf.proc_root, f->tmp);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	if (f->state)
-		cg_fini(f->state);
-	schema_release(cg_options, &f->conf);
-	rm_tree(f->tmp);
+	pt_close(&cg_ops, cg_options, f->state, &f->conf);
+	if (f->tmp[0])
+		pt_rm_tree(f->tmp);
 	cg_test_before_open = NULL;
 	cg_test_kernfs = false;
-	fakehost_reset();
-}
-
-static void collect_ok(struct fixture *f, int64_t now)
-{
-	struct bm_err err = {0};
-	fakehost_set_now(now);
-	int rc = cg_collect(f->state, now, &err);
-	if (rc)
-		fail_msg("collect: %s", err.msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -185,7 +99,7 @@ static void check_hybrid(struct fixture *f)
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO),
 			       "hybrid hierarchy; reading cpu, cpuacct, memory, blkio, pids, unified "
 			       "(numbers from the v1 controllers, pressure from the unified mount)"));
-	collect_ok(f, 1700000000000);
+	pt_collect_ok(&cg_ops, f->state, 1700000000000);
 	assert_int_equal(fakehost_unsorted(), 0);
 	assert_int_equal(fakehost_sample(0)->ts_ms, 1700000000000);
 
@@ -245,7 +159,7 @@ static void check_hybrid(struct fixture *f)
 
 	/* second collection: same series, no growth */
 	size_t n = fakehost_n_samples();
-	collect_ok(f, 1700000001000);
+	pt_collect_ok(&cg_ops, f->state, 1700000001000);
 	assert_int_equal(fakehost_n_samples(), 2 * n);
 	assert_value("bearmon_cgroup_cgroups", "", 4);
 }
@@ -257,7 +171,7 @@ static void test_hybrid_tree(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "hybrid");
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	check_hybrid(&f);
 	fixture_close(&f);
 }
@@ -269,7 +183,7 @@ static void test_hybrid_mountinfo(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "hybrid");
 	fixture_mountinfo(&f, "hybrid");
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	struct cg *p = f.state;
 	assert_int_equal(p->n_hier, 6);
 	assert_int_equal(p->hier[0].mask, CGC_CPU);
@@ -284,7 +198,7 @@ static void check_v2(struct fixture *f, int depth)
 	struct cg *p = f->state;
 	assert_int_equal(p->layout, CG_LAYOUT_V2);
 	assert_int_equal(p->n_hier, 1);
-	collect_ok(f, 1000);
+	pt_collect_ok(&cg_ops, f->state, 1000);
 	assert_int_equal(fakehost_unsorted(), 0);
 
 	/* root: cpu.stat without CFS fields, no memory.current, no pids files */
@@ -414,7 +328,7 @@ static void test_v2_mountinfo(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "v2");
 	fixture_mountinfo(&f, "v2");
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "v2 hierarchy; reading all controllers"));
 	check_v2(&f, 3);
 	fixture_close(&f);
@@ -427,7 +341,7 @@ static void test_v2_tree_deep(void **unused)
 	fixture_conf(&f, "v2");
 	f.conf.max_depth = 5;
 	cg_test_kernfs = true; /* leaves found by link count, as on cgroupfs */
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	check_v2(&f, 5);
 	fixture_close(&f);
 }
@@ -438,9 +352,9 @@ static void test_v2_forced(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "v2");
-	set_str(&f.conf.proc_root, "/nonexistent");
+	pt_set_str(&f.conf.proc_root, "/nonexistent");
 	f.conf.mode = CG_MODE_V2;
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	check_v2(&f, 3);
 	fixture_close(&f);
 }
@@ -451,7 +365,7 @@ static void check_legacy(struct fixture *f)
 	assert_int_equal(p->layout, CG_LAYOUT_V1);
 	assert_int_equal(p->n_hier, 4); /* cpu+cpuacct share one mount */
 	assert_int_equal(p->hier[0].mask, CGC_CPU | CGC_CPUACCT);
-	collect_ok(f, 1000);
+	pt_collect_ok(&cg_ops, f->state, 1000);
 	double hz = (double)p->clk_tck;
 
 	/* cpuacct.stat ticks */
@@ -510,7 +424,7 @@ static void test_legacy_tree(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "legacy");
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "legacy v1 hierarchy; reading cpu, memory, blkio, pids"));
 	check_legacy(&f);
 	fixture_close(&f);
@@ -523,7 +437,7 @@ static void test_legacy_mountinfo(void **unused)
 	fixture_conf(&f, "legacy");
 	fixture_mountinfo(&f, "legacy");
 	cg_test_kernfs = true;
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	/* net_cls,net_prio and name=systemd carry no controller we read */
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "legacy v1 hierarchy; reading cpu,cpuacct, memory, blkio, pids"));
 	check_legacy(&f);
@@ -537,7 +451,7 @@ static void test_v1_forced(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "hybrid");
 	f.conf.mode = CG_MODE_V1;
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	check_hybrid(&f);
 	fixture_close(&f);
 }
@@ -602,8 +516,7 @@ static void test_unlimited_values(void **unused)
 	struct fixture f;
 	char dir[PATH_MAX], file[PATH_MAX + 64];
 	fixture_conf(&f, NULL);
-	strcpy(f.tmp, "/tmp/cgroup_test.XXXXXX");
-	assert_non_null(mkdtemp(f.tmp));
+	pt_mkdtemp(f.tmp, sizeof(f.tmp), "cgroup_test.");
 	static const struct {
 		const char *name, *limit, *soft;
 	} cgs[] = {
@@ -625,11 +538,11 @@ static void test_unlimited_values(void **unused)
 		fprintf(o, "%s\n", cgs[i].soft);
 		fclose(o);
 	}
-	set_str(&f.conf.root, f.tmp);
-	set_str(&f.conf.proc_root, "/nonexistent");
-	fixture_init(&f);
+	pt_set_str(&f.conf.root, f.tmp);
+	pt_set_str(&f.conf.proc_root, "/nonexistent");
+	f.state = pt_init(&cg_ops, &f.conf);
 	assert_int_equal(f.state->layout, CG_LAYOUT_V1);
-	collect_ok(&f, 1);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	assert_absent("container_spec_memory_limit_bytes", "cgroup=/a");
 	assert_absent("container_spec_memory_reservation_limit_bytes", "cgroup=/a");
 	assert_absent("container_spec_memory_limit_bytes", "cgroup=/b");
@@ -645,8 +558,7 @@ static void test_unlimited_values(void **unused)
 static void make_v2_tree(struct fixture *f, int n, bool with_empty)
 {
 	char dir[PATH_MAX], file[PATH_MAX + 64];
-	strcpy(f->tmp, "/tmp/cgroup_test.XXXXXX");
-	assert_non_null(mkdtemp(f->tmp));
+	pt_mkdtemp(f->tmp, sizeof(f->tmp), "cgroup_test.");
 	snprintf(file, sizeof(file), "%s/cgroup.controllers", f->tmp);
 	FILE *o = fopen(file, "w");
 	fputs("cpu memory\n", o);
@@ -666,8 +578,8 @@ static void make_v2_tree(struct fixture *f, int n, bool with_empty)
 		fprintf(o, "usage_usec %d\nuser_usec 0\nsystem_usec 0\n", (i + 1) * 1000000);
 		fclose(o);
 	}
-	set_str(&f->conf.root, f->tmp);
-	set_str(&f->conf.proc_root, "/nonexistent");
+	pt_set_str(&f->conf.root, f->tmp);
+	pt_set_str(&f->conf.proc_root, "/nonexistent");
 }
 
 static char vanish_name[64];
@@ -694,11 +606,11 @@ static void test_vanish(void **unused)
 	fixture_conf(&f, NULL);
 	make_v2_tree(&f, 3, true);
 	f.conf.max_cgroups = 2; /* the two survivors; root and "empty" have no files */
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	strcpy(vanish_name, "cg1");
 	vanish_files_only = false;
 	cg_test_before_open = vanish_hook;
-	collect_ok(&f, 1);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	assert_value("container_cpu_usage_seconds_total", "cgroup=/cg0", 1);
 	assert_absent("container_cpu_usage_seconds_total", "cgroup=/cg1");
 	assert_value("container_cpu_usage_seconds_total", "cgroup=/cg2", 3);
@@ -718,11 +630,11 @@ static void test_vanish_files(void **unused)
 	fixture_conf(&f, NULL);
 	make_v2_tree(&f, 3, true);
 	f.conf.max_cgroups = 2;
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	strcpy(vanish_name, "cg0");
 	vanish_files_only = true;
 	cg_test_before_open = vanish_hook;
-	collect_ok(&f, 1);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	assert_absent("container_cpu_usage_seconds_total", "cgroup=/cg0");
 	assert_int_equal(fakehost_count("container_cpu_usage_seconds_total"), 2);
 	assert_value("bearmon_cgroup_cgroups", "", 2);
@@ -737,13 +649,13 @@ static void test_count_cap(void **unused)
 	fixture_conf(&f, NULL);
 	make_v2_tree(&f, 10, false);
 	f.conf.max_cgroups = 4;
-	fixture_init(&f);
-	collect_ok(&f, 1);
+	f.state = pt_init(&cg_ops, &f.conf);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	assert_int_equal(fakehost_count("container_cpu_usage_seconds_total"), 4);
 	assert_value("bearmon_cgroup_cgroups", "", 4);
 	assert_value("bearmon_cgroup_dropped_total", "", 6);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_WARN), "more than 4 cgroups within max_depth 3; exporting 4"));
-	collect_ok(&f, 2);
+	pt_collect_ok(&cg_ops, f.state, 2);
 	assert_value("bearmon_cgroup_dropped_total", "", 12);
 	assert_int_equal(fakehost_meta("bearmon_cgroup_dropped_total")->type, BM_METRIC_COUNTER);
 	fixture_close(&f);
@@ -757,8 +669,8 @@ static void test_count_cap_v1(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "legacy");
 	f.conf.max_cgroups = 3;
-	fixture_init(&f);
-	collect_ok(&f, 1);
+	f.state = pt_init(&cg_ops, &f.conf);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	assert_value("bearmon_cgroup_cgroups", "", 3);
 	assert_value("bearmon_cgroup_dropped_total", "", 2);
 	/* every exported cgroup has its cpu and memory figures; dropped ones none */
@@ -785,8 +697,8 @@ static void test_depth_cap(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "v2");
 	f.conf.max_depth = 0;
-	fixture_init(&f);
-	collect_ok(&f, 1);
+	f.state = pt_init(&cg_ops, &f.conf);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	assert_value("bearmon_cgroup_cgroups", "", 1);
 	assert_value("container_cpu_usage_seconds_total", "cgroup=/", 9000);
 	assert_int_equal(fakehost_count("container_cpu_usage_seconds_total"), 1);
@@ -794,8 +706,8 @@ static void test_depth_cap(void **unused)
 
 	fixture_conf(&f, "v2");
 	f.conf.max_depth = 1;
-	fixture_init(&f);
-	collect_ok(&f, 1);
+	f.state = pt_init(&cg_ops, &f.conf);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	/* /, init.scope, kubepods.slice, system.slice, user.slice */
 	assert_value("bearmon_cgroup_cgroups", "", 5);
 	assert_absent("container_cpu_usage_seconds_total", "cgroup=/system.slice/ssh.service,unit=ssh.service");
@@ -808,11 +720,11 @@ static void test_include_exclude(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "v2");
-	set_list(&f.conf.include, "/system\\.slice(/.*)?", NULL);
-	set_list(&f.conf.exclude, "/system\\.slice/broken\\.service", ".*/docker-.*");
+	pt_set_list(&f.conf.include, "/system\\.slice(/.*)?", NULL);
+	pt_set_list(&f.conf.exclude, "/system\\.slice/broken\\.service", ".*/docker-.*", NULL);
 	f.conf.max_cgroups = 2; /* filtered cgroups take no slot */
-	fixture_init(&f);
-	collect_ok(&f, 1);
+	f.state = pt_init(&cg_ops, &f.conf);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	assert_value("bearmon_cgroup_cgroups", "", 2);
 	assert_value("bearmon_cgroup_dropped_total", "", 0);
 	assert_value("container_cpu_usage_seconds_total", "cgroup=/system.slice,unit=system.slice", 4);
@@ -823,10 +735,10 @@ static void test_include_exclude(void **unused)
 
 	/* v1: decided once per path for every controller */
 	fixture_conf(&f, "legacy");
-	set_list(&f.conf.include, "/docker(/.*)?", NULL);
+	pt_set_list(&f.conf.include, "/docker(/.*)?", NULL);
 	f.conf.max_cgroups = 2;
-	fixture_init(&f);
-	collect_ok(&f, 1);
+	f.state = pt_init(&cg_ops, &f.conf);
+	pt_collect_ok(&cg_ops, f.state, 1);
 	assert_value("bearmon_cgroup_cgroups", "", 2);
 	assert_value("bearmon_cgroup_dropped_total", "", 0);
 	assert_value("container_cpu_usage_seconds_total", "cgroup=/docker", 3);
@@ -838,7 +750,7 @@ static void test_include_exclude(void **unused)
 
 	/* bad regex: init fails naming it */
 	fixture_conf(&f, "v2");
-	set_list(&f.conf.exclude, "/system(\\.slice", NULL);
+	pt_set_list(&f.conf.exclude, "/system(\\.slice", NULL);
 	struct bm_err err = {0};
 	void *st = NULL;
 	assert_int_not_equal(cg_init(fakehost_ctx(), &f.conf, &st, &err), 0);
@@ -852,30 +764,28 @@ static void test_no_hierarchy(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, NULL);
-	set_str(&f.conf.root, "/nonexistent/cgroup");
-	fixture_init(&f);
+	pt_set_str(&f.conf.root, "/nonexistent/cgroup");
+	f.state = pt_init(&cg_ops, &f.conf);
 	assert_int_equal(f.state->layout, CG_LAYOUT_NONE);
-	struct bm_err err = {0};
-	assert_int_equal(cg_collect(f.state, 1, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "/nonexistent/cgroup: no cgroup hierarchy found"));
+	pt_collect_err(&cg_ops, f.state, 1, BM_EIO,
+		       "/nonexistent/cgroup: no cgroup hierarchy found", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 
 	/* mode = v1 on a pure v2 tree: no controller directories */
 	fixture_conf(&f, "v2");
 	f.conf.mode = CG_MODE_V1;
-	fixture_init(&f);
-	assert_int_equal(cg_collect(f.state, 1, &err), BM_EIO);
+	f.state = pt_init(&cg_ops, &f.conf);
+	pt_collect_err(&cg_ops, f.state, 1, BM_EIO, NULL);
 	fixture_close(&f);
 
 	/* a root that disappears after detection */
 	fixture_conf(&f, NULL);
 	make_v2_tree(&f, 1, false);
-	fixture_init(&f);
-	rm_tree(f.tmp);
-	assert_int_equal(cg_collect(f.state, 1, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "cannot open /tmp/cgroup_test."));
-	assert_non_null(strstr(err.msg, ": No such file or directory"));
+	f.state = pt_init(&cg_ops, &f.conf);
+	pt_rm_tree(f.tmp);
+	pt_collect_err(&cg_ops, f.state, 1, BM_EIO, "cannot open /tmp/cgroup_test.",
+		       ": No such file or directory", NULL);
 	fixture_close(&f);
 }
 
@@ -887,18 +797,18 @@ static void test_live(void **unused)
 	if (access("/sys/fs/cgroup", R_OK) != 0)
 		skip();
 	fixture_conf(&f, NULL);
-	fixture_init(&f);
+	f.state = pt_init(&cg_ops, &f.conf);
 	if (f.state->layout == CG_LAYOUT_NONE) {
 		fixture_close(&f);
 		skip();
 	}
-	collect_ok(&f, 1);
-	collect_ok(&f, 2);
+	pt_collect_ok(&cg_ops, f.state, 1);
+	pt_collect_ok(&cg_ops, f.state, 2);
 	size_t per = fakehost_n_samples() / 2;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	for (int i = 0; i < 100; i++)
-		collect_ok(&f, 3 + i);
+		pt_collect_ok(&cg_ops, f.state, 3 + i);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / 100;
 	print_message("live: %s hierarchy, %.0f cgroups, %zu samples per collection, %.0f us CPU per collection "

@@ -4,17 +4,9 @@
  * /proc/stat recorded on a 2-core VM, hand-made cpufreq files for cpu0 only,
  * a second read with cpu1 offline, a garbage file and a missing one.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
 #include <sys/stat.h>
 
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "cpu.c"
 
 /* Recorded values (ticks) of tests/fixtures/cpu/proc/stat. */
@@ -27,45 +19,25 @@ struct fixture {
 	void *state;
 };
 
-#define assert_value(name, labels, want)                                                     \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		double want_ = (want);                                                       \
-		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                  \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
-	} while (0)
-
-/* proc and sys root at tests/fixtures/cpu/<proc_sub>/proc and /<sys_sub>/sys. */
+/* proc and sys roots at tests/fixtures/cpu/<proc_sub> and /<sys_sub>. */
 static void fixture_open(struct fixture *f, const char *proc_sub, const char *sys_sub, bool per_cpu)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
 	bm__host_api = fakehost_api();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(cpu_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(cpu_options, &f->conf);
 	assert_true(f->conf.per_cpu);
 	assert_true(f->conf.cpufreq);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_string_equal(f->conf.sys_root, "/sys");
-	snprintf(root, sizeof(root), "%s/tests/fixtures/cpu%s/proc", src, proc_sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
-	snprintf(root, sizeof(root), "%s/tests/fixtures/cpu%s/sys", src, sys_sub);
-	free(f->conf.sys_root);
-	f->conf.sys_root = strdup(root);
+	pt_set_fixture(&f->conf.proc_root, "cpu", proc_sub);
+	pt_set_fixture(&f->conf.sys_root, "cpu", sys_sub);
 	f->conf.per_cpu = per_cpu;
-	struct bm_err err = {0};
-	assert_int_equal(cpu_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	f->state = pt_init(&cpu_ops, &f->conf);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	cpu_fini(f->state);
-	schema_release(cpu_options, &f->conf);
-	fakehost_reset();
+	pt_close(&cpu_ops, cpu_options, f->state, &f->conf);
 }
 
 static void check_times(const char *cpu, const unsigned long long *ticks)
@@ -95,12 +67,11 @@ static void check_stat_lines(double ctxt)
 static void test_recorded_per_cpu(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "", "", true);
-	assert_int_equal(cpu_collect(f.state, 1700000000000, &err), 0);
+	fixture_open(&f, "proc", "sys", true);
+	pt_collect_ok(&cpu_ops, f.state, 1700000000000);
 	check_times("0", rec_cpu0);
 	check_times("1", rec_cpu1);
-	assert_true(isnan(fakehost_value("node_cpu_seconds_total", "cpu=total,mode=user")));
+	assert_absent("node_cpu_seconds_total", "cpu=total,mode=user");
 	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 16);
 	assert_int_equal(fakehost_count("node_cpu_guest_seconds_total"), 4);
 	check_stat_lines(6184939);
@@ -132,9 +103,8 @@ static void test_recorded_per_cpu(void **unused)
 static void test_total_only(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "", "", false);
-	assert_int_equal(cpu_collect(f.state, 1, &err), 0);
+	fixture_open(&f, "proc", "sys", false);
+	pt_collect_ok(&cpu_ops, f.state, 1);
 	check_times("total", rec_total);
 	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 8);
 	assert_int_equal(fakehost_count("node_cpu_scaling_frequency_hertz"), 0);
@@ -147,21 +117,17 @@ static void test_total_only(void **unused)
 static void test_cpu_offline(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	char root[PATH_MAX];
-	fixture_open(&f, "", "", true);
-	assert_int_equal(cpu_collect(f.state, 1000, &err), 0);
+	fixture_open(&f, "proc", "sys", true);
+	pt_collect_ok(&cpu_ops, f.state, 1000);
 	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 16);
 	fakehost_reset();
 
-	snprintf(root, sizeof(root), "%s/tests/fixtures/cpu/offline/proc", getenv("BM_SOURCE_DIR"));
-	free(f.conf.proc_root);
-	f.conf.proc_root = strdup(root);
-	cpu_fini(f.state);
-	assert_int_equal(cpu_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
-	assert_int_equal(cpu_collect(f.state, 2000, &err), 0);
+	pt_set_fixture(&f.conf.proc_root, "cpu", "offline/proc");
+	pt_fini(&cpu_ops, f.state);
+	f.state = pt_init(&cpu_ops, &f.conf);
+	pt_collect_ok(&cpu_ops, f.state, 2000);
 	check_times("0", rec_cpu0);
-	assert_true(isnan(fakehost_value("node_cpu_seconds_total", "cpu=1,mode=user")));
+	assert_absent("node_cpu_seconds_total", "cpu=1,mode=user");
 	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 8);
 	check_stat_lines(6190000);
 	assert_value("node_cpu_scaling_frequency_hertz", "cpu=0", 2.1e9);
@@ -171,15 +137,14 @@ static void test_cpu_offline(void **unused)
 static void test_no_cpufreq(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "", "/no-such-sys", true);
-	assert_int_equal(cpu_collect(f.state, 1, &err), 0);
+	fixture_open(&f, "proc", "no-such-sys/sys", true);
+	pt_collect_ok(&cpu_ops, f.state, 1);
 	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 16);
 	assert_int_equal(fakehost_count("node_cpu_scaling_frequency_hertz"), 0);
 	assert_null(fakehost_meta("node_cpu_scaling_frequency_hertz"));
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "no cpufreq under"));
 	fakehost_reset(); /* forget the log; the plugin says it once */
-	assert_int_equal(cpu_collect(f.state, 2, &err), 0);
+	pt_collect_ok(&cpu_ops, f.state, 2);
 	assert_string_equal(fakehost_last_log(BM_LOG_DEBUG), "");
 	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 16);
 	fixture_close(&f);
@@ -188,10 +153,8 @@ static void test_no_cpufreq(void **unused)
 static void test_garbage(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "/garbage", "", true);
-	assert_int_equal(cpu_collect(f.state, 1, &err), BM_EPROTO);
-	assert_non_null(strstr(err.msg, "garbage/proc/stat: "));
+	fixture_open(&f, "garbage/proc", "sys", true);
+	pt_collect_err(&cpu_ops, f.state, 1, BM_EPROTO, "garbage/proc/stat: ", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }
@@ -199,10 +162,9 @@ static void test_garbage(void **unused)
 static void test_missing(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "/does-not-exist", "", true);
-	assert_int_equal(cpu_collect(f.state, 1, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "does-not-exist/proc/stat: No such file or directory"));
+	fixture_open(&f, "does-not-exist/proc", "sys", true);
+	pt_collect_err(&cpu_ops, f.state, 1, BM_EIO,
+		       "does-not-exist/proc/stat: No such file or directory", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }
@@ -227,10 +189,9 @@ static void test_parse(void **unused)
 static void test_big_stat(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	char dir[] = "/tmp/bm-cpu-test-XXXXXX";
+	char dir[64];
 	char path[PATH_MAX];
-	assert_non_null(mkdtemp(dir));
+	pt_mkdtemp(dir, sizeof(dir), "bm-cpu-test-");
 	snprintf(path, sizeof(path), "%s/proc", dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/proc/stat", dir);
@@ -242,23 +203,18 @@ static void test_big_stat(void **unused)
 	fprintf(out, "\nctxt 99\nbtime 5\nprocesses 6\nprocs_running 2\nprocs_blocked 1\n");
 	fclose(out);
 
-	fixture_open(&f, "", "", true);
+	fixture_open(&f, "proc", "sys", true);
 	snprintf(path, sizeof(path), "%s/proc", dir);
-	free(f.conf.proc_root);
-	f.conf.proc_root = strdup(path);
-	cpu_fini(f.state);
-	assert_int_equal(cpu_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
-	assert_int_equal(cpu_collect(f.state, 1, &err), 0);
+	pt_set_str(&f.conf.proc_root, path);
+	pt_fini(&cpu_ops, f.state);
+	f.state = pt_init(&cpu_ops, &f.conf);
+	pt_collect_ok(&cpu_ops, f.state, 1);
 	assert_value("node_intr_total", "", 123456);
 	assert_value("node_context_switches_total", "", 99);
 	assert_value("node_procs_blocked", "", 1);
 	assert_true(((struct cpu *)f.state)->cap > 8192);
 	fixture_close(&f);
-	snprintf(path, sizeof(path), "%s/proc/stat", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/proc", dir);
-	rmdir(path);
-	rmdir(dir);
+	pt_rm_tree(dir);
 }
 
 int main(void)

@@ -5,97 +5,31 @@
  * kernel format, a sequence with a 32-bit wrap and a device that vanishes
  * and comes back, garbage lines and a missing file.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
-
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "diskstats.c"
-
-#define assert_value(name, labels, want)                                                     \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		double want_ = (want);                                                       \
-		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                  \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
-	} while (0)
-
-#define assert_absent(name, labels)                                                          \
-	do {                                                                                 \
-		if (!isnan(fakehost_value((name), (labels))))                                \
-			fail_msg("%s{%s} should be absent", (name), (labels));               \
-	} while (0)
 
 struct fixture {
 	struct ds_conf conf;
 	void *state;
 };
 
-static void set_list(struct bm_strlist *l, const char *pattern)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->n = 0;
-	l->v = NULL;
-	if (!pattern)
-		return;
-	l->v = calloc(1, sizeof(*l->v));
-	l->v[0] = strdup(pattern);
-	l->n = 1;
-}
-
-static void fixture_root(char *out, size_t n, const char *sub)
-{
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
-	snprintf(out, n, "%s/tests/fixtures/diskstats/%s", src, sub);
-}
-
 /* Defaults, proc_root at tests/fixtures/diskstats/<sub>; init not called. */
 static void fixture_conf(struct fixture *f, const char *sub)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
 	bm__host_api = fakehost_api();
 	fakehost_reset();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(ds_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(ds_options, &f->conf);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_int_equal(f->conf.exclude.n, 1);
 	assert_string_equal(f->conf.exclude.v[0], DS_DEFAULT_EXCLUDE);
 	assert_int_equal(f->conf.include.n, 0);
-	fixture_root(root, sizeof(root), sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
-}
-
-static void fixture_init(struct fixture *f)
-{
-	struct bm_err err = {0};
-	assert_int_equal(ds_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	pt_set_fixture(&f->conf.proc_root, "diskstats", sub);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	ds_fini(f->state);
-	schema_release(ds_options, &f->conf);
-	fakehost_reset();
-}
-
-static void collect_ok(struct fixture *f, int64_t now)
-{
-	struct bm_err err = {0};
-	fakehost_set_now(now);
-	int rc = ds_collect(f->state, now, &err);
-	if (rc)
-		fail_msg("collect: %s", err.msg);
+	pt_close(&ds_ops, ds_options, f->state, &f->conf);
 }
 
 /* Point the running instance at another fixture directory. */
@@ -103,7 +37,7 @@ static void switch_root(struct fixture *f, const char *sub)
 {
 	struct ds_state *s = f->state;
 	char root[PATH_MAX - 16];
-	fixture_root(root, sizeof(root), sub);
+	pt_fixture_path(root, sizeof(root), "diskstats", sub);
 	snprintf(s->path, sizeof(s->path), "%s/diskstats", root);
 }
 
@@ -112,8 +46,8 @@ static void test_recorded(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	f.state = pt_init(&ds_ops, &f.conf);
+	pt_collect_ok(&ds_ops, f.state, 1000);
 	/* vda 155733 30861 6914954 106635 34261 36596 2330984 8041 0 30952 116080
 	 *     16918 75 1159000 1377 836 25 */
 	const char *l = "device=vda";
@@ -156,10 +90,10 @@ static void test_include_exclude(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	set_list(&f.conf.exclude, "loop[4-7]");
-	set_list(&f.conf.include, "loop[0-9]+");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	pt_set_list(&f.conf.exclude, "loop[4-7]", NULL);
+	pt_set_list(&f.conf.include, "loop[0-9]+", NULL);
+	f.state = pt_init(&ds_ops, &f.conf);
+	pt_collect_ok(&ds_ops, f.state, 1000);
 	assert_int_equal(fakehost_count("node_disk_reads_completed_total"), 4);
 	assert_value("node_disk_reads_completed_total", "device=loop3", 0);
 	assert_absent("node_disk_reads_completed_total", "device=loop4");
@@ -171,14 +105,10 @@ static void test_bad_regex(void **unused)
 {
 	(void)unused;
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_conf(&f, "proc");
-	set_list(&f.conf.exclude, "sd(a");
-	assert_int_equal(ds_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-	assert_non_null(strstr(err.msg, "sd(a"));
-	assert_non_null(strstr(err.msg, "exclude"));
-	schema_release(ds_options, &f.conf);
-	fakehost_reset();
+	pt_set_list(&f.conf.exclude, "sd(a", NULL);
+	pt_init_err(&ds_ops, &f.conf, BM_EINVAL, "sd(a", "exclude", NULL);
+	fixture_close(&f);
 }
 
 /* Pre-4.18 kernels: 11 fields, no discard or flush families at all;
@@ -188,8 +118,8 @@ static void test_old_kernel(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "old_kernel");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	f.state = pt_init(&ds_ops, &f.conf);
+	pt_collect_ok(&ds_ops, f.state, 1000);
 	assert_int_equal(fakehost_count("node_disk_reads_completed_total"), 3);
 	assert_value("node_disk_reads_completed_total", "device=sda", 9041);
 	assert_value("node_disk_io_time_weighted_seconds_total", "device=sda", 17.872);
@@ -211,9 +141,9 @@ static void test_wrap_and_vanish(void **unused)
 	const double two32 = 4294967296.0;
 	struct fixture f;
 	fixture_conf(&f, "wrap/1");
-	fixture_init(&f);
+	f.state = pt_init(&ds_ops, &f.conf);
 
-	collect_ok(&f, 1000);
+	pt_collect_ok(&ds_ops, f.state, 1000);
 	assert_value("node_disk_reads_completed_total", "device=sda", 4294967000.0);
 	assert_value("node_disk_read_bytes_total", "device=sda", 4294967000.0 * 512);
 	assert_value("node_disk_read_time_seconds_total", "device=sda", 4294967.000);
@@ -221,7 +151,7 @@ static void test_wrap_and_vanish(void **unused)
 	assert_value("node_disk_reads_merged_total", "device=sdb", 5000000000.0);
 
 	switch_root(&f, "wrap/2");
-	collect_ok(&f, 2000);
+	pt_collect_ok(&ds_ops, f.state, 2000);
 	assert_value("node_disk_reads_completed_total", "device=sda", two32 + 100);
 	assert_value("node_disk_reads_completed_total", "device=sda", 4294967396.0);
 	assert_value("node_disk_read_bytes_total", "device=sda", (two32 + 100) * 512);
@@ -237,22 +167,21 @@ static void test_wrap_and_vanish(void **unused)
 	/* sda vanishes: no series, its state is dropped */
 	switch_root(&f, "wrap/3");
 	size_t before = fakehost_n_samples();
-	collect_ok(&f, 3000);
-	for (size_t i = before; i < fakehost_n_samples(); i++)
-		assert_string_not_equal(fakehost_sample(i)->labels, "device=sda");
+	pt_collect_ok(&ds_ops, f.state, 3000);
+	assert_int_equal(pt_count_labels(before, "device=sda"), 0);
 	assert_value("node_disk_reads_completed_total", "device=sdb", 3);
 	assert_int_equal(((struct ds_state *)f.state)->n_dev, 1);
 
 	/* sda is back with 100: a reset, published as read, not 2^32 + 100 */
 	switch_root(&f, "wrap/4");
-	collect_ok(&f, 4000);
+	pt_collect_ok(&ds_ops, f.state, 4000);
 	assert_value("node_disk_reads_completed_total", "device=sda", 100);
 	assert_value("node_disk_read_time_seconds_total", "device=sda", 0.1);
 
 	/* a small step back (100 -> 50) is a reset too; so is a drop of a
 	 * counter already past 2^32 (sdb reads_merged 5e9 -> 100) */
 	switch_root(&f, "wrap/5");
-	collect_ok(&f, 5000);
+	pt_collect_ok(&ds_ops, f.state, 5000);
 	assert_value("node_disk_reads_completed_total", "device=sda", 50);
 	assert_value("node_disk_reads_merged_total", "device=sdb", 100);
 	assert_value("node_disk_reads_completed_total", "device=sdb", 5);
@@ -278,8 +207,8 @@ static void test_garbage(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "garbage");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	f.state = pt_init(&ds_ops, &f.conf);
+	pt_collect_ok(&ds_ops, f.state, 1000);
 	/* sda (first line wins over its duplicate), sde (19 fields: the 17
 	 * known ones), sdg (no trailing newline); every other line skipped */
 	assert_int_equal(fakehost_count("node_disk_reads_completed_total"), 3);
@@ -298,12 +227,10 @@ static void test_missing_file(void **unused)
 {
 	(void)unused;
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_conf(&f, "no-such-dir");
-	fixture_init(&f);
-	assert_int_equal(ds_collect(f.state, 1000, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "no-such-dir/diskstats"));
-	assert_non_null(strstr(err.msg, "No such file"));
+	f.state = pt_init(&ds_ops, &f.conf);
+	pt_collect_err(&ds_ops, f.state, 1000, BM_EIO, "no-such-dir/diskstats", "No such file",
+		       NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }
@@ -314,14 +241,13 @@ static void test_live(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	free(f.conf.proc_root);
-	f.conf.proc_root = strdup("/proc");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	pt_set_str(&f.conf.proc_root, "/proc");
+	f.state = pt_init(&ds_ops, &f.conf);
+	pt_collect_ok(&ds_ops, f.state, 1000);
 	struct ds_state *s = f.state;
 	char *buf = s->buf;
 	struct ds_dev *dev = s->dev;
-	collect_ok(&f, 2000);
+	pt_collect_ok(&ds_ops, f.state, 2000);
 	assert_ptr_equal(buf, s->buf);
 	assert_ptr_equal(dev, s->dev);
 	assert_true(fakehost_count("node_disk_io_now") > 0);

@@ -5,19 +5,10 @@
  * endless output cut at max_output, a missing program; and no zombies, no
  * leaked or inherited file descriptors afterwards.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <dirent.h>
-#include <math.h>
 
-#include "config_schema.h"
+#include "plugintest.h"
 #include "exec.c"
-
-#include "fakehost.h"
 
 struct fixture {
 	struct exec_conf conf;
@@ -27,12 +18,10 @@ struct fixture {
 /* cmds: name, script, timeout ms; ... NULL */
 static void fixture_open(struct fixture *f, uint64_t max_output, ...)
 {
-	struct cfg_errs errs = {0};
 	va_list ap;
 	bm__host_api = fakehost_api();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(exec_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(exec_options, &f->conf);
 	if (max_output)
 		f->conf.max_output = max_output;
 	f->conf.commands.items = calloc(8, sizeof(struct exec_cmd_conf));
@@ -53,15 +42,12 @@ static void fixture_open(struct fixture *f, uint64_t max_output, ...)
 		}
 	}
 	va_end(ap);
-	struct bm_err err = {0};
-	assert_int_equal(exec_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	f->state = pt_init(&exec_ops, &f->conf);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	exec_fini(f->state);
-	schema_release(exec_options, &f->conf);
-	fakehost_reset();
+	pt_close(&exec_ops, exec_options, f->state, &f->conf);
 }
 
 static int count_fds(void)
@@ -84,7 +70,6 @@ static void assert_no_children(void)
 static void test_ok(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	int fds0 = count_fds();
 	int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: must still not reach the child */
 	char script[256];
@@ -93,7 +78,7 @@ static void test_ok(void **unused)
 		 "if [ -e /proc/$$/fd/%d ]; then echo inherited 1; else echo inherited 0; fi",
 		 leak);
 	fixture_open(&f, 0, "probe", script, 5000, NULL);
-	assert_int_equal(exec_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&exec_ops, f.state, 1700000000000);
 	assert_true(fakehost_value("t", "a=1") == 5);
 	assert_true(fakehost_value("t", "a=2") == 6);
 	assert_true(fakehost_value("inherited", "") == 0);
@@ -105,7 +90,7 @@ static void test_ok(void **unused)
 	assert_true(d >= 0 && d < 5);
 	assert_int_equal(fakehost_meta("bearmon_exec_duration_seconds")->type, BM_METRIC_GAUGE);
 	/* twice: same result, batch reused */
-	assert_int_equal(exec_collect(f.state, 1700000001000, &err), 0);
+	pt_collect_ok(&exec_ops, f.state, 1700000001000);
 	assert_int_equal(fakehost_count("t"), 4);
 	fixture_close(&f);
 	close(leak);
@@ -116,11 +101,10 @@ static void test_ok(void **unused)
 static void test_garbage_and_exit_code(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, 0, "garbage", "echo 'good 1'; echo 'this is { not valid'", 5000,
 		     "failing", "echo 'x 1'; exit 3", 5000,
 		     "fine", "echo 'y 2'", 5000, NULL);
-	assert_int_equal(exec_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&exec_ops, f.state, 1700000000000);
 	assert_int_equal(fakehost_count("good"), 0); /* the whole output goes */
 	assert_true(fakehost_value("bearmon_exec_success", "command=garbage") == 0);
 	assert_true(fakehost_value("bearmon_exec_exit_code", "command=garbage") == 0);
@@ -136,14 +120,13 @@ static void test_garbage_and_exit_code(void **unused)
 static void test_timeout_kills_group(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	char pidfile[] = "/tmp/bm-exec-pid-XXXXXX", script[256];
 	int fd = mkstemp(pidfile);
 	close(fd);
 	snprintf(script, sizeof(script), "sleep 30 & echo $! > %s; echo 'early 1'; sleep 30", pidfile);
 	fixture_open(&f, 0, "slow", script, 300, NULL);
 	double t0 = mono_s();
-	assert_int_equal(exec_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&exec_ops, f.state, 1700000000000);
 	assert_true(mono_s() - t0 < 3);
 	assert_true(fakehost_value("bearmon_exec_success", "command=slow") == 0);
 	assert_true(fakehost_value("bearmon_exec_exit_code", "command=slow") == 128 + SIGKILL);
@@ -183,10 +166,9 @@ static void test_timeout_kills_group(void **unused)
 static void test_huge_output(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, 4096, "flood", "yes 'big_metric 1'", 5000, "after", "echo 'z 3'", 5000, NULL);
 	double t0 = mono_s();
-	assert_int_equal(exec_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&exec_ops, f.state, 1700000000000);
 	assert_true(mono_s() - t0 < 3); /* cut at the cap, not at the timeout */
 	assert_int_equal(fakehost_count("big_metric"), 0);
 	assert_true(fakehost_value("bearmon_exec_success", "command=flood") == 0);
@@ -200,9 +182,8 @@ static void test_huge_output(void **unused)
 static void test_missing_program(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, 0, "nope", "/nonexistent/bearmon-probe", 1000, NULL);
-	assert_int_equal(exec_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&exec_ops, f.state, 1700000000000);
 	assert_true(fakehost_value("bearmon_exec_success", "command=nope") == 0);
 	assert_true(fakehost_value("bearmon_exec_exit_code", "command=nope") == -1);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_WARN), "cannot run /nonexistent/bearmon-probe"));
@@ -213,25 +194,22 @@ static void test_missing_program(void **unused)
 static void test_no_commands_and_bad_config(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, 0, NULL);
-	assert_int_equal(exec_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&exec_ops, f.state, 1700000000000);
 	assert_true(fakehost_value("bearmon_exec_commands", "") == 0);
 	fixture_close(&f);
 
 	fixture_open(&f, 0, "a", "echo 'q 1'", 1000, NULL);
-	exec_fini(f.state);
+	pt_fini(&exec_ops, f.state);
 	struct exec_cmd_conf *c = BM_GROUP_ITEM(f.conf.commands, struct exec_cmd_conf, 1);
 	c->name = strdup("a");
 	c->command.v = calloc(1, sizeof(char *));
 	c->command.v[0] = strdup("true");
 	c->command.n = 1;
 	f.conf.commands.n = 2;
-	assert_int_equal(exec_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-	assert_non_null(strstr(err.msg, "name \"a\" used twice"));
+	pt_init_err(&exec_ops, &f.conf, BM_EINVAL, "name \"a\" used twice", NULL);
 	f.state = NULL;
-	schema_release(exec_options, &f.conf);
-	fakehost_reset();
+	fixture_close(&f);
 }
 
 int main(void)

@@ -6,32 +6,10 @@
  * mounts, a /proc/mounts-only tree, and a statvfs that hangs (a fake
  * statvfs, so values are exact and the hang is under the test's control).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
 #include <stdatomic.h>
 
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "filesystem.c"
-
-#define assert_value(name, labels, want)                                                     \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		double want_ = (want);                                                       \
-		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                  \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
-	} while (0)
-
-#define assert_absent(name, labels)                                                          \
-	do {                                                                                 \
-		if (!isnan(fakehost_value((name), (labels))))                                \
-			fail_msg("%s{%s} should be absent", (name), (labels));               \
-	} while (0)
 
 #define L_ROOT "device=/dev/vda,fstype=ext4,mountpoint=/"
 #define L_DATA "device=/dev/sdb1,fstype=xfs,mountpoint=/data"
@@ -72,70 +50,32 @@ struct fixture {
 	void *state;
 };
 
-static void set_list(struct bm_strlist *l, const char *pattern)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->n = 0;
-	l->v = NULL;
-	if (!pattern)
-		return;
-	l->v = calloc(1, sizeof(*l->v));
-	l->v[0] = strdup(pattern);
-	l->n = 1;
-}
-
-static void fixture_root(char *out, size_t n, const char *sub)
-{
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
-	snprintf(out, n, "%s/tests/fixtures/filesystem/%s", src, sub);
-}
-
 static void fixture_conf(struct fixture *f, const char *sub)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
 	bm__host_api = fakehost_api();
 	fakehost_reset();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(fs_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(fs_options, &f->conf);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_string_equal(f->conf.rootfs_prefix, "");
 	assert_int_equal(f->conf.stat_timeout, 5000);
 	assert_int_equal(f->conf.stat_backoff, 60000);
 	assert_string_equal(f->conf.fstypes_exclude.v[0], FS_DEFAULT_FSTYPES_EXCLUDE);
 	assert_string_equal(f->conf.mountpoints_exclude.v[0], FS_DEFAULT_MOUNTPOINTS_EXCLUDE);
-	fixture_root(root, sizeof(root), sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
+	pt_set_fixture(&f->conf.proc_root, "filesystem", sub);
 }
 
 /* init; with fake, statvfs is fake_stat */
 static void fixture_init(struct fixture *f, bool fake)
 {
-	struct bm_err err = {0};
-	assert_int_equal(fs_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	f->state = pt_init(&fs_ops, &f->conf);
 	if (fake)
 		((struct fs_state *)f->state)->statfn = fake_stat;
 }
 
 static void fixture_close(struct fixture *f)
 {
-	fs_fini(f->state);
-	schema_release(fs_options, &f->conf);
-	fakehost_reset();
-}
-
-static void collect_ok(struct fixture *f, int64_t now)
-{
-	struct bm_err err = {0};
-	fakehost_set_now(now);
-	int rc = fs_collect(f->state, now, &err);
-	if (rc)
-		fail_msg("collect: %s", err.msg);
+	pt_close(&fs_ops, fs_options, f->state, &f->conf);
 }
 
 static void check_fake_values(const char *l)
@@ -155,7 +95,7 @@ static void test_edge(void **unused)
 	fixture_conf(&f, "edge");
 	fixture_init(&f, true);
 	atomic_store(&hang_on, false);
-	collect_ok(&f, 1000);
+	pt_collect_ok(&fs_ops, f.state, 1000);
 	/* kept: / /data "/mnt/my disk" /mnt/hang /mnt/broken /devices; the
 	 * duplicate /data, /proc, overlay, /run/credentials/..., /dev/shm,
 	 * and two malformed lines are not */
@@ -188,7 +128,7 @@ static void test_edge(void **unused)
 	/* second round: same answer from the verdict cache, no new threads */
 	struct fs_state *s = f.state;
 	struct fs_worker *w = s->active;
-	collect_ok(&f, 2000);
+	pt_collect_ok(&fs_ops, f.state, 2000);
 	assert_ptr_equal(w, s->active);
 	assert_int_equal(fakehost_count("node_filesystem_device_error"), 12);
 	check_fake_values(L_DEVICES);
@@ -201,7 +141,7 @@ static void test_recorded(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	fixture_init(&f, true);
-	collect_ok(&f, 1000);
+	pt_collect_ok(&fs_ops, f.state, 1000);
 	/* / and the tmpfs under /mnt; proc, sysfs, cgroup, devpts, /dev/... are not */
 	assert_int_equal(fakehost_count("node_filesystem_device_error"), 2);
 	check_fake_values(L_ROOT);
@@ -220,14 +160,14 @@ static void test_timeout_and_backoff(void **unused)
 	f.conf.stat_timeout = 50;
 	f.conf.stat_backoff = 3600 * 1000;
 	/* /mnt/broken's debug line would be the last log */
-	set_list(&f.conf.mountpoints_exclude, "/mnt/broken|/dev/.*|/run/.*");
+	pt_set_list(&f.conf.mountpoints_exclude, "/mnt/broken|/dev/.*|/run/.*", NULL);
 	fixture_init(&f, true);
 	struct fs_state *s = f.state;
 	atomic_store(&hang_calls, 0);
 	atomic_store(&hang_on, true);
 
 	int64_t t0 = fs_mono_ms();
-	collect_ok(&f, 1000);
+	pt_collect_ok(&fs_ops, f.state, 1000);
 	assert_true(fs_mono_ms() - t0 < 2000);
 	assert_value("node_filesystem_device_error", L_HANG, 1);
 	assert_absent("node_filesystem_size_bytes", L_HANG);
@@ -241,7 +181,7 @@ static void test_timeout_and_backoff(void **unused)
 
 	/* still hung: skipped without a new statvfs (no thread pile-up) */
 	t0 = fs_mono_ms();
-	collect_ok(&f, 2000);
+	pt_collect_ok(&fs_ops, f.state, 2000);
 	assert_true(fs_mono_ms() - t0 < 40);
 	assert_value("node_filesystem_device_error", L_HANG, 1);
 	check_fake_values(L_DEVICES);
@@ -252,13 +192,13 @@ static void test_timeout_and_backoff(void **unused)
 	for (int i = 0; i < 2000 && !fs_worker_exited(s->stuck[0].w); i++)
 		usleep(1000);
 	assert_true(fs_worker_exited(s->stuck[0].w));
-	collect_ok(&f, 3000);
+	pt_collect_ok(&fs_ops, f.state, 3000);
 	assert_value("node_filesystem_device_error", L_HANG, 1);
 	assert_int_equal(atomic_load(&hang_calls), 1);
 
 	/* backoff over: retried, and fine now */
 	s->stuck[0].retry_ms = 0;
-	collect_ok(&f, 4000);
+	pt_collect_ok(&fs_ops, f.state, 4000);
 	assert_int_equal(atomic_load(&hang_calls), 2);
 	assert_int_equal(s->n_stuck, 0);
 	check_fake_values(L_HANG);
@@ -275,7 +215,7 @@ static void test_fini_while_hung(void **unused)
 	fixture_init(&f, true);
 	atomic_store(&hang_calls, 0);
 	atomic_store(&hang_on, true);
-	collect_ok(&f, 1000);
+	pt_collect_ok(&fs_ops, f.state, 1000);
 	assert_value("node_filesystem_device_error", L_HANG, 1);
 	fixture_close(&f);
 	atomic_store(&hang_on, false);
@@ -289,11 +229,10 @@ static void test_real_statvfs(void **unused)
 	struct fixture f;
 	char prefix[PATH_MAX], data[PATH_MAX + 8];
 	fixture_conf(&f, "edge");
-	fixture_root(prefix, sizeof(prefix), "rootfs");
-	free(f.conf.rootfs_prefix);
-	f.conf.rootfs_prefix = strdup(prefix);
+	pt_fixture_path(prefix, sizeof(prefix), "filesystem", "rootfs");
+	pt_set_str(&f.conf.rootfs_prefix, prefix);
 	fixture_init(&f, false);
-	collect_ok(&f, 1000);
+	pt_collect_ok(&fs_ops, f.state, 1000);
 	struct statvfs sv;
 	snprintf(data, sizeof(data), "%s/data", prefix);
 	assert_int_equal(statvfs(data, &sv), 0);
@@ -316,7 +255,7 @@ static void test_mounts_fallback(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "mounts_only");
 	fixture_init(&f, true);
-	collect_ok(&f, 1000);
+	pt_collect_ok(&fs_ops, f.state, 1000);
 	assert_true(((struct fs_state *)f.state)->use_mounts);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "reading"));
 	assert_int_equal(fakehost_count("node_filesystem_device_error"), 3);
@@ -331,12 +270,9 @@ static void test_missing(void **unused)
 {
 	(void)unused;
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_conf(&f, "no-such-dir");
 	fixture_init(&f, true);
-	assert_int_equal(fs_collect(f.state, 1000, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "no-such-dir/mounts"));
-	assert_non_null(strstr(err.msg, "No such file"));
+	pt_collect_err(&fs_ops, f.state, 1000, BM_EIO, "no-such-dir/mounts", "No such file", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }
@@ -345,24 +281,20 @@ static void test_filters(void **unused)
 {
 	(void)unused;
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_conf(&f, "edge");
-	set_list(&f.conf.fstypes_include, "ext4");
-	set_list(&f.conf.mountpoints_exclude, "/mnt/b.*");
+	pt_set_list(&f.conf.fstypes_include, "ext4", NULL);
+	pt_set_list(&f.conf.mountpoints_exclude, "/mnt/b.*", NULL);
 	fixture_init(&f, true);
-	collect_ok(&f, 1000);
+	pt_collect_ok(&fs_ops, f.state, 1000);
 	assert_int_equal(fakehost_count("node_filesystem_device_error"), 2);
 	check_fake_values(L_ROOT);
 	check_fake_values(L_DISK);
 	fixture_close(&f);
 
 	fixture_conf(&f, "edge");
-	set_list(&f.conf.mountpoints_include, "/mnt/(");
-	assert_int_equal(fs_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-	assert_non_null(strstr(err.msg, "mountpoints_include"));
-	assert_non_null(strstr(err.msg, "/mnt/("));
-	schema_release(fs_options, &f.conf);
-	fakehost_reset();
+	pt_set_list(&f.conf.mountpoints_include, "/mnt/(", NULL);
+	pt_init_err(&fs_ops, &f.conf, BM_EINVAL, "mountpoints_include", "/mnt/(", NULL);
+	fixture_close(&f);
 }
 
 static void test_unescape(void **unused)

@@ -5,16 +5,7 @@
  * no-GPU path (a library that does not exist: init fails with BM_ENOTSUP
  * and "no NVIDIA GPU found"), and AMD cards from tests/fixtures/gpu/amd.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
-
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "gpu.c"
 
 #define GIB (1024.0 * 1024 * 1024)
@@ -26,27 +17,16 @@ struct fixture {
 
 static void conf_open(struct fixture *f, const char *library, const char *sys_sub)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
 	bm__host_api = fakehost_api();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(gpu_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
-	snprintf(root, sizeof(root), "%s/tests/fixtures/gpu/%s", src, sys_sub);
-	free(f->conf.sys_root);
-	f->conf.sys_root = strdup(root);
-	free(f->conf.library);
-	f->conf.library = strdup(library);
+	pt_conf_defaults(gpu_options, &f->conf);
+	pt_set_fixture(&f->conf.sys_root, "gpu", sys_sub);
+	pt_set_str(&f->conf.library, library);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	if (f->state)
-		gpu_fini(f->state);
-	schema_release(gpu_options, &f->conf);
-	fakehost_reset();
+	pt_close(&gpu_ops, gpu_options, f->state, &f->conf);
 }
 
 #define A100 "gpu=0,name=Fake A100,uuid=GPU-aaaaaaaa-0000-0000-0000-000000000000,vendor=nvidia"
@@ -74,17 +54,15 @@ static void test_no_library(void **unused)
 static void test_nvml_without_devices(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	void *dl = dlopen(FAKE_NVML, RTLD_NOW | RTLD_LOCAL); /* keeps its counters alive */
 	assert_non_null(dl);
 	int (*inits)(void) = (int (*)(void))dlsym(dl, "fake_nvml_inits");
 	setenv("FAKE_NVML_DEVICES", "0", 1);
 	conf_open(&f, FAKE_NVML, "no-such-sys");
-	assert_int_equal(gpu_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_ENOTSUP);
-	assert_non_null(strstr(err.msg, "no NVIDIA GPU found (NVML sees no device)"));
+	pt_init_err(&gpu_ops, &f.conf, BM_ENOTSUP, "no NVIDIA GPU found (NVML sees no device)",
+		    NULL);
 	assert_int_equal(inits(), 0); /* nvmlShutdown was called */
 	unsetenv("FAKE_NVML_DEVICES");
-	f.state = NULL;
 	fixture_close(&f);
 	dlclose(dl);
 }
@@ -92,14 +70,13 @@ static void test_nvml_without_devices(void **unused)
 static void test_fake_nvml(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	void *dl = dlopen(FAKE_NVML, RTLD_NOW | RTLD_LOCAL);
 	assert_non_null(dl);
 	int (*inits)(void) = (int (*)(void))dlsym(dl, "fake_nvml_inits");
 	conf_open(&f, FAKE_NVML, "no-such-sys");
-	assert_int_equal(gpu_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
+	f.state = pt_init(&gpu_ops, &f.conf);
 	assert_int_equal(inits(), 1);
-	assert_int_equal(gpu_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&gpu_ops, f.state, 1700000000000);
 
 	assert_true(fakehost_value("bearmon_gpu_utilization_ratio", A100) == 0.42);
 	assert_true(fakehost_value("bearmon_gpu_memory_utilization_ratio", A100) == 0.17);
@@ -142,11 +119,11 @@ static void test_fake_nvml(void **unused)
 
 	/* a second round: XID totals stay (no new events), same series */
 	size_t n1 = fakehost_n_samples();
-	assert_int_equal(gpu_collect(f.state, 1700000001000, &err), 0);
+	pt_collect_ok(&gpu_ops, f.state, 1700000001000);
 	assert_int_equal(fakehost_n_samples(), 2 * n1);
 	assert_true(fakehost_value("bearmon_gpu_xid_errors_total", A100 ",xid=13") == 2);
 
-	gpu_fini(f.state);
+	pt_fini(&gpu_ops, f.state);
 	f.state = NULL;
 	assert_int_equal(inits(), 0); /* nvmlShutdown in fini */
 	fixture_close(&f);
@@ -156,38 +133,28 @@ static void test_fake_nvml(void **unused)
 static void test_filter(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	char *pat[] = {"1"};
 	conf_open(&f, FAKE_NVML, "no-such-sys");
 	f.conf.processes = false;
-	/* the list belongs to schema_release: give it a heap copy */
-	f.conf.exclude.v = calloc(1, sizeof(char *));
-	f.conf.exclude.v[0] = strdup(pat[0]);
-	f.conf.exclude.n = 1;
-	assert_int_equal(gpu_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
-	assert_int_equal(gpu_collect(f.state, 1700000000000, &err), 0);
+	pt_set_list(&f.conf.exclude, "1", NULL);
+	f.state = pt_init(&gpu_ops, &f.conf);
+	pt_collect_ok(&gpu_ops, f.state, 1700000000000);
 	assert_int_equal(fakehost_count("bearmon_gpu_memory_used_bytes"), 1);
 	assert_int_equal(fakehost_count("bearmon_gpu_process_memory_bytes"), 0);
 	fixture_close(&f);
 
 	conf_open(&f, FAKE_NVML, "no-such-sys");
-	f.conf.include.v = calloc(1, sizeof(char *));
-	f.conf.include.v[0] = strdup("(");
-	f.conf.include.n = 1;
-	assert_int_equal(gpu_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-	assert_non_null(strstr(err.msg, "bad pattern"));
-	f.state = NULL;
+	pt_set_list(&f.conf.include, "(", NULL);
+	pt_init_err(&gpu_ops, &f.conf, BM_EINVAL, "bad pattern", NULL);
 	fixture_close(&f);
 }
 
 static void test_amd(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	conf_open(&f, "libnvidia-ml-does-not-exist.so.1", "amd/sys");
-	assert_int_equal(gpu_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
+	f.state = pt_init(&gpu_ops, &f.conf);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "no NVIDIA GPU found"));
-	assert_int_equal(gpu_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&gpu_ops, f.state, 1700000000000);
 #define CARD0 "gpu=0,name=AMD Radeon RX 6800,uuid=5bd5d2c1e8d0c6b4,vendor=amd"
 	assert_true(fakehost_value("bearmon_gpu_utilization_ratio", CARD0) == 0.37);
 	assert_true(fakehost_value("bearmon_gpu_memory_utilization_ratio", CARD0) == 0.12);
@@ -208,13 +175,12 @@ static void test_amd(void **unused)
 static void test_amd_vanishes(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	conf_open(&f, "libnvidia-ml-does-not-exist.so.1", "amd/sys");
 	f.conf.nvidia = false;
-	assert_int_equal(gpu_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
+	f.state = pt_init(&gpu_ops, &f.conf);
 	struct gpu *g = f.state;
 	snprintf(g->amd[1].dir, sizeof(g->amd[1].dir), "%s/gone", f.conf.sys_root);
-	assert_int_equal(gpu_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&gpu_ops, f.state, 1700000000000);
 	assert_int_equal(fakehost_count("bearmon_gpu_utilization_ratio"), 1);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "no longer readable"));
 	fixture_close(&f);

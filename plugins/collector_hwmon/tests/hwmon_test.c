@@ -5,16 +5,7 @@
  * RAPL zones), an empty host, a chip that vanishes, a RAPL wrap and reset,
  * an unreadable energy_uj and the chip filters.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
-
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "hwmon.c"
 
 struct fixture {
@@ -23,71 +14,35 @@ struct fixture {
 	char tmp[64]; /* a copy of the fixture when the test changes files */
 };
 
-#define assert_value(name, labels, want)                                                           \
-	do {                                                                                       \
-		double got_ = fakehost_value((name), (labels));                                    \
-		double want_ = (want);                                                             \
-		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                        \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_);     \
-	} while (0)
-
-static void set_root(struct fixture *f, const char *root)
-{
-	free(f->conf.sys_root);
-	f->conf.sys_root = strdup(root);
-}
-
 /* sub: "sys" or "empty/sys" under tests/fixtures/hwmon; copy: work on a
  * copy in /tmp that the test may change. */
 static void fixture_open(struct fixture *f, const char *sub, bool copy)
 {
-	struct cfg_errs errs = {0};
 	char root[PATH_MAX];
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
+	char copy_root[sizeof(f->tmp) + 8] = "";
 	bm__host_api = fakehost_api();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(hw_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(hw_options, &f->conf);
 	assert_string_equal(f->conf.sys_root, "/sys");
 	assert_true(f->conf.thermal_zones);
 	assert_true(f->conf.rapl);
 	assert_int_equal(f->conf.rescan_ms, 60000);
-	snprintf(root, sizeof(root), "%s/tests/fixtures/hwmon/%s", src, sub);
+	pt_fixture_path(root, sizeof(root), "hwmon", sub);
 	if (copy) {
-		char cmd[PATH_MAX + 128];
-		snprintf(f->tmp, sizeof(f->tmp), "/tmp/bm-hwmon-test-XXXXXX");
-		assert_non_null(mkdtemp(f->tmp));
-		snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s/sys'", root, f->tmp);
-		assert_int_equal(system(cmd), 0);
-		snprintf(root, sizeof(root), "%s/sys", f->tmp);
+		pt_mkdtemp(f->tmp, sizeof(f->tmp), "bm-hwmon-test-");
+		snprintf(copy_root, sizeof(copy_root), "%s/sys", f->tmp);
+		pt_copy_tree(root, copy_root);
 	}
-	set_root(f, root);
-	struct bm_err err = {0};
-	assert_int_equal(hw_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	pt_set_str(&f->conf.sys_root, copy ? copy_root : root);
+	f->state = pt_init(&hw_ops, &f->conf);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	hw_fini(f->state);
-	schema_release(hw_options, &f->conf);
-	fakehost_reset();
-	if (f->tmp[0]) {
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->tmp);
-		assert_int_equal(system(cmd), 0);
-	}
+	pt_close(&hw_ops, hw_options, f->state, &f->conf);
+	if (f->tmp[0])
+		assert_int_equal(pt_rm_tree(f->tmp), 0);
 	hw_openat = hw_sys_openat;
-}
-
-static void write_file(const struct fixture *f, const char *rel, const char *text)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/sys/%s", f->tmp, rel);
-	FILE *out = fopen(path, "w");
-	assert_non_null(out);
-	fputs(text, out);
-	fclose(out);
 }
 
 #define CORE "chip=platform_coretemp_0"
@@ -121,8 +76,7 @@ static void check_hwmon(void)
 	assert_value("node_hwmon_temp_celsius", NVME ",sensor=temp1", 38.85);
 	assert_value("node_hwmon_temp_celsius", GPU ",sensor=temp1", 52);
 	assert_value("node_hwmon_temp_celsius", "chip=hwmon5,sensor=temp1", 30);
-	assert_true(isnan(
-	    fakehost_value("node_hwmon_temp_celsius", "chip=hwmon5,sensor=temp2"))); /* garbage */
+	assert_absent("node_hwmon_temp_celsius", "chip=hwmon5,sensor=temp2"); /* garbage */
 	/* a bare temp3 next to temp3_input: node_exporter's naming */
 	assert_value("node_hwmon_temp_celsius", "chip=hwmon5,sensor=temp3", 31);
 	assert_value("node_hwmon_temp_input_celsius", "chip=hwmon5,sensor=temp3", 32);
@@ -173,9 +127,8 @@ static const char *rapl_labels(const struct fixture *f, const char *index, const
 static void test_recorded(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, "sys", false);
-	assert_int_equal(hw_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 1700000000000);
 	check_hwmon();
 	assert_int_equal(fakehost_count("node_thermal_zone_temp"), 2);
 	assert_value("node_thermal_zone_temp", "type=x86_pkg_temp,zone=0", 45);
@@ -200,7 +153,7 @@ static void test_recorded(void **unused)
 		   3 + 3 + 1 + 2 + 2 + 1 + 1 + 2 + 3);
 	/* a second collection (cached layout) publishes the same */
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 1700000001000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 1700000001000);
 	check_hwmon();
 	assert_int_equal(fakehost_n_samples(), n);
 	fixture_close(&f);
@@ -210,21 +163,20 @@ static void test_recorded(void **unused)
 static void test_empty_host(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, "empty/sys", false);
-	assert_int_equal(hw_collect(f.state, 1000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 1000);
 	assert_int_equal(fakehost_n_samples(), 1);
 	assert_value("bearmon_hwmon_chips", "", 0);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO),
 			       "no hwmon chips, thermal zones or RAPL zones under"));
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 2000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 2000);
 	assert_int_equal(fakehost_n_samples(), 1);
 	assert_string_equal(fakehost_last_log(BM_LOG_DEBUG), "");
 	fixture_close(&f);
 	/* a root that does not exist at all is the same */
 	fixture_open(&f, "does-not-exist", false);
-	assert_int_equal(hw_collect(f.state, 1000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 1000);
 	assert_value("bearmon_hwmon_chips", "", 0);
 	fixture_close(&f);
 }
@@ -233,38 +185,37 @@ static void test_empty_host(void **unused)
 static void test_rapl_wrap(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	const double max = 262143328850.0;
 	fixture_open(&f, "sys", true);
-	assert_int_equal(hw_collect(f.state, 1000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 1000);
 	assert_value("node_rapl_package_joules_total", rapl_labels(&f, "0", "intel-rapl:0"),
 		     262143.0);
 	/* 262143000000 -> 262143328850 (max) -> wrapped to 500000000 */
-	write_file(&f, "class/powercap/intel-rapl:0/energy_uj", "500000000\n");
+	pt_write_file(f.tmp, "sys/class/powercap/intel-rapl:0/energy_uj", "500000000\n");
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 2000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 2000);
 	assert_value("node_rapl_package_joules_total", rapl_labels(&f, "0", "intel-rapl:0"),
 		     (max + 500000000.0) / 1e6);
 	assert_value("node_rapl_core_joules_total", rapl_labels(&f, "0", "intel-rapl:0:0"), 1.5);
 	/* the unwrap state survives a rescan of the devices */
-	write_file(&f, "class/powercap/intel-rapl:0/energy_uj", "900000000\n");
+	pt_write_file(f.tmp, "sys/class/powercap/intel-rapl:0/energy_uj", "900000000\n");
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 2000 + 60000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 2000 + 60000);
 	assert_value("node_rapl_package_joules_total", rapl_labels(&f, "0", "intel-rapl:0"),
 		     (max + 900000000.0) / 1e6);
 	/* a second wrap */
-	write_file(&f, "class/powercap/intel-rapl:0/energy_uj", "262000000000\n");
+	pt_write_file(f.tmp, "sys/class/powercap/intel-rapl:0/energy_uj", "262000000000\n");
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 63000, &err), 0);
-	write_file(&f, "class/powercap/intel-rapl:0/energy_uj", "100\n");
+	pt_collect_ok(&hw_ops, f.state, 63000);
+	pt_write_file(f.tmp, "sys/class/powercap/intel-rapl:0/energy_uj", "100\n");
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 64000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 64000);
 	assert_value("node_rapl_package_joules_total", rapl_labels(&f, "0", "intel-rapl:0"),
 		     (2 * max + 100.0) / 1e6);
 	/* a small step back is no wrap: a reset, published as read */
-	write_file(&f, "class/powercap/intel-rapl:0:0/energy_uj", "1000000\n");
+	pt_write_file(f.tmp, "sys/class/powercap/intel-rapl:0:0/energy_uj", "1000000\n");
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 65000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 65000);
 	assert_value("node_rapl_core_joules_total", rapl_labels(&f, "0", "intel-rapl:0:0"), 1.0);
 	fixture_close(&f);
 }
@@ -282,17 +233,16 @@ static int eacces_openat(int dirfd, const char *path, int flags)
 static void test_rapl_eacces(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, "sys", false);
 	hw_openat = eacces_openat;
-	assert_int_equal(hw_collect(f.state, 1000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 1000);
 	assert_int_equal(fakehost_count("node_rapl_package_joules_total"), 0);
 	assert_int_equal(fakehost_count("node_rapl_core_joules_total"), 0);
 	assert_int_equal(fakehost_count("node_hwmon_temp_celsius"), 7);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO),
 			       "energy_uj: Permission denied (root only since Linux 5.10)"));
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 2000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 2000);
 	assert_string_equal(fakehost_last_log(BM_LOG_DEBUG), ""); /* said once */
 	fixture_close(&f);
 }
@@ -301,29 +251,28 @@ static void test_rapl_eacces(void **unused)
 static void test_chip_vanishes(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	char cmd[PATH_MAX];
 	fixture_open(&f, "sys", true);
-	assert_int_equal(hw_collect(f.state, 1000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 1000);
 	assert_value("node_hwmon_temp_celsius", NVME ",sensor=temp1", 38.85);
 	snprintf(cmd, sizeof(cmd),
 		 "rm -rf '%s/sys/devices/pci0000:00/0000:00:1d.0' '%s/sys/class/hwmon/hwmon2'",
 		 f.tmp, f.tmp);
 	assert_int_equal(system(cmd), 0);
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 2000, &err), 0);
-	assert_true(isnan(fakehost_value("node_hwmon_temp_celsius", NVME ",sensor=temp1")));
+	pt_collect_ok(&hw_ops, f.state, 2000);
+	assert_absent("node_hwmon_temp_celsius", NVME ",sensor=temp1");
 	assert_value("node_hwmon_temp_celsius", CORE ",sensor=temp1", 45);
 	assert_true(((struct hw *)f.state)->rescan);
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 3000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 3000);
 	assert_value("bearmon_hwmon_chips", "", 5);
 	assert_int_equal(fakehost_count("node_hwmon_chip_names"), 4);
 	assert_false(((struct hw *)f.state)->rescan);
 	/* a changed reading is seen without a rescan */
-	write_file(&f, "class/hwmon/hwmon1/temp1_input", "61000\n");
+	pt_write_file(f.tmp, "sys/class/hwmon/hwmon1/temp1_input", "61000\n");
 	fakehost_reset();
-	assert_int_equal(hw_collect(f.state, 4000, &err), 0);
+	pt_collect_ok(&hw_ops, f.state, 4000);
 	assert_value("node_hwmon_temp_celsius", CORE ",sensor=temp1", 61);
 	fixture_close(&f);
 }
@@ -331,29 +280,25 @@ static void test_chip_vanishes(void **unused)
 static void test_filters(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	char *inc[] = {"platform_.*"};
-	char *exc[] = {".*nct6775.*"};
 	fixture_open(&f, "sys", false);
-	hw_fini(f.state);
-	f.conf.chips_include = (struct bm_strlist){1, inc};
-	f.conf.chips_exclude = (struct bm_strlist){1, exc};
+	pt_fini(&hw_ops, f.state);
+	pt_set_list(&f.conf.chips_include, "platform_.*", NULL);
+	pt_set_list(&f.conf.chips_exclude, ".*nct6775.*", NULL);
 	f.conf.thermal_zones = false;
 	f.conf.rapl = false;
-	assert_int_equal(hw_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
-	assert_int_equal(hw_collect(f.state, 1000, &err), 0);
+	f.state = pt_init(&hw_ops, &f.conf);
+	pt_collect_ok(&hw_ops, f.state, 1000);
 	assert_value("bearmon_hwmon_chips", "", 1);
 	assert_int_equal(fakehost_count("node_hwmon_temp_celsius"), 2);
 	assert_int_equal(fakehost_count("node_hwmon_fan_rpm"), 0);
 	assert_int_equal(fakehost_count("node_thermal_zone_temp"), 0);
 	assert_int_equal(fakehost_count("node_rapl_package_joules_total"), 0);
-	hw_fini(f.state);
-	f.conf.chips_include = (struct bm_strlist){0};
-	f.conf.chips_exclude = (struct bm_strlist){1, (char *[]){"(unclosed"}};
-	assert_int_equal(hw_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-	assert_non_null(strstr(err.msg, "chips_include/chips_exclude: "));
-	f.conf.chips_exclude = (struct bm_strlist){0};
-	assert_int_equal(hw_init(fakehost_ctx(), &f.conf, &f.state, &err), 0);
+	pt_fini(&hw_ops, f.state);
+	pt_set_list(&f.conf.chips_include, NULL);
+	pt_set_list(&f.conf.chips_exclude, "(unclosed", NULL);
+	pt_init_err(&hw_ops, &f.conf, BM_EINVAL, "chips_include/chips_exclude: ", NULL);
+	pt_set_list(&f.conf.chips_exclude, NULL);
+	f.state = pt_init(&hw_ops, &f.conf);
 	fixture_close(&f);
 }
 

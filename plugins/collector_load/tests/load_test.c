@@ -4,16 +4,7 @@
  * tests/fixtures/load/: the recorded /proc/loadavg, a garbage file and a
  * missing one.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
-
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "load.c"
 
 /* One instance of the plugin with its defaults, proc_root at a fixture. */
@@ -24,35 +15,23 @@ struct fixture {
 
 static void fixture_open(struct fixture *f, const char *sub)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
 	bm__host_api = fakehost_api();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(load_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
-	snprintf(root, sizeof(root), "%s/tests/fixtures/load%s/proc", src, sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
-	struct bm_err err = {0};
-	assert_int_equal(load_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	pt_conf_defaults(load_options, &f->conf);
+	pt_set_fixture(&f->conf.proc_root, "load", sub);
+	f->state = pt_init(&load_ops, &f->conf);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	load_fini(f->state);
-	schema_release(load_options, &f->conf);
-	fakehost_reset();
+	pt_close(&load_ops, load_options, f->state, &f->conf);
 }
 
 static void test_recorded(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "");
-	fakehost_set_now(1700000000000);
-	assert_int_equal(load_collect(f.state, 1700000000000, &err), 0);
+	fixture_open(&f, "proc");
+	pt_collect_ok(&load_ops, f.state, 1700000000000);
 	/* recorded: 0.05 0.37 0.43 1/85 10747 */
 	assert_true(fakehost_value("node_load1", "") == 0.05);
 	assert_true(fakehost_value("node_load5", "") == 0.37);
@@ -64,7 +43,7 @@ static void test_recorded(void **unused)
 	assert_int_equal(fakehost_meta("bearmon_load_tasks_total")->type, BM_METRIC_GAUGE);
 	assert_int_equal(fakehost_sample(0)->ts_ms, 1700000000000);
 	/* a second round publishes the same again (batch reused) */
-	assert_int_equal(load_collect(f.state, 1700000001000, &err), 0);
+	pt_collect_ok(&load_ops, f.state, 1700000001000);
 	assert_int_equal(fakehost_n_samples(), 10);
 	assert_int_equal(fakehost_sample(9)->ts_ms, 1700000001000);
 	assert_int_equal(fakehost_unsorted(), 0);
@@ -87,10 +66,9 @@ static void test_parse(void **unused)
 static void test_garbage(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "/garbage");
-	assert_int_equal(load_collect(f.state, 1, &err), BM_EPROTO);
-	assert_non_null(strstr(err.msg, "garbage/proc/loadavg: cannot parse \"not a loadavg\""));
+	fixture_open(&f, "garbage/proc");
+	pt_collect_err(&load_ops, f.state, 1, BM_EPROTO,
+		       "garbage/proc/loadavg: cannot parse \"not a loadavg\"", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }
@@ -98,10 +76,9 @@ static void test_garbage(void **unused)
 static void test_missing(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "/does-not-exist");
-	assert_int_equal(load_collect(f.state, 1, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "does-not-exist/proc/loadavg: No such file or directory"));
+	fixture_open(&f, "does-not-exist/proc");
+	pt_collect_err(&load_ops, f.state, 1, BM_EIO,
+		       "does-not-exist/proc/loadavg: No such file or directory", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }

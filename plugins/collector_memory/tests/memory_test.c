@@ -5,17 +5,7 @@
  * garbage meminfo, a missing root, vmstat field selection and fields that
  * change between two reads.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
-#include <sys/stat.h>
-
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "memory.c"
 
 struct fixture {
@@ -23,67 +13,31 @@ struct fixture {
 	void *state;
 };
 
-#define assert_value(name, labels, want)                                                     \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		double want_ = (want);                                                       \
-		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                  \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
-	} while (0)
-
-/* Defaults, proc_root set to root (absolute) or the fixture sub dir. */
+/* Defaults, proc_root at the fixture sub dir or at an absolute path. */
 static void conf_open(struct fixture *f, const char *sub)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
 	bm__host_api = fakehost_api();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(mem_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
-	if (sub[0] == '/' && strncmp(sub, "/tmp/", 5) == 0)
-		snprintf(root, sizeof(root), "%s", sub);
+	pt_conf_defaults(mem_options, &f->conf);
+	if (sub[0] == '/')
+		pt_set_str(&f->conf.proc_root, sub);
 	else
-		snprintf(root, sizeof(root), "%s/tests/fixtures/memory%s/proc", src, sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
-}
-
-static void set_fields(struct fixture *f, size_t n, const char *const *v)
-{
-	for (size_t i = 0; i < f->conf.vmstat_fields.n; i++)
-		free(f->conf.vmstat_fields.v[i]);
-	free(f->conf.vmstat_fields.v);
-	f->conf.vmstat_fields.n = n;
-	f->conf.vmstat_fields.v = n ? calloc(n, sizeof(char *)) : NULL;
-	for (size_t i = 0; i < n; i++)
-		f->conf.vmstat_fields.v[i] = strdup(v[i]);
-}
-
-static void instance_open(struct fixture *f)
-{
-	struct bm_err err = {0};
-	assert_int_equal(mem_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+		pt_set_fixture(&f->conf.proc_root, "memory", sub);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	if (f->state)
-		mem_fini(f->state);
-	schema_release(mem_options, &f->conf);
-	fakehost_reset();
+	pt_close(&mem_ops, mem_options, f->state, &f->conf);
 }
 
 static void test_recorded(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	conf_open(&f, "");
+	conf_open(&f, "proc");
 	assert_int_equal(f.conf.vmstat_fields.n, 1);
 	assert_string_equal(f.conf.vmstat_fields.v[0], "^(oom_kill|pgpg|pswp|pg.*fault).*");
-	instance_open(&f);
-	assert_int_equal(mem_collect(f.state, 1700000000000, &err), 0);
+	f.state = pt_init(&mem_ops, &f.conf);
+	pt_collect_ok(&mem_ops, f.state, 1700000000000);
 	assert_value("node_memory_MemTotal_bytes", "", 24684092.0 * 1024);
 	assert_value("node_memory_MemFree_bytes", "", 24269892.0 * 1024);
 	assert_value("node_memory_MemAvailable_bytes", "", 24300580.0 * 1024);
@@ -98,7 +52,7 @@ static void test_recorded(void **unused)
 	assert_value("node_memory_DirectMap1G_bytes", "", 25165824.0 * 1024);
 	assert_value("node_memory_HugePages_Total", "", 0);
 	assert_value("node_memory_HugePages_Surp", "", 0);
-	assert_true(isnan(fakehost_value("node_memory_HugePages_Total_bytes", "")));
+	assert_absent("node_memory_HugePages_Total_bytes", "");
 	assert_value("node_vmstat_pgpgin", "", 3190313);
 	assert_value("node_vmstat_pgpgout", "", 1148240);
 	assert_value("node_vmstat_pswpin", "", 0);
@@ -106,7 +60,7 @@ static void test_recorded(void **unused)
 	assert_value("node_vmstat_pgfault", "", 24841290);
 	assert_value("node_vmstat_pgmajfault", "", 4885);
 	assert_value("node_vmstat_oom_kill", "", 0);
-	assert_true(isnan(fakehost_value("node_vmstat_nr_free_pages", "")));
+	assert_absent("node_vmstat_nr_free_pages", "");
 	assert_int_equal(fakehost_n_samples(), 54 + 7);
 
 	const struct fh_meta *mt = fakehost_meta("node_memory_MemAvailable_bytes");
@@ -120,7 +74,7 @@ static void test_recorded(void **unused)
 	assert_int_equal(fakehost_sample(0)->ts_ms, 1700000000000);
 
 	/* second round: same again from the line cache */
-	assert_int_equal(mem_collect(f.state, 1700000001000, &err), 0);
+	pt_collect_ok(&mem_ops, f.state, 1700000001000);
 	assert_int_equal(fakehost_n_samples(), 2 * (54 + 7));
 	assert_value("node_memory_Active_anon_bytes", "", 1528.0 * 1024);
 	assert_value("node_vmstat_pgmajfault", "", 4885);
@@ -131,17 +85,16 @@ static void test_recorded(void **unused)
 static void test_vmstat_fields(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	static const char *const pats[] = {"nr_free_pages", "thp_fault_.*", "workingset_refault_anon"};
-	conf_open(&f, "");
-	set_fields(&f, 3, pats);
-	instance_open(&f);
-	assert_int_equal(mem_collect(f.state, 1, &err), 0);
+	conf_open(&f, "proc");
+	pt_set_list(&f.conf.vmstat_fields, "nr_free_pages", "thp_fault_.*",
+		    "workingset_refault_anon", NULL);
+	f.state = pt_init(&mem_ops, &f.conf);
+	pt_collect_ok(&mem_ops, f.state, 1);
 	assert_value("node_vmstat_nr_free_pages", "", 1131972);
 	assert_value("node_vmstat_thp_fault_alloc", "", 0);
 	assert_value("node_vmstat_thp_fault_fallback", "", 0);
 	assert_value("node_vmstat_workingset_refault_anon", "", 0);
-	assert_true(isnan(fakehost_value("node_vmstat_pgfault", ""))); /* anchored, not selected */
+	assert_absent("node_vmstat_pgfault", ""); /* anchored, not selected */
 	assert_int_equal(fakehost_n_samples(), 54 + 5); /* thp_fault_alloc, _fallback, _fallback_charge */
 	fixture_close(&f);
 }
@@ -149,11 +102,10 @@ static void test_vmstat_fields(void **unused)
 static void test_vmstat_all(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	conf_open(&f, "");
-	set_fields(&f, 0, NULL);
-	instance_open(&f);
-	assert_int_equal(mem_collect(f.state, 1, &err), 0);
+	conf_open(&f, "proc");
+	pt_set_list(&f.conf.vmstat_fields, NULL);
+	f.state = pt_init(&mem_ops, &f.conf);
+	pt_collect_ok(&mem_ops, f.state, 1);
 	assert_int_equal(fakehost_n_samples(), 54 + 192);
 	assert_value("node_vmstat_nr_free_pages", "", 1131972);
 	fixture_close(&f);
@@ -162,24 +114,19 @@ static void test_vmstat_all(void **unused)
 static void test_bad_regex(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	static const char *const pats[] = {"pg(fault"};
-	conf_open(&f, "");
-	set_fields(&f, 1, pats);
-	assert_int_equal(mem_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-	assert_non_null(strstr(err.msg, "vmstat_fields: bad pattern \"pg(fault\""));
-	f.state = NULL;
+	conf_open(&f, "proc");
+	pt_set_list(&f.conf.vmstat_fields, "pg(fault", NULL);
+	pt_init_err(&mem_ops, &f.conf, BM_EINVAL, "vmstat_fields: bad pattern \"pg(fault\"", NULL);
 	fixture_close(&f);
 }
 
 static void test_garbage(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	conf_open(&f, "/garbage");
-	instance_open(&f);
-	assert_int_equal(mem_collect(f.state, 1, &err), BM_EPROTO);
-	assert_non_null(strstr(err.msg, "garbage/proc/meminfo: cannot parse line 1 \"MemTotal: lots\""));
+	conf_open(&f, "garbage/proc");
+	f.state = pt_init(&mem_ops, &f.conf);
+	pt_collect_err(&mem_ops, f.state, 1, BM_EPROTO,
+		       "garbage/proc/meminfo: cannot parse line 1 \"MemTotal: lots\"", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }
@@ -187,11 +134,10 @@ static void test_garbage(void **unused)
 static void test_missing(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	conf_open(&f, "/does-not-exist");
-	instance_open(&f);
-	assert_int_equal(mem_collect(f.state, 1, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "does-not-exist/proc/meminfo: No such file or directory"));
+	conf_open(&f, "does-not-exist/proc");
+	f.state = pt_init(&mem_ops, &f.conf);
+	pt_collect_err(&mem_ops, f.state, 1, BM_EIO,
+		       "does-not-exist/proc/meminfo: No such file or directory", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }
@@ -209,30 +155,18 @@ static void test_sanitize(void **unused)
 	assert_string_equal(out, "Committed_AS");
 }
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *out = fopen(path, "w");
-	assert_non_null(out);
-	fputs(text, out);
-	fclose(out);
-}
-
 /* A field appears (memory hotplug, a new kernel feature) and another one
  * moves between two reads: the line cache follows. */
 static void test_fields_change(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	char dir[] = "/tmp/bm-mem-test-XXXXXX";
-	char mi[PATH_MAX], vm[PATH_MAX];
-	assert_non_null(mkdtemp(dir));
-	snprintf(mi, sizeof(mi), "%s/meminfo", dir);
-	snprintf(vm, sizeof(vm), "%s/vmstat", dir);
-	write_file(mi, "MemTotal:  100 kB\nHugePages_Free:  3\n");
-	write_file(vm, "pgfault 10\nnr_free_pages 4\noom_kill 1\n");
+	char dir[64];
+	pt_mkdtemp(dir, sizeof(dir), "bm-mem-test-");
+	pt_write_file(dir, "meminfo", "MemTotal:  100 kB\nHugePages_Free:  3\n");
+	pt_write_file(dir, "vmstat", "pgfault 10\nnr_free_pages 4\noom_kill 1\n");
 	conf_open(&f, dir);
-	instance_open(&f);
-	assert_int_equal(mem_collect(f.state, 1, &err), 0);
+	f.state = pt_init(&mem_ops, &f.conf);
+	pt_collect_ok(&mem_ops, f.state, 1);
 	assert_value("node_memory_MemTotal_bytes", "", 102400);
 	assert_value("node_memory_HugePages_Free", "", 3);
 	assert_value("node_vmstat_pgfault", "", 10);
@@ -240,9 +174,10 @@ static void test_fields_change(void **unused)
 	assert_int_equal(fakehost_n_samples(), 4);
 	fakehost_reset();
 
-	write_file(mi, "MemTotal:  100 kB\nActive(file):  7 kB\nHugePages_Free:  2\n");
-	write_file(vm, "nr_free_pages 4\npgmajfault 11\npgfault 12\noom_kill 2\n");
-	assert_int_equal(mem_collect(f.state, 2, &err), 0);
+	pt_write_file(dir, "meminfo",
+		      "MemTotal:  100 kB\nActive(file):  7 kB\nHugePages_Free:  2\n");
+	pt_write_file(dir, "vmstat", "nr_free_pages 4\npgmajfault 11\npgfault 12\noom_kill 2\n");
+	pt_collect_ok(&mem_ops, f.state, 2);
 	assert_value("node_memory_MemTotal_bytes", "", 102400);
 	assert_value("node_memory_Active_file_bytes", "", 7168);
 	assert_value("node_memory_HugePages_Free", "", 2);
@@ -251,9 +186,7 @@ static void test_fields_change(void **unused)
 	assert_value("node_vmstat_oom_kill", "", 2);
 	assert_int_equal(fakehost_n_samples(), 6);
 	fixture_close(&f);
-	unlink(mi);
-	unlink(vm);
-	rmdir(dir);
+	pt_rm_tree(dir);
 }
 
 int main(void)

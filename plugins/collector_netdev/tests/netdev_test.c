@@ -5,67 +5,20 @@
  * sockstat6 recorded on the build VM; a sequence with a 32-bit wrap and an
  * interface that vanishes and comes back; garbage files; missing files.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
-
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "netdev.c"
-
-#define assert_value(name, labels, want)                                                     \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		double want_ = (want);                                                       \
-		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                  \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
-	} while (0)
-
-#define assert_absent(name, labels)                                                          \
-	do {                                                                                 \
-		if (!isnan(fakehost_value((name), (labels))))                                \
-			fail_msg("%s{%s} should be absent", (name), (labels));               \
-	} while (0)
 
 struct fixture {
 	struct nd_conf conf;
 	void *state;
 };
 
-static void set_list(struct bm_strlist *l, const char *pattern)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->n = 0;
-	l->v = NULL;
-	if (!pattern)
-		return;
-	l->v = calloc(1, sizeof(*l->v));
-	l->v[0] = strdup(pattern);
-	l->n = 1;
-}
-
-static void fixture_root(char *out, size_t n, const char *sub)
-{
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
-	snprintf(out, n, "%s/tests/fixtures/netdev/%s", src, sub);
-}
-
 static void fixture_conf(struct fixture *f, const char *sub)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
 	bm__host_api = fakehost_api();
 	fakehost_reset();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(nd_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(nd_options, &f->conf);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_int_equal(f->conf.include.n, 0);
 	assert_int_equal(f->conf.exclude.n, 0);
@@ -73,38 +26,19 @@ static void fixture_conf(struct fixture *f, const char *sub)
 	assert_true(f->conf.sockstat);
 	assert_int_equal(f->conf.netstat_fields.n, 1);
 	assert_string_equal(f->conf.netstat_fields.v[0], ND_DEFAULT_NETSTAT_FIELDS);
-	fixture_root(root, sizeof(root), sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
-}
-
-static void fixture_init(struct fixture *f)
-{
-	struct bm_err err = {0};
-	assert_int_equal(nd_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	pt_set_fixture(&f->conf.proc_root, "netdev", sub);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	nd_fini(f->state);
-	schema_release(nd_options, &f->conf);
-	fakehost_reset();
-}
-
-static void collect_ok(struct fixture *f, int64_t now)
-{
-	struct bm_err err = {0};
-	fakehost_set_now(now);
-	int rc = nd_collect(f->state, now, &err);
-	if (rc)
-		fail_msg("collect: %s", err.msg);
+	pt_close(&nd_ops, nd_options, f->state, &f->conf);
 }
 
 static void switch_root(struct fixture *f, const char *sub)
 {
 	struct nd_state *s = f->state;
 	char root[PATH_MAX - 16];
-	fixture_root(root, sizeof(root), sub);
+	pt_fixture_path(root, sizeof(root), "netdev", sub);
 	snprintf(s->path, sizeof(s->path), "%s/net/dev", root);
 }
 
@@ -113,8 +47,8 @@ static void test_recorded(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
 	/* eth0: 19735283 585 0 0 0 0 0 0 26570 310 0 0 0 0 0 0 */
 	assert_value("node_network_receive_bytes_total", "device=eth0", 19735283);
 	assert_value("node_network_receive_packets_total", "device=eth0", 585);
@@ -173,7 +107,7 @@ static void test_recorded(void **unused)
 	struct nd_state *s = f.state;
 	struct nd_verdict *cached = s->cache[ND_NETSTAT].v;
 	size_t before = fakehost_n_samples();
-	collect_ok(&f, 2000);
+	pt_collect_ok(&nd_ops, f.state, 2000);
 	assert_int_equal(fakehost_n_samples(), 2 * before);
 	assert_ptr_equal(cached, s->cache[ND_NETSTAT].v);
 	assert_value("node_netstat_Tcp_ActiveOpens", "", 440);
@@ -185,12 +119,12 @@ static void test_filters_and_switches(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	set_list(&f.conf.exclude, "^(veth.*|lo)$");
-	set_list(&f.conf.include, "(eth|lo|veth)[0-9]*");
-	set_list(&f.conf.netstat_fields, "Tcp_.*");
+	pt_set_list(&f.conf.exclude, "^(veth.*|lo)$", NULL);
+	pt_set_list(&f.conf.include, "(eth|lo|veth)[0-9]*", NULL);
+	pt_set_list(&f.conf.netstat_fields, "Tcp_.*", NULL);
 	f.conf.sockstat = false;
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
 	assert_int_equal(fakehost_count("node_network_receive_bytes_total"), 1);
 	assert_value("node_network_receive_bytes_total", "device=eth0", 19735283);
 	assert_absent("node_network_receive_bytes_total", "device=lo");
@@ -202,8 +136,8 @@ static void test_filters_and_switches(void **unused)
 
 	fixture_conf(&f, "proc");
 	f.conf.netstat = false;
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
 	assert_int_equal(fakehost_n_samples(), 4 * 16 + 20); /* dev + sockstat(6) */
 	assert_absent("node_netstat_Ip_Forwarding", "");
 	fixture_close(&f);
@@ -213,18 +147,13 @@ static void test_bad_regex(void **unused)
 {
 	(void)unused;
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_conf(&f, "proc");
-	set_list(&f.conf.netstat_fields, "Tcp_(");
-	assert_int_equal(nd_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-	assert_non_null(strstr(err.msg, "netstat_fields"));
-	assert_non_null(strstr(err.msg, "Tcp_("));
-	set_list(&f.conf.netstat_fields, NULL);
-	set_list(&f.conf.include, "[eth");
-	assert_int_equal(nd_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-	assert_non_null(strstr(err.msg, "include/exclude"));
-	schema_release(nd_options, &f.conf);
-	fakehost_reset();
+	pt_set_list(&f.conf.netstat_fields, "Tcp_(", NULL);
+	pt_init_err(&nd_ops, &f.conf, BM_EINVAL, "netstat_fields", "Tcp_(", NULL);
+	pt_set_list(&f.conf.netstat_fields, NULL);
+	pt_set_list(&f.conf.include, "[eth", NULL);
+	pt_init_err(&nd_ops, &f.conf, BM_EINVAL, "include/exclude", NULL);
+	fixture_close(&f);
 }
 
 /* wrap/1..3: eth0 wraps (rx bytes 4294967000 -> 100), eth1 vanishes and
@@ -237,25 +166,24 @@ static void test_wrap_and_vanish(void **unused)
 	fixture_conf(&f, "wrap/1");
 	f.conf.netstat = false;
 	f.conf.sockstat = false;
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
 	assert_value("node_network_receive_bytes_total", "device=eth0", 4294967000.0);
 	assert_value("node_network_receive_packets_total", "device=eth0", 4294967295.0);
 	assert_value("node_network_receive_bytes_total", "device=eth1", 10);
 
 	switch_root(&f, "wrap/2");
 	size_t before = fakehost_n_samples();
-	collect_ok(&f, 2000);
+	pt_collect_ok(&nd_ops, f.state, 2000);
 	assert_value("node_network_receive_bytes_total", "device=eth0", two32 + 100);
 	assert_value("node_network_receive_packets_total", "device=eth0", two32 + 0);
 	assert_value("node_network_transmit_bytes_total", "device=eth0", 4294967100.0);
 	assert_value("node_network_receive_errs_total", "device=eth0", 1);
-	for (size_t i = before; i < fakehost_n_samples(); i++)
-		assert_string_not_equal(fakehost_sample(i)->labels, "device=eth1");
+	assert_int_equal(pt_count_labels(before, "device=eth1"), 0);
 	assert_int_equal(((struct nd_state *)f.state)->n_if, 1);
 
 	switch_root(&f, "wrap/3");
-	collect_ok(&f, 3000);
+	pt_collect_ok(&nd_ops, f.state, 3000);
 	assert_value("node_network_receive_bytes_total", "device=eth0", two32 + 200);
 	assert_value("node_network_receive_packets_total", "device=eth0", two32 + 1);
 	assert_value("node_network_transmit_bytes_total", "device=eth0", 4294967200.0);
@@ -270,9 +198,9 @@ static void test_garbage(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "garbage");
-	set_list(&f.conf.netstat_fields, ".*");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	pt_set_list(&f.conf.netstat_fields, ".*", NULL);
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
 	/* net/dev: lo (first line wins) and veth1234abcd (extra column ignored) */
 	assert_int_equal(fakehost_count("node_network_receive_bytes_total"), 2);
 	assert_value("node_network_receive_bytes_total", "device=lo", 1);
@@ -315,23 +243,20 @@ static void test_missing(void **unused)
 {
 	(void)unused;
 	struct fixture f;
-	struct bm_err err = {0};
 	/* only net/dev: the optional sources are skipped with one info line */
 	fixture_conf(&f, "only_dev");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
 	assert_int_equal(fakehost_n_samples(), 4 * 16);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "not found, skipping it"));
-	collect_ok(&f, 2000);
+	pt_collect_ok(&nd_ops, f.state, 2000);
 	assert_int_equal(fakehost_n_samples(), 2 * 4 * 16);
 	fixture_close(&f);
 
 	/* no net/dev: the collection fails, naming the file */
 	fixture_conf(&f, "no-such-dir");
-	fixture_init(&f);
-	assert_int_equal(nd_collect(f.state, 1000, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "no-such-dir/net/dev"));
-	assert_non_null(strstr(err.msg, "No such file"));
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_err(&nd_ops, f.state, 1000, BM_EIO, "no-such-dir/net/dev", "No such file", NULL);
 	assert_int_equal(fakehost_n_samples(), 0);
 	fixture_close(&f);
 }
@@ -341,13 +266,12 @@ static void test_live(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	free(f.conf.proc_root);
-	f.conf.proc_root = strdup("/proc");
-	fixture_init(&f);
-	collect_ok(&f, 1000);
+	pt_set_str(&f.conf.proc_root, "/proc");
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
 	struct nd_state *s = f.state;
 	char *buf = s->buf;
-	collect_ok(&f, 2000);
+	pt_collect_ok(&nd_ops, f.state, 2000);
 	assert_ptr_equal(buf, s->buf);
 	assert_true(fakehost_count("node_network_receive_bytes_total") >= 2);
 	fixture_close(&f);

@@ -5,16 +5,8 @@
  * an older-kernel layout (cpu with "some" only, no io, an irq file), a
  * garbage io file and a kernel without PSI.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
-
-#include "config_schema.h"
-#include "fakehost.h"
+#define PT_VALUE_TOLERANCE 1e-12
+#include "plugintest.h"
 #include "pressure.c"
 
 struct fixture {
@@ -22,46 +14,26 @@ struct fixture {
 	void *state;
 };
 
-#define assert_value(name, labels, want)                                                     \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		double want_ = (want);                                                       \
-		if (!(fabs(got_ - want_) <= 1e-12 * fmax(1.0, fabs(want_))))                 \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
-	} while (0)
-#define assert_absent(name, labels) assert_true(isnan(fakehost_value((name), (labels))))
-
 static void fixture_open(struct fixture *f, const char *sub)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
 	bm__host_api = fakehost_api();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(psi_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(psi_options, &f->conf);
 	assert_string_equal(f->conf.proc_root, "/proc");
-	snprintf(root, sizeof(root), "%s/tests/fixtures/pressure%s/proc", src, sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
-	struct bm_err err = {0};
-	assert_int_equal(psi_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	pt_set_fixture(&f->conf.proc_root, "pressure", sub);
+	f->state = pt_init(&psi_ops, &f->conf);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	psi_fini(f->state);
-	schema_release(psi_options, &f->conf);
-	fakehost_reset();
+	pt_close(&psi_ops, psi_options, f->state, &f->conf);
 }
 
 static void test_recorded(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "");
-	assert_int_equal(psi_collect(f.state, 1700000000000, &err), 0);
+	fixture_open(&f, "proc");
+	pt_collect_ok(&psi_ops, f.state, 1700000000000);
 	assert_value("bearmon_pressure_available", "", 1);
 	/* cpu: some avg10=0.00 avg60=0.21 avg300=0.91 total=49568783, full all 0 */
 	assert_value("node_pressure_cpu_waiting_seconds_total", "", 49.568783);
@@ -100,9 +72,8 @@ static void test_recorded(void **unused)
 static void test_some_only(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "/someonly");
-	assert_int_equal(psi_collect(f.state, 1, &err), 0);
+	fixture_open(&f, "someonly/proc");
+	pt_collect_ok(&psi_ops, f.state, 1);
 	assert_value("bearmon_pressure_available", "", 1);
 	assert_value("node_pressure_cpu_waiting_seconds_total", "", 1.234567);
 	assert_int_equal(fakehost_count("node_pressure_cpu_stalled_seconds_total"), 0);
@@ -127,10 +98,9 @@ static void test_some_only(void **unused)
 static void test_garbage(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "/garbage");
-	assert_int_equal(psi_collect(f.state, 1, &err), BM_EPROTO);
-	assert_non_null(strstr(err.msg, "garbage/proc/pressure/io: cannot parse \"hello world\""));
+	fixture_open(&f, "garbage/proc");
+	pt_collect_err(&psi_ops, f.state, 1, BM_EPROTO,
+		       "garbage/proc/pressure/io: cannot parse \"hello world\"", NULL);
 	assert_value("bearmon_pressure_available", "", 1);
 	assert_value("node_pressure_cpu_waiting_seconds_total", "", 49.568783);
 	assert_int_equal(fakehost_count("node_pressure_io_waiting_seconds_total"), 0);
@@ -142,15 +112,14 @@ static void test_garbage(void **unused)
 static void test_no_psi(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	fixture_open(&f, "/does-not-exist");
-	assert_int_equal(psi_collect(f.state, 1, &err), 0);
+	fixture_open(&f, "does-not-exist/proc");
+	pt_collect_ok(&psi_ops, f.state, 1);
 	assert_value("bearmon_pressure_available", "", 0);
 	assert_int_equal(fakehost_n_samples(), 1);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "no pressure stall information in "));
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "does-not-exist/proc/pressure (kernel"));
 	fakehost_reset(); /* forget the log: the second round must not repeat it */
-	assert_int_equal(psi_collect(f.state, 2, &err), 0);
+	pt_collect_ok(&psi_ops, f.state, 2);
 	assert_value("bearmon_pressure_available", "", 0);
 	assert_string_equal(fakehost_last_log(BM_LOG_DEBUG), "");
 	fixture_close(&f);

@@ -6,34 +6,12 @@
  * and pid file, the cap, pid reuse, vanished pids, pid_label = false sums.
  */
 #define _GNU_SOURCE
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "processes.c"
-
-#define assert_value(name, labels, want)                                                     \
-	do {                                                                                 \
-		double got_ = fakehost_value((name), (labels));                              \
-		double want_ = (want);                                                       \
-		if (!(fabs(got_ - want_) <= 1e-9 * fmax(1.0, fabs(want_))))                  \
-			fail_msg("%s{%s} = %.17g, want %.17g", (name), (labels), got_, want_); \
-	} while (0)
-
-#define assert_absent(name, labels)                                                          \
-	do {                                                                                 \
-		if (!isnan(fakehost_value((name), (labels))))                                \
-			fail_msg("%s{%s} should be absent", (name), (labels));               \
-	} while (0)
 
 #define BTIME 1764350000.0
 
@@ -45,23 +23,13 @@ struct fixture {
 static double hz(void) { return (double)sysconf(_SC_CLK_TCK); }
 static double page(void) { return (double)getpagesize(); }
 
-static void fixture_path(char *out, size_t n, const char *sub)
-{
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
-	snprintf(out, n, "%s/tests/fixtures/processes/%s", src, sub);
-}
-
 /* Defaults, proc_root at tests/fixtures/processes/<sub>; init not called. */
 static void fixture_conf(struct fixture *f, const char *sub)
 {
-	struct cfg_errs errs = {0};
-	char root[PATH_MAX];
 	bm__host_api = fakehost_api();
 	fakehost_reset();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(pr_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(pr_options, &f->conf);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_int_equal(f->conf.top_cpu, 5);
 	assert_int_equal(f->conf.top_mem, 5);
@@ -69,9 +37,7 @@ static void fixture_conf(struct fixture *f, const char *sub)
 	assert_true(f->conf.pid_label);
 	assert_false(f->conf.thread_states);
 	assert_int_equal(f->conf.match.n, 0);
-	fixture_path(root, sizeof(root), sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
+	pt_set_fixture(&f->conf.proc_root, "processes", sub);
 }
 
 /* Append a match rule; NULL fields stay unset. pidfile is relative to the
@@ -91,34 +57,20 @@ static void add_rule(struct fixture *f, const char *name, const char *comm, cons
 		m->pidfile = strdup(pidfile);
 	} else if (pidfile) {
 		char p[PATH_MAX];
-		fixture_path(p, sizeof(p), pidfile);
+		pt_fixture_path(p, sizeof(p), "processes", pidfile);
 		m->pidfile = strdup(p);
 	}
 }
 
-static void fixture_init(struct fixture *f)
-{
-	struct bm_err err = {0};
-	int rc = pr_init(fakehost_ctx(), &f->conf, &f->state, &err);
-	if (rc)
-		fail_msg("init: %s", err.msg);
-}
-
 static void fixture_close(struct fixture *f)
 {
-	pr_fini(f->state);
-	schema_release(pr_options, &f->conf);
-	fakehost_reset();
+	pt_close(&pr_ops, pr_options, f->state, &f->conf);
 }
 
 static void collect_ok(struct fixture *f, int64_t now)
 {
-	struct bm_err err = {0};
 	fakehost_reset(); /* see this collection's samples only */
-	fakehost_set_now(now);
-	int rc = pr_collect(f->state, now, &err);
-	if (rc)
-		fail_msg("collect: %s", err.msg);
+	pt_collect_ok(&pr_ops, f->state, now);
 }
 
 /* Point the running instance at another fixture tree. */
@@ -126,9 +78,8 @@ static void switch_root(struct fixture *f, const char *sub)
 {
 	struct pr_state *s = f->state;
 	char root[PATH_MAX];
-	fixture_path(root, sizeof(root), sub);
-	free(f->conf.proc_root);
-	f->conf.proc_root = strdup(root);
+	pt_fixture_path(root, sizeof(root), "processes", sub);
+	pt_set_str(&f->conf.proc_root, root);
 	s->root = f->conf.proc_root;
 	/* held stat fds name files of the old tree; in procfs they would name
 	 * the same processes, so let go of them */
@@ -188,7 +139,7 @@ static void test_counts(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	/* 1 S (recorded), 2 I, 100 S, 200 Z, 300 R, 400 S, 410 S, 500 R; 700 has
 	 * no stat (vanished), 800 is garbage, self is not a pid */
@@ -229,7 +180,7 @@ static void test_top_mem_first_collection(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	/* rss pages: 300 5000, 1 4259, 100 2560, 400 1000, 410 800, 500 300 */
 	assert_value("bearmon_processes_selected", "", 5);
@@ -267,8 +218,7 @@ static void test_top_mem_first_collection(void **unused)
 	assert_value("bearmon_processes_fds_unreadable", "", 0);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "CAP_SYS_PTRACE"));
 	/* no CPU ranking on the first collection */
-	for (size_t i = 0; i < fakehost_n_samples(); i++)
-		assert_null(strstr(fakehost_sample(i)->labels, "topcpu"));
+	assert_int_equal(pt_count_labels_like(0, "topcpu"), 0);
 	assert_value("bearmon_processes_dropped_total", "", 0);
 	fixture_close(&f);
 }
@@ -282,7 +232,7 @@ static void test_top_cpu(void **unused)
 	f.conf.top_cpu = 3;
 	f.conf.top_mem = 0;
 	f.conf.stat_fds = 0; /* open, read, close each time */
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	assert_value("bearmon_processes_selected", "", 0);
 	switch_root(&f, "proc-t1");
@@ -320,7 +270,7 @@ static void test_pid_reuse_and_vanish(void **unused)
 	fixture_conf(&f, "proc");
 	f.conf.top_cpu = 10;
 	f.conf.top_mem = 0;
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	struct pr_state *s = f.state;
 	assert_non_null(pr_find(s, 200));
@@ -362,14 +312,13 @@ static void test_match_comm(void **unused)
 	add_rule(&f, "partial", "ngin", NULL, NULL); /* anchored: matches nothing */
 	add_rule(&f, "web", "nginx", NULL, NULL);
 	add_rule(&f, "weird", "my \\(weird\\) app\\)", NULL, NULL);
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	assert_value("bearmon_processes_selected", "", 3);
 	assert_value("bearmon_process_threads", "comm=nginx,group=web,pid=400,user=root", 1);
 	assert_value("bearmon_process_threads", "comm=nginx,group=web,pid=410,user=root", 1);
 	assert_value("bearmon_process_threads", "comm=my (weird) app),group=weird,pid=100,user=nobody", 4);
-	for (size_t i = 0; i < fakehost_n_samples(); i++)
-		assert_null(strstr(fakehost_sample(i)->labels, "group=partial"));
+	assert_int_equal(pt_count_labels_like(0, "group=partial"), 0);
 	fixture_close(&f);
 }
 
@@ -382,7 +331,7 @@ static void test_match_cmdline(void **unused)
 	f.conf.top_mem = 0;
 	add_rule(&f, "agent", NULL, "/srv/agent/[a-z]+\\.py --queue", NULL);
 	add_rule(&f, "master", "nginx", "master process", NULL); /* both must match */
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	assert_value("bearmon_processes_selected", "", 2);
 	assert_value("bearmon_process_threads", "comm=python3,group=agent,pid=300,user=4242", 2);
@@ -404,7 +353,7 @@ static void test_match_pidfile(void **unused)
 	add_rule(&f, "nginx", NULL, NULL, "run/nginx.pid");
 	add_rule(&f, "nginx", "python3", NULL, NULL);             /* same name: either rule */
 	add_rule(&f, "garbage", NULL, NULL, "run/garbage.pid");
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	struct pr_state *s = f.state;
 	assert_false(s->rules[0].pidfile_logged); /* stale pid: silent */
@@ -429,7 +378,7 @@ static void test_priority_and_cap(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	add_rule(&f, "agent", "python3", NULL, NULL);
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	assert_value("bearmon_processes_selected", "", 5);
 	assert_value("bearmon_process_threads", "comm=python3,group=agent,pid=300,user=4242", 2);
@@ -439,7 +388,7 @@ static void test_priority_and_cap(void **unused)
 	fixture_conf(&f, "proc");
 	f.conf.max_processes = 2;
 	add_rule(&f, "web", "nginx", NULL, NULL);
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	/* web 400, 410 fill the cap; topmem 300, 1, 100 (and 400, 410 already
 	 * taken) are cut */
@@ -453,7 +402,7 @@ static void test_priority_and_cap(void **unused)
 
 	fixture_conf(&f, "proc");
 	f.conf.max_processes = 0;
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	assert_value("bearmon_processes_selected", "", 0);
 	assert_value("bearmon_processes_dropped_total", "", 5);
@@ -467,7 +416,7 @@ static void test_thread_states(void **unused)
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	f.conf.thread_states = true;
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	/* task/: 1 S; 100 S S D S; 300 R S */
 	assert_value("node_processes_threads_state", "thread_state=S", 5);
@@ -491,7 +440,7 @@ static void test_no_pid_label(void **unused)
 	f.conf.top_cpu = 0;
 	f.conf.top_mem = 0;
 	add_rule(&f, "web", "nginx", NULL, NULL);
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	const char *l = "comm=nginx,group=web,user=root";
 	assert_value("bearmon_process_count", l, 2);
@@ -523,7 +472,7 @@ static void test_no_pid_label(void **unused)
 	/* top N without pid label: every process its own key here */
 	fixture_conf(&f, "proc");
 	f.conf.pid_label = false;
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	assert_value("bearmon_process_count", "comm=nginx,group=topmem,user=root", 2);
 	assert_value("bearmon_process_count", "comm=python3,group=topmem,user=4242", 1);
@@ -546,13 +495,9 @@ static void test_bad_config(void **unused)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct fixture f;
-		struct bm_err err = {0};
 		fixture_conf(&f, "proc");
 		add_rule(&f, cases[i].name, cases[i].comm, cases[i].cmdline, cases[i].pidfile);
-		assert_int_equal(pr_init(fakehost_ctx(), &f.conf, &f.state, &err), BM_EINVAL);
-		if (!strstr(err.msg, cases[i].want))
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
-		f.state = NULL;
+		pt_init_err(&pr_ops, &f.conf, BM_EINVAL, cases[i].want, NULL);
 		fixture_close(&f);
 	}
 }
@@ -563,16 +508,14 @@ static void test_missing_sources(void **unused)
 {
 	(void)unused;
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_conf(&f, "no-such-dir");
-	fixture_init(&f);
-	assert_int_equal(pr_collect(f.state, 1000, &err), BM_EIO);
-	assert_non_null(strstr(err.msg, "no-such-dir"));
-	assert_non_null(strstr(err.msg, "No such file or directory"));
+	f.state = pt_init(&pr_ops, &f.conf);
+	pt_collect_err(&pr_ops, f.state, 1000, BM_EIO, "no-such-dir", "No such file or directory",
+		       NULL);
 	fixture_close(&f);
 
 	fixture_conf(&f, "run"); /* a directory without pids, stat or sys/ */
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	assert_value("node_processes_pids", "", 0);
 	assert_value("node_processes_state", "state=R", 0);
@@ -588,10 +531,9 @@ static void test_live(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
-	free(f.conf.proc_root);
-	f.conf.proc_root = strdup("/proc");
+	pt_set_str(&f.conf.proc_root, "/proc");
 	add_rule(&f, "self", NULL, NULL, "/proc/self/stat"); /* not a pid file: logged */
-	fixture_init(&f);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	assert_true(fakehost_value("node_processes_pids", "") >= 1);
 	assert_true(fakehost_value("node_processes_threads", "") >= 1);
@@ -629,21 +571,19 @@ static void test_live_child(void **unused)
 	assert_int_equal(write(fd, buf, strlen(buf)), (ssize_t)strlen(buf));
 	close(fd);
 	fixture_conf(&f, "proc");
-	free(f.conf.proc_root);
-	f.conf.proc_root = strdup("/proc");
+	pt_set_str(&f.conf.proc_root, "/proc");
 	f.conf.top_cpu = 0;
 	f.conf.top_mem = 0;
 	add_rule(&f, "child", NULL, NULL, pf);
 	add_rule(&f, "me", NULL, NULL, "/proc/self/stat"); /* placeholder, replaced below */
 	struct pr_match_conf *me = BM_GROUP_ITEM(f.conf.match, struct pr_match_conf, 1);
-	free(me->pidfile);
 	char mypf[] = "/tmp/bm-processes-test-XXXXXX";
 	fd = mkstemp(mypf);
 	snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	assert_int_equal(write(fd, buf, strlen(buf)), (ssize_t)strlen(buf));
 	close(fd);
-	me->pidfile = strdup(mypf);
-	fixture_init(&f);
+	pt_set_str(&me->pidfile, mypf);
+	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
 	struct pr_state *s = f.state;
 	assert_true(s->procfs);

@@ -5,17 +5,9 @@
  * good files, a broken file among good ones, a TYPE conflict between
  * files, a missing and an empty directory, oversize and non-regular files.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
 #include <sys/stat.h>
 
-#include "config_schema.h"
-#include "fakehost.h"
+#include "plugintest.h"
 #include "textfile.c"
 
 struct fixture {
@@ -26,32 +18,24 @@ struct fixture {
 
 static void fixture_open_dir(struct fixture *f, const char *dir)
 {
-	struct cfg_errs errs = {0};
 	bm__host_api = fakehost_api();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(schema_defaults(textfile_options, &f->conf, "test", &errs), 0);
-	cfg_errs_free(&errs);
+	pt_conf_defaults(textfile_options, &f->conf);
 	snprintf(f->dir, sizeof(f->dir), "%s", dir);
-	free(f->conf.directory);
-	f->conf.directory = strdup(dir);
-	struct bm_err err = {0};
-	assert_int_equal(textfile_init(fakehost_ctx(), &f->conf, &f->state, &err), 0);
+	pt_set_str(&f->conf.directory, dir);
+	f->state = pt_init(&textfile_ops, &f->conf);
 }
 
 static void fixture_open(struct fixture *f, const char *sub)
 {
 	char dir[PATH_MAX];
-	const char *src = getenv("BM_SOURCE_DIR");
-	assert_non_null(src);
-	snprintf(dir, sizeof(dir), "%s/tests/fixtures/textfile/%s", src, sub);
+	pt_fixture_path(dir, sizeof(dir), "textfile", sub);
 	fixture_open_dir(f, dir);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	textfile_fini(f->state);
-	schema_release(textfile_options, &f->conf);
-	fakehost_reset();
+	pt_close(&textfile_ops, textfile_options, f->state, &f->conf);
 }
 
 static const struct fh_sample *find(const char *name, const char *labels)
@@ -67,11 +51,9 @@ static const struct fh_sample *find(const char *name, const char *labels)
 static void test_good(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	char label[1100];
 	fixture_open(&f, "good");
-	fakehost_set_now(1700000005000);
-	assert_int_equal(textfile_collect(f.state, 1700000005000, &err), 0);
+	pt_collect_ok(&textfile_ops, f.state, 1700000005000);
 
 	assert_true(fakehost_value("app_requests_total", "code=200,method=get") == 1027);
 	assert_true(fakehost_value("app_requests_total", "code=500,method=post") == 3);
@@ -115,7 +97,7 @@ static void test_good(void **unused)
 
 	/* a second round is the same (batch and buffers reused) */
 	size_t n1 = fakehost_n_samples();
-	assert_int_equal(textfile_collect(f.state, 1700000006000, &err), 0);
+	pt_collect_ok(&textfile_ops, f.state, 1700000006000);
 	assert_int_equal(fakehost_n_samples(), 2 * n1);
 	fixture_close(&f);
 }
@@ -123,9 +105,8 @@ static void test_good(void **unused)
 static void test_broken_file_skipped_whole(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, "bad");
-	assert_int_equal(textfile_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&textfile_ops, f.state, 1700000000000);
 	assert_true(fakehost_value("ok_metric", "") == 1);
 	assert_true(fakehost_value("last_metric", "") == 7);
 	assert_int_equal(fakehost_count("fine_before"), 0); /* the whole file goes */
@@ -141,9 +122,8 @@ static void test_broken_file_skipped_whole(void **unused)
 static void test_type_conflict(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, "conflict");
-	assert_int_equal(textfile_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&textfile_ops, f.state, 1700000000000);
 	assert_true(fakehost_value("shared", "") == 1);
 	assert_int_equal(fakehost_count("shared"), 1);
 	assert_int_equal(fakehost_count("other"), 0);
@@ -156,9 +136,8 @@ static void test_type_conflict(void **unused)
 static void test_missing_dir(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, "does-not-exist");
-	assert_int_equal(textfile_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&textfile_ops, f.state, 1700000000000);
 	assert_int_equal(fakehost_n_samples(), 1);
 	assert_true(fakehost_value("node_textfile_scrape_error", "") == 0);
 	assert_string_equal(fakehost_last_log(BM_LOG_WARN), "");
@@ -168,9 +147,8 @@ static void test_missing_dir(void **unused)
 static void test_empty_dir(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
 	fixture_open(&f, "empty");
-	assert_int_equal(textfile_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&textfile_ops, f.state, 1700000000000);
 	assert_int_equal(fakehost_n_samples(), 1);
 	assert_true(fakehost_value("node_textfile_scrape_error", "") == 0);
 	fixture_close(&f);
@@ -180,9 +158,8 @@ static void test_empty_dir(void **unused)
 static void test_oversize_and_fifo(void **unused)
 {
 	struct fixture f;
-	struct bm_err err = {0};
-	char dir[] = "/tmp/bm-textfile-XXXXXX", path[PATH_MAX];
-	assert_non_null(mkdtemp(dir));
+	char dir[64], path[PATH_MAX];
+	pt_mkdtemp(dir, sizeof(dir), "bm-textfile-");
 	snprintf(path, sizeof(path), "%s/big.prom", dir);
 	FILE *fp = fopen(path, "w");
 	assert_non_null(fp);
@@ -191,25 +168,16 @@ static void test_oversize_and_fifo(void **unused)
 	fclose(fp);
 	snprintf(path, sizeof(path), "%s/fifo.prom", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
-	snprintf(path, sizeof(path), "%s/small.prom", dir);
-	fp = fopen(path, "w");
-	fputs("small_metric 2\n", fp);
-	fclose(fp);
+	pt_write_file(dir, "small.prom", "small_metric 2\n");
 
 	fixture_open_dir(&f, dir);
 	f.conf.max_file_size = 1024;
-	assert_int_equal(textfile_collect(f.state, 1700000000000, &err), 0);
+	pt_collect_ok(&textfile_ops, f.state, 1700000000000);
 	assert_int_equal(fakehost_count("big_metric"), 0);
 	assert_true(fakehost_value("small_metric", "") == 2);
 	assert_true(fakehost_value("node_textfile_scrape_error", "") == 1);
 	fixture_close(&f);
-
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/fifo.prom", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/big.prom", dir);
-	unlink(path);
-	rmdir(dir);
+	pt_rm_tree(dir);
 }
 
 /* --- the parser on its own ---------------------------------------------- */
