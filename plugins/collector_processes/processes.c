@@ -592,7 +592,7 @@ static void pr_top_insert(const struct pr_state *s, uint32_t *top, size_t *n, si
 
 static void pr_count_thread(struct pr_state *s, const char *tid, const char *pid)
 {
-	char rel[64];
+	char rel[600]; /* two directory names of up to 255 bytes each */
 	struct pr_stat st;
 	snprintf(rel, sizeof(rel), "%s/task/%s/stat", pid, tid);
 	ssize_t len = pf_read_at(s->dfd, rel, s->buf, sizeof(s->buf));

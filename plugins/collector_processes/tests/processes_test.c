@@ -96,7 +96,7 @@ static void switch_root(struct fixture *f, const char *sub)
 static void test_parse_stat(void **unused)
 {
 	(void)unused;
-	struct pr_stat st;
+	struct pr_stat st = {0};
 	const char *l = "42 (a) b) (c)) Z 1 42 42 0 -1 4194560 10 0 0 0 7 3 0 0 20 -5 2 0 99 4096 12 "
 			"18446744073709551615 1 1\n";
 	assert_true(pr_parse_stat(l, strlen(l), &st));

@@ -13,7 +13,7 @@
 struct fixture {
 	struct textfile_conf conf;
 	void *state;
-	char dir[1024];
+	char dir[PATH_MAX];
 };
 
 static void fixture_open_dir(struct fixture *f, const char *dir)
@@ -51,7 +51,7 @@ static const struct fh_sample *find(const char *name, const char *labels)
 static void test_good(void **unused)
 {
 	struct fixture f;
-	char label[1100];
+	char label[PATH_MAX + 16];
 	fixture_open(&f, "good");
 	pt_collect_ok(&textfile_ops, f.state, 1700000005000);
 
@@ -88,7 +88,7 @@ static void test_good(void **unused)
 	assert_int_equal(fakehost_count("node_textfile_mtime_seconds"), 2);
 	snprintf(label, sizeof(label), "file=%s/app.prom", f.dir);
 	struct stat st;
-	char path[1100];
+	char path[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/app.prom", f.dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(fabs(fakehost_value("node_textfile_mtime_seconds", label) -
