@@ -497,7 +497,7 @@ static void job_take(struct store *s, struct flush_job *j)
 		for (int t = 0; t < ROLLUP_TIERS; t++) {
 			struct bucket *b;
 			uint32_t n;
-			if (!se->roll.t[t].dirty || !(n = rollup_snapshot(&se->roll, t, &b)))
+			if (!se->roll.t[t].dirty || !(n = rollup_snapshot(&se->roll, t, false, &b)))
 				continue;
 			if (block_sealed(se->id, t + 1, b, n, &c) == 0) {
 				if (job_add(j, &c))
@@ -814,26 +814,35 @@ static void load_last_ts(struct store *s)
 	sqlite3_finalize(st);
 }
 
+/* Where each tier's stored buckets end, per series: the replay after a
+ * restart starts there. */
+struct replay_mark {
+	int64_t from[ROLLUP_TIERS];
+	double prev[ROLLUP_TIERS];
+	bool has_prev[ROLLUP_TIERS];
+};
+
 struct load_ctx {
 	struct rollup_open *o;
 	uint32_t block_len;
-	double last;
+	bool open;          /* the block is not full: keep its buckets */
+	struct bucket last; /* the block's newest bucket */
+	bool any;
 };
 
 static void load_bucket(void *u, const struct bucket *b)
 {
 	struct load_ctx *l = u;
-	if (l->o->has_cur && l->o->n_done < l->block_len)
-		l->o->done[l->o->n_done++] = l->o->cur;
-	l->o->cur = *b;
-	l->o->has_cur = true;
-	l->last = b->v[RC_LAST];
+	if (l->open && l->o->n_done < l->block_len)
+		l->o->done[l->o->n_done++] = *b;
+	l->last = *b;
+	l->any = true;
 }
 
-/* A restart continues each series' newest rollup block where it stopped,
- * so that the block is not overwritten by a fresh one with the same
- * start. The newest bucket may be incomplete: it stays the current one. */
-static void load_open_rollups(struct store *s)
+/* A restart continues each series' newest rollup block (if not full) so
+ * that it is not overwritten by a fresh block with the same start, and
+ * notes where the stored buckets end. */
+static void load_open_rollups(struct store *s, struct replay_mark *marks)
 {
 	for (int t = 1; t <= ROLLUP_TIERS; t++) {
 		sqlite3_stmt *st;
@@ -847,25 +856,98 @@ static void load_open_rollups(struct store *s)
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			int64_t id = sqlite3_column_int64(st, 0);
 			uint32_t block_len = rollup_tiers[t - 1].block_len;
-			if (id < 1 || (size_t)id > s->n_ids || !s->by_id[id - 1] ||
-			    sqlite3_column_int64(st, 2) >= block_len)
-				continue; /* a full block is sealed: start a new one */
+			if (id < 1 || (size_t)id > s->n_ids || !s->by_id[id - 1])
+				continue;
 			struct series *se = s->by_id[id - 1];
 			struct rollup_open *o = &se->roll.t[t - 1];
-			o->done = malloc(block_len * sizeof(*o->done));
-			o->cap_done = o->done ? block_len : 0;
-			struct load_ctx l = {o, block_len, 0};
-			if (o->done && rollup_block_decode(sqlite3_column_blob(st, 1),
-							   (size_t)sqlite3_column_bytes(st, 1), load_bucket,
-							   &l) == 0) {
-				se->roll.prev = l.last;
-				se->roll.has_prev = true;
-			} else {
-				rollup_series_free(&se->roll);
+			struct load_ctx l = {.o = o, .block_len = block_len,
+					     .open = sqlite3_column_int64(st, 2) < block_len};
+			if (l.open && !(o->done = malloc(block_len * sizeof(*o->done))))
+				continue;
+			o->cap_done = l.open ? block_len : 0;
+			if (rollup_block_decode(sqlite3_column_blob(st, 1),
+						(size_t)sqlite3_column_bytes(st, 1), load_bucket, &l) ||
+			    !l.any) {
+				free(o->done);
+				memset(o, 0, sizeof(*o));
+				continue;
 			}
+			struct replay_mark *m = &marks[id - 1];
+			m->from[t - 1] = l.last.start + rollup_tiers[t - 1].width_ms;
+			m->prev[t - 1] = l.last.v[RC_LAST];
+			m->has_prev[t - 1] = true;
 		}
 		sqlite3_finalize(st);
 	}
+}
+
+struct replay_ctx {
+	struct store *s;
+	struct series *se;
+	struct replay_mark *m;
+	double last;
+	bool any;
+	int rc;
+};
+
+static void replay_sample(void *u, int64_t ts, double v)
+{
+	struct replay_ctx *r = u;
+	if (r->rc || bm_is_stale_nan(v))
+		return;
+	for (int t = 0; t < ROLLUP_TIERS; t++) {
+		if (ts < r->m->from[t])
+			continue;
+		int full = rollup_replay(&r->se->roll, t, ts, v, r->m->prev[t], r->m->has_prev[t]);
+		r->m->prev[t] = v;
+		r->m->has_prev[t] = true;
+		if (full < 0) {
+			r->rc = full;
+			return;
+		}
+		if (full) {
+			struct bucket *b;
+			uint32_t n = rollup_take_block(&r->se->roll, t, &b);
+			struct sealed c;
+			if (n && block_sealed(r->se->id, t + 1, b, n, &c) == 0 && pending_push(r->s, &c))
+				free(c.data);
+			free(b);
+		}
+	}
+	r->last = v;
+	r->any = true;
+}
+
+/* Rebuild every series' rollup state from the raw samples after its
+ * stored buckets: at most the last hour per series. */
+static void replay_rollups(struct store *s, struct replay_mark *marks)
+{
+	int64_t t0 = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	for (size_t i = 0; i < s->n_ids; i++) {
+		struct series *se = s->by_id[i];
+		if (!se || !se->has_last)
+			continue;
+		int64_t from = INT64_MAX;
+		for (int t = 0; t < ROLLUP_TIERS; t++) {
+			if (!marks[i].has_prev[t])
+				marks[i].from[t] = INT64_MIN; /* nothing stored yet */
+			if (marks[i].from[t] < from)
+				from = marks[i].from[t];
+		}
+		struct replay_ctx r = {s, se, &marks[i], 0, false, 0};
+		store_raw(s, se->id, from, INT64_MAX, replay_sample, &r);
+		if (r.any) {
+			se->roll.prev = r.last;
+			se->roll.has_prev = true;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t took = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0;
+	if (took > 1000)
+		LOG_NOTICE("store: rollup tiers rebuilt from raw samples in %lld ms", (long long)took);
 }
 
 static void load_metadata(struct store *s)
@@ -913,7 +995,14 @@ struct store *store_open(const struct store_conf *conf, struct bm_err *err)
 		goto fail;
 	}
 	load_last_ts(s);
-	load_open_rollups(s);
+	struct replay_mark *marks = calloc(s->n_ids ? s->n_ids : 1, sizeof(*marks));
+	if (!marks) {
+		bm_err_set(err, BM_ENOMEM, "store: out of memory");
+		goto fail;
+	}
+	load_open_rollups(s, marks);
+	replay_rollups(s, marks);
+	free(marks);
 	load_metadata(s);
 	if (pthread_create(&s->flusher, NULL, flusher, s) != 0) {
 		bm_err_set(err, BM_EIO, "store: cannot start the flusher thread");
@@ -1216,7 +1305,7 @@ static long tier_buckets(struct store *s, int64_t id, int tier, int64_t start, i
 		copy_mem(id, tier, s->inflight->chunks, s->inflight->n, &mem, &n_mem);
 	copy_mem(id, tier, s->pending, s->n_pending, &mem, &n_mem);
 	struct bucket *open = NULL;
-	uint32_t n_open = se ? rollup_snapshot(&se->roll, tier - 1, &open) : 0;
+	uint32_t n_open = se ? rollup_snapshot(&se->roll, tier - 1, true, &open) : 0;
 	pthread_mutex_unlock(&s->lock);
 
 	long rc = 0;
@@ -1635,7 +1724,7 @@ static int import_build(struct store *s, int64_t id, const int64_t *ts, const do
 	}
 	for (int t = 0; t < ROLLUP_TIERS && !rc; t++) {
 		struct bucket *b;
-		uint32_t nb = rollup_snapshot(&roll, t, &b);
+		uint32_t nb = rollup_snapshot(&roll, t, true, &b);
 		struct sealed c;
 		if (nb && block_sealed(id, t + 1, b, nb, &c) == 0 && job_add(j, &c))
 			free(c.data);

@@ -64,8 +64,28 @@ static int complete(struct rollup_open *o, const struct rollup_tier_def *def)
 	}
 	o->done[o->n_done++] = o->cur;
 	o->has_cur = false;
-	o->dirty = true;
+	o->dirty = true; /* only completed buckets are written */
 	return 0;
+}
+
+/* Fold one sample into tier t; returns 1 when its block became full. */
+static int tier_add(struct rollup_open *o, const struct rollup_tier_def *def,
+		    const struct bucket *one)
+{
+	int full = 0;
+	int64_t start = floor_to(one->start, def->width_ms);
+	if (o->has_cur && o->cur.start != start) {
+		if (complete(o, def))
+			return BM_ENOMEM;
+		full = o->n_done == def->block_len;
+	}
+	if (!o->has_cur) {
+		memset(&o->cur, 0, sizeof(o->cur));
+		o->cur.start = start;
+		o->has_cur = true;
+	}
+	bucket_merge(&o->cur, one);
+	return full;
 }
 
 int rollup_add(struct rollup_series *r, int64_t ts, double v)
@@ -74,26 +94,23 @@ int rollup_add(struct rollup_series *r, int64_t ts, double v)
 	int full = 0;
 	bucket_from_sample(&one, ts, v, r->prev, r->has_prev);
 	for (int t = 0; t < ROLLUP_TIERS; t++) {
-		const struct rollup_tier_def *def = &rollup_tiers[t];
-		struct rollup_open *o = &r->t[t];
-		int64_t start = floor_to(ts, def->width_ms);
-		if (o->has_cur && o->cur.start != start) {
-			if (complete(o, def))
-				return BM_ENOMEM;
-			if (o->n_done == def->block_len)
-				full |= 1 << t;
-		}
-		if (!o->has_cur) {
-			memset(&o->cur, 0, sizeof(o->cur));
-			o->cur.start = start;
-			o->has_cur = true;
-		}
-		bucket_merge(&o->cur, &one);
-		o->dirty = true;
+		int rc = tier_add(&r->t[t], &rollup_tiers[t], &one);
+		if (rc < 0)
+			return rc;
+		full |= rc << t;
 	}
 	r->prev = v;
 	r->has_prev = true;
 	return full;
+}
+
+int rollup_replay(struct rollup_series *r, int tier, int64_t ts, double v, double prev,
+		  bool has_prev)
+{
+	struct bucket one;
+	bucket_from_sample(&one, ts, v, prev, has_prev);
+	int rc = tier_add(&r->t[tier], &rollup_tiers[tier], &one);
+	return rc < 0 ? rc : rc << tier;
 }
 
 uint32_t rollup_take_block(struct rollup_series *r, int tier, struct bucket **out)
@@ -107,16 +124,18 @@ uint32_t rollup_take_block(struct rollup_series *r, int tier, struct bucket **ou
 	return n;
 }
 
-uint32_t rollup_snapshot(const struct rollup_series *r, int tier, struct bucket **out)
+uint32_t rollup_snapshot(const struct rollup_series *r, int tier, bool with_cur,
+			 struct bucket **out)
 {
 	const struct rollup_open *o = &r->t[tier];
-	uint32_t n = o->n_done + o->has_cur;
+	bool cur = with_cur && o->has_cur;
+	uint32_t n = o->n_done + cur;
 	*out = n ? malloc(n * sizeof(**out)) : NULL;
 	if (!*out)
 		return 0;
 	if (o->n_done)
 		memcpy(*out, o->done, o->n_done * sizeof(**out));
-	if (o->has_cur)
+	if (cur)
 		(*out)[o->n_done] = o->cur;
 	return n;
 }

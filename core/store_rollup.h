@@ -36,7 +36,7 @@ struct rollup_open {
 	uint32_t n_done;
 	uint32_t cap_done; /* grows as buckets complete: memory per series
 			    * follows the data, not the block size */
-	bool dirty;
+	bool dirty; /* a bucket completed since the last flush */
 };
 
 struct rollup_series {
@@ -51,9 +51,20 @@ struct rollup_series {
 int rollup_add(struct rollup_series *r, int64_t ts_ms, double v);
 /* Move tier's completed buckets out (caller frees *out). */
 uint32_t rollup_take_block(struct rollup_series *r, int tier, struct bucket **out);
-/* The completed and current buckets of tier (a snapshot for a flush or a
- * query; caller frees *out). Returns the count. */
-uint32_t rollup_snapshot(const struct rollup_series *r, int tier, struct bucket **out);
+/* The completed buckets of tier, and the current one when with_cur (a
+ * query wants it; a flush does not: see rollup_replay). Caller frees *out.
+ * Returns the count. */
+uint32_t rollup_snapshot(const struct rollup_series *r, int tier, bool with_cur,
+			 struct bucket **out);
+/*
+ * Rebuild tier's state after a restart from the raw samples that follow
+ * its last stored bucket: the store persists completed buckets only (once
+ * a minute, not every second), and the raw samples are the truth. prev is
+ * the sample before the first one replayed (the last stored bucket's
+ * last value). Same return as rollup_add for that tier.
+ */
+int rollup_replay(struct rollup_series *r, int tier, int64_t ts_ms, double v, double prev,
+		  bool has_prev);
 void rollup_series_free(struct rollup_series *r);
 
 /* Blob of n buckets: uvarint n, then per column a uvarint length and a

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -344,6 +345,36 @@ static void test_rollups_vs_naive(void **state)
 	store_close(s);
 }
 
+/* A crash after a flush: the raw samples are on disk, the partial rollup
+ * buckets were only in memory; reopening rebuilds them from raw. */
+static void test_rollups_after_crash(void **state)
+{
+	(void)state;
+	struct bm_err err = {0};
+	char crash_path[300];
+	snprintf(crash_path, sizeof(crash_path), "%s/crash.db", dir);
+	struct store_conf c = {.path = crash_path, .flush_ms = 60000, .chunk_samples = 120};
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct store *s = store_open(&c, &err);
+		if (!s)
+			_exit(2);
+		ingest_walk(s, 0, 5000);
+		_exit(store_flush(s) == 0 ? 0 : 3); /* no close: a crash */
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	struct store *s = store_open(&c, &err);
+	assert_non_null(s);
+	struct bm_matcher m[] = {{"__name__", BM_MATCH_EQ, "walk_total"}};
+	struct ids x = {0};
+	assert_int_equal(store_series(s, m, 1, collect_id, &x), 1);
+	check_range(s, x.id[0], 5000, 60000, 1);
+	check_range(s, x.id[0], 5000, 3600000, 2);
+	store_close(s);
+}
+
 static void test_staleness_and_retention(void **state)
 {
 	(void)state;
@@ -473,7 +504,7 @@ int main(void)
 		cmocka_unit_test(test_restart),     cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_special_values), cmocka_unit_test(test_rollups_vs_naive),
 		cmocka_unit_test(test_staleness_and_retention),
-		cmocka_unit_test(test_delete_import_metadata),
+		cmocka_unit_test(test_delete_import_metadata), cmocka_unit_test(test_rollups_after_crash),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
