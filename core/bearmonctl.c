@@ -368,6 +368,8 @@ static void print_plugins(const json_t *list)
 		const json_t *p = json_array_get(list, i);
 		if (json_object_get(p, "error"))
 			printf("error: %s: %s\n", str_of(p, "instance"), str_of(p, "error"));
+		else if (json_object_get(p, "reason"))
+			printf("off: %s: %s\n", str_of(p, "instance"), str_of(p, "reason"));
 	}
 }
 

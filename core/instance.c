@@ -44,6 +44,7 @@ const char *instance_state_name(enum instance_state st)
 	static const char *const names[] = {
 		[INST_LOADED] = "loaded",   [INST_RUNNING] = "running", [INST_STOPPED] = "stopped",
 		[INST_FAILED] = "failed",   [INST_DISABLED] = "disabled",
+		[INST_UNSUPPORTED] = "unsupported",
 	};
 	return names[st];
 }
@@ -141,6 +142,15 @@ int instance_start(struct bm_ctx *in)
 	int64_t t0 = mono_ms();
 	int rc = in->plugin->ops.init(in, in->conf, &in->state, &err);
 	hook_timing(in, "init", t0);
+	if (rc == BM_ENOTSUP) {
+		/* not an error: e.g. the GPU collector on a host without a GPU */
+		log_msg(in->prefix, BM_LOG_NOTICE, "%s; instance off",
+			err.msg[0] ? err.msg : "not supported on this host");
+		instance_release_resources(in);
+		in->st = INST_UNSUPPORTED;
+		snprintf(in->error, sizeof(in->error), "%s", err.msg[0] ? err.msg : bm_strerror(rc));
+		return 0;
+	}
 	if (rc) {
 		log_msg(in->prefix, BM_LOG_ERR, "init failed: %s: %s", bm_strerror(rc),
 			err.msg[0] ? err.msg : "(no detail)");

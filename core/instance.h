@@ -22,6 +22,7 @@ enum instance_state {
 	INST_STOPPED,
 	INST_FAILED,
 	INST_DISABLED,
+	INST_UNSUPPORTED, /* init said BM_ENOTSUP: nothing for it on this host */
 };
 
 struct ptrlist {

@@ -65,7 +65,8 @@ static json_t *instance_json(const struct bm_ctx *in)
 							  in->plugin->desc.abi_minor));
 	}
 	if (in->error[0])
-		json_object_set_new(j, "error", json_string(in->error));
+		json_object_set_new(j, in->st == INST_UNSUPPORTED ? "reason" : "error",
+				    json_string(in->error));
 	if (in->st == INST_RUNNING && in->plugin->desc.kind == BM_KIND_COLLECTOR) {
 		struct bm_ctx *m = (struct bm_ctx *)in;
 		pthread_mutex_lock(&m->sched.lock);

@@ -14,6 +14,7 @@ conf "$T/bearmon.conf" \
 	'older = { plugin = "collector/olddesc"; };' \
 	'oldminor = { plugin = "collector/oldminor"; };' \
 	'failing = { plugin = "collector/testgen"; fail_init = true; };' \
+	'nohw = { plugin = "collector/testgen"; unsupported = true; };' \
 	'off = { plugin = "collector/testgen"; enabled = false; };'
 start_daemon "$T/bearmon.conf"
 
@@ -26,6 +27,8 @@ for i in missing notplugin major minor magic failing; do
 	[ "$(state $i)" = failed ] || fail "$i should have failed: $(state $i)"
 done
 [ "$(state off)" = disabled ] || fail "enabled = false"
+[ "$(state nohw)" = unsupported ] || fail "init ENOTSUP: $(state nohw)"
+[ "$(api /api/bearmon/v1/status | jget .instances.failed)" = 6 ] || fail "unsupported is not a failure"
 pass "bad plugins fail alone; good and older ones run"
 
 expect_log "[collector:nosuch:missing] plugin collector/nosuch not found: no bm_collector_nosuch.so in $PLUGINS"
@@ -35,6 +38,7 @@ grep -qE "\[collector:badmajor:major\] $PLUGINS/bm_collector_badmajor.so: refuse
 grep -qE "\[collector:newminor:minor\] $PLUGINS/bm_collector_newminor.so: refused: plugin built for ABI 1\.([0-9]+), bearmond has ABI 1\.[0-9]+ \(plugin is newer" "$T/log" || fail "newminor line"
 expect_log "[collector:badmagic:magic] $PLUGINS/bm_collector_badmagic.so: refused: not a bearmon plugin (magic 0xdeadbeef"
 expect_log "[collector:testgen:failing] init failed: invalid argument: fail_init is set"
+grep -qF "notice [collector:testgen:nohw] no such hardware; instance off" "$T/log" || fail "ENOTSUP logged at notice"
 [ "$(grep -c 'bm_collector_badmajor.so: refused' "$T/log")" = 1 ] || fail "one line per refusal"
 pass "each refusal is one log line naming the file and both versions"
 

@@ -23,6 +23,7 @@ struct tg_conf {
 	int64_t series;
 	int64_t sleep_ms;
 	bool fail_init;
+	bool unsupported;
 	bool fail_collect;
 	char *subscribe;
 	char *route;
@@ -51,6 +52,8 @@ static const struct bm_option tg_options[] = {
 	BM_OPTION_BOUNDED("sleep", BM_OPT_DURATION, "0ms", struct tg_conf, sleep_ms, 0, 600000,
 			  "time each collection sleeps"),
 	BM_OPTION("fail_init", BM_OPT_BOOL, "false", struct tg_conf, fail_init, "init fails"),
+	BM_OPTION("unsupported", BM_OPT_BOOL, "false", struct tg_conf, unsupported,
+		  "init says BM_ENOTSUP, as a collector on a host without its hardware"),
 	BM_OPTION("fail_collect", BM_OPT_BOOL, "false", struct tg_conf, fail_collect,
 		  "every collection fails"),
 	BM_OPTION("subscribe", BM_OPT_STRING, NULL, struct tg_conf, subscribe,
@@ -166,6 +169,8 @@ static int tg_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 	const struct tg_conf *c = conf;
 	if (c->fail_init)
 		return bm_err_set(err, BM_EINVAL, "fail_init is set");
+	if (c->unsupported)
+		return bm_err_set(err, BM_ENOTSUP, "no such hardware");
 	struct tg *t = bm_alloc(sizeof(*t));
 	if (!t)
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
