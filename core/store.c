@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bearmon/bm_vec.h"
 #include "log.h"
 #include "store_codec.h"
 #include "store_rollup.h"
@@ -286,14 +287,8 @@ static int pending_push(struct store *s, const struct sealed *c)
 		s->n_pending--;
 		s->st.write_errors++; /* counted as lost to a failing disk */
 	}
-	if (s->n_pending == s->cap_pending) {
-		size_t cap = s->cap_pending ? 2 * s->cap_pending : 256;
-		struct sealed *v = realloc(s->pending, cap * sizeof(*v));
-		if (!v)
-			return BM_ENOMEM;
-		s->pending = v;
-		s->cap_pending = cap;
-	}
+	if (BM_VEC_RESERVE(s->pending, s->cap_pending, s->n_pending + 1))
+		return BM_ENOMEM;
 	s->pending[s->n_pending++] = *c;
 	return 0;
 }
@@ -365,14 +360,8 @@ static int meta_put(struct store *s, const char *name, enum bm_metric_type type,
 	if (e && e->type == type && same_text(e->unit, unit) && same_text(e->help, help))
 		return 0;
 	if (!e) {
-		if (s->n_meta == s->cap_meta) {
-			size_t cap = s->cap_meta ? 2 * s->cap_meta : 64;
-			struct meta_entry *v = realloc(s->meta, cap * sizeof(*v));
-			if (!v)
-				return BM_ENOMEM;
-			s->meta = v;
-			s->cap_meta = cap;
-		}
+		if (BM_VEC_RESERVE(s->meta, s->cap_meta, s->n_meta + 1))
+			return BM_ENOMEM;
 		e = &s->meta[s->n_meta];
 		memset(e, 0, sizeof(*e));
 		if (!(e->name = strdup(name)))
@@ -445,14 +434,8 @@ struct flush_job {
 
 static int job_add(struct flush_job *j, const struct sealed *c)
 {
-	if (j->n == j->cap) {
-		size_t cap = j->cap ? 2 * j->cap : 256;
-		struct sealed *v = realloc(j->chunks, cap * sizeof(*v));
-		if (!v)
-			return BM_ENOMEM;
-		j->chunks = v;
-		j->cap = cap;
-	}
+	if (BM_VEC_RESERVE(j->chunks, j->cap, j->n + 1))
+		return BM_ENOMEM;
 	j->chunks[j->n++] = *c;
 	return 0;
 }
@@ -1257,15 +1240,9 @@ struct bucket_list {
 static void push_bucket(void *u, const struct bucket *b)
 {
 	struct bucket_list *l = u;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		struct seq_bucket *v = realloc(l->v, cap * sizeof(*v));
-		if (!v) {
-			l->oom = true;
-			return;
-		}
-		l->v = v;
-		l->cap = cap;
+	if (BM_VEC_RESERVE(l->v, l->cap, l->n + 1)) {
+		l->oom = true;
+		return;
 	}
 	l->v[l->n].b = *b;
 	l->v[l->n].seq = l->n;
@@ -1586,15 +1563,8 @@ static void collect_ids(void *u, int64_t id, const char *text)
 		size_t n, cap;
 	} *l = u;
 	(void)text;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		int64_t *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = id;
+	if (BM_VEC_RESERVE(l->v, l->cap, l->n + 1) == 0)
+		l->v[l->n++] = id;
 }
 
 long store_delete(struct store *s, const struct bm_matcher *m, size_t n)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bearmon/bm_batch.h"
+#include "bearmon/bm_vec.h"
 #include "bus.h"
 #include "daemon.h"
 #include "expfmt.h"
@@ -295,14 +296,8 @@ struct export_list {
 static void add_export(void *u, int64_t id, const char *text)
 {
 	struct export_list *l = u;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		struct export_series *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (BM_VEC_RESERVE(l->v, l->cap, l->n + 1))
+		return;
 	char *t = strdup(text);
 	if (t)
 		l->v[l->n++] = (struct export_series){id, t};
@@ -476,14 +471,8 @@ static int imp_cmp(const void *a, const void *b)
 
 static int imp_add(struct imp *im, const struct expfmt_item *it, int64_t now)
 {
-	if (im->n == im->cap) {
-		size_t cap = im->cap ? 2 * im->cap : 4096;
-		struct imp_sample *v = realloc(im->v, cap * sizeof(*v));
-		if (!v)
-			return BM_ENOMEM;
-		im->v = v;
-		im->cap = cap;
-	}
+	if (BM_VEC_RESERVE(im->v, im->cap, im->n + 1))
+		return BM_ENOMEM;
 	struct imp_sample *s = &im->v[im->n];
 	s->n_labels = (uint32_t)it->n_labels;
 	s->labels = bm_arena_alloc(&im->arena, (it->n_labels ? it->n_labels : 1) * sizeof(*s->labels));

@@ -3,6 +3,7 @@
  * Metric batch builder and name filters for collectors (see bm_batch.h).
  */
 #include "bearmon/bm_batch.h"
+#include "bearmon/bm_vec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,23 +17,11 @@ static const char *keep(struct bm_batch *b, const char *s)
 	return bm_arena_strndup(&b->arena, s ? s : "", strlen(s ? s : ""));
 }
 
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? 2 * *cap : 64;
-	void *p = realloc(*v, c * size);
-	if (!p)
-		return BM_ENOMEM;
-	*v = p;
-	*cap = c;
-	return 0;
-}
 
 int bm_batch_family(struct bm_batch *b, const char *name, enum bm_metric_type type,
 		    const char *unit, const char *help)
 {
-	if (grow((void **)&b->meta, &b->cap_meta, b->n_meta, sizeof(*b->meta)))
+	if (BM_VEC_RESERVE(b->meta, b->cap_meta, b->n_meta + 1))
 		return BM_ENOMEM;
 	struct bm_metric_meta m = {keep(b, name), type, keep(b, unit), keep(b, help)};
 	if (!m.name || !m.unit || !m.help)
@@ -46,7 +35,7 @@ int bm_batch_add(struct bm_batch *b, const char *name, double v, const struct bm
 {
 	if (n_labels > BATCH_MAX_LABELS)
 		return BM_ERANGE;
-	if (grow((void **)&b->samples, &b->cap, b->n, sizeof(*b->samples)))
+	if (BM_VEC_RESERVE(b->samples, b->cap, b->n + 1))
 		return BM_ENOMEM;
 	struct bm_label *l = n_labels ? bm_arena_alloc(&b->arena, n_labels * sizeof(*l)) : NULL;
 	if (n_labels && !l)

@@ -575,7 +575,7 @@ static void test_live_child(void **unused)
 	f.conf.top_cpu = 0;
 	f.conf.top_mem = 0;
 	add_rule(&f, "child", NULL, NULL, pf);
-	add_rule(&f, "me", NULL, NULL, "/proc/self/stat"); /* placeholder, replaced below */
+	add_rule(&f, "me", NULL, NULL, "/proc/self/stat"); /* a first pid file, replaced below */
 	struct pr_match_conf *me = BM_GROUP_ITEM(f.conf.match, struct pr_match_conf, 1);
 	char mypf[] = "/tmp/bm-processes-test-XXXXXX";
 	fd = mkstemp(mypf);
