@@ -5,9 +5,11 @@
  * hang off the topics and change under a read-write lock that publishers
  * take for reading.
  */
+#define _GNU_SOURCE
 #include "bus.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -512,6 +514,11 @@ int bus_subscribe(struct bus *bus, const char *owner, const struct bm_sub_opts *
 	} else if (pthread_create(&s->thread, NULL, delivery_thread, s) != 0) {
 		sub_destroy(s);
 		return BM_EIO;
+	} else {
+		/* "bm-sub:OWNER" in top -H and /proc/PID/task/TID/comm (15 chars) */
+		char name[16];
+		snprintf(name, sizeof(name), "bm-sub:%s", s->owner);
+		pthread_setname_np(s->thread, name);
 	}
 	int rc = sub_attach(bus, s);
 	if (rc) {

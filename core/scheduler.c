@@ -4,7 +4,11 @@
  * grid (multiples of the interval since the epoch) like Prometheus' scrape
  * offsets, so that series from different collectors line up.
  */
+#define _GNU_SOURCE
 #include "scheduler.h"
+
+#include <pthread.h>
+#include <stdio.h>
 
 #include <event2/event.h>
 #include <string.h>
@@ -122,6 +126,9 @@ int scheduler_start(struct bm_ctx *in)
 		return BM_EIO;
 	}
 	in->sched.thread_started = true;
+	char name[16];
+	snprintf(name, sizeof(name), "bm-col:%s", in->name);
+	pthread_setname_np(in->sched.thread, name);
 	arm(in);
 	return 0;
 }

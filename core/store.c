@@ -991,6 +991,7 @@ struct store *store_open(const struct store_conf *conf, struct bm_err *err)
 		bm_err_set(err, BM_EIO, "store: cannot start the flusher thread");
 		goto fail;
 	}
+	pthread_setname_np(s->flusher, "bm-store-flush");
 	return s;
 fail:
 	s->quit = true;
