@@ -17,6 +17,7 @@
 #include "instance.h"
 #include "log.h"
 #include "store.h"
+#include "staleness.h"
 #include "store_api.h"
 
 struct bm_timer {
@@ -73,12 +74,17 @@ static int h_publish_metrics(struct bm_ctx *ctx, const struct bm_metric_batch *b
 	if (!tick)
 		tick = wall_ms();
 	int rc = 0;
+	/* what collect() publishes on its own thread takes part in staleness */
+	bool noted = ctx->stale && __atomic_load_n(&ctx->collecting, __ATOMIC_RELAXED) &&
+		     pthread_equal(pthread_self(), ctx->sched.thread);
 	for (size_t off = 0; off < b->n_samples || (off == 0 && b->n_meta); off += 256) {
 		size_t n = b->n_samples - off < 256 ? b->n_samples - off : 256;
 		for (size_t i = 0; i < n; i++) {
 			chunk[i] = b->samples[off + i];
 			if (!chunk[i].ts_ms)
 				chunk[i].ts_ms = tick;
+			if (noted)
+				stale_note(ctx->stale, &chunk[i]);
 		}
 		part.samples = chunk;
 		part.n_samples = n;

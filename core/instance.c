@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "scheduler.h"
+#include "staleness.h"
 
 int ptrlist_add(struct ptrlist *l, void *p)
 {
@@ -222,6 +223,7 @@ void instance_stop(struct bm_ctx *in)
 	if (in->st != INST_RUNNING)
 		return;
 	scheduler_stop(in);
+	scheduler_mark_stale(in, wall_ms(), true); /* its series end here */
 	int64_t t0 = mono_ms();
 	if (in->plugin->ops.stop)
 		in->plugin->ops.stop(in->state);
@@ -237,6 +239,7 @@ void instance_free(struct bm_ctx *in)
 		return;
 	instance_stop(in);
 	scheduler_fini(in);
+	stale_free(in->stale);
 	if (in->conf && in->plugin)
 		schema_release(in->plugin->desc.options, in->conf);
 	free(in->conf);

@@ -77,6 +77,8 @@ struct bm_ctx {
 	char error[300];
 	int64_t started_ms;
 	int64_t tick_ms; /* collection tick in progress (publish_metrics default ts) */
+	bool collecting;          /* collect() runs now: its publications count */
+	struct stale_set *stale;  /* series of the last collections (collectors) */
 
 	pthread_mutex_t res_lock; /* resources below */
 	struct ptrlist subs;   /* struct bm_sub * */

@@ -15,8 +15,10 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "host_api.h"
 #include "instance.h"
 #include "log.h"
+#include "staleness.h"
 
 int64_t scheduler_next_tick(int64_t now_ms, int64_t interval_ms)
 {
@@ -42,13 +44,30 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void scheduler_mark_stale(struct bm_ctx *in, int64_t ts, bool all)
+{
+	struct bm_batch b = {.ts_ms = ts};
+	if (in->stale && stale_sweep(in->stale, &b, ts, all)) {
+		struct bm_metric_batch mb;
+		bm_batch_view(&b, &mb);
+		host_api_table()->publish_metrics(in, &mb);
+	}
+	bm_batch_free(&b);
+}
+
 static void collect_once(struct bm_ctx *in, int64_t tick)
 {
 	struct bm_err err = {0};
 	uint64_t cpu0 = thread_cpu_ns();
 	int64_t t0 = mono_ms();
 	__atomic_store_n(&in->tick_ms, tick, __ATOMIC_RELAXED);
+	__atomic_store_n(&in->collecting, true, __ATOMIC_RELAXED);
 	int rc = in->plugin->ops.collect(in->state, tick, &err);
+	__atomic_store_n(&in->collecting, false, __ATOMIC_RELAXED);
+	if (rc)
+		stale_discard(in->stale);
+	else
+		scheduler_mark_stale(in, tick, false);
 	double took = (double)(mono_ms() - t0) / 1000.0;
 	uint64_t cpu = thread_cpu_ns() - cpu0;
 	if (rc)
@@ -117,7 +136,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 int scheduler_start(struct bm_ctx *in)
 {
 	in->sched.timer = evtimer_new(in->d->loop, on_tick, in);
-	if (!in->sched.timer)
+	if (!in->stale)
+		in->stale = stale_new();
+	if (!in->sched.timer || !in->stale)
 		return BM_ENOMEM;
 	in->sched.quit = false;
 	if (pthread_create(&in->sched.thread, NULL, collect_thread, in) != 0) {

@@ -9,6 +9,7 @@
 #ifndef BEARMON_CORE_SCHEDULER_H
 #define BEARMON_CORE_SCHEDULER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct bm_ctx;
@@ -17,6 +18,11 @@ void scheduler_init(struct bm_ctx *in);
 int scheduler_start(struct bm_ctx *in);
 void scheduler_stop(struct bm_ctx *in);
 void scheduler_fini(struct bm_ctx *in);
+
+/* Publish staleness markers at ts for the series the last collection did
+ * not publish again (all: every series, the instance stops). Collection
+ * thread, or after it stopped. */
+void scheduler_mark_stale(struct bm_ctx *in, int64_t ts, bool all);
 
 /* The next tick strictly after now_ms on the grid of interval_ms. */
 int64_t scheduler_next_tick(int64_t now_ms, int64_t interval_ms);

@@ -1317,7 +1317,8 @@ static long tier_buckets(struct store *s, int64_t id, int tier, int64_t start, i
 	if (!rc && out->oom)
 		rc = BM_ENOMEM;
 	if (!rc) {
-		qsort(out->v, out->n, sizeof(*out->v), cmp_bucket);
+		if (out->n > 1) /* an empty list has a NULL array qsort must not see */
+			qsort(out->v, out->n, sizeof(*out->v), cmp_bucket);
 		dedupe_buckets(out);
 	}
 	return rc;

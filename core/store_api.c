@@ -386,7 +386,8 @@ static void h_export(void *u, struct bm_http_req *r)
 		http_reply_error(r, 400, "bad matcher");
 		return;
 	}
-	qsort(l.v, l.n, sizeof(*l.v), cmp_export);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_export);
 	char *body = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&body, &len);
@@ -573,7 +574,8 @@ static void h_import(void *u, struct bm_http_req *r)
 			 ps.err[0] ? ps.err : bm_strerror(rc));
 		http_reply_error(r, 400, msg);
 	} else {
-		qsort(im.v, im.n, sizeof(*im.v), imp_cmp);
+		if (im.n > 1)
+			qsort(im.v, im.n, sizeof(*im.v), imp_cmp);
 		for (size_t i = 0, j; i < im.n; i = j) {
 			for (j = i + 1; j < im.n && strcmp(im.v[j].key, im.v[i].key) == 0; j++)
 				;

@@ -21,6 +21,7 @@
 
 struct tg_conf {
 	int64_t series;
+	int64_t shrink_after; /* collections before publishing half the series */
 	int64_t sleep_ms;
 	bool fail_init;
 	bool unsupported;
@@ -49,6 +50,8 @@ static const struct bm_option tg_target_options[] = {
 static const struct bm_option tg_options[] = {
 	BM_OPTION_BOUNDED("series", BM_OPT_INT, "10", struct tg_conf, series, 0, 100000,
 			  "gauges published per collection"),
+	BM_OPTION_BOUNDED("shrink_after", BM_OPT_INT, "0", struct tg_conf, shrink_after, 0, 1000000,
+			  "after this many collections publish only the first half of the series (0: never)"),
 	BM_OPTION_BOUNDED("sleep", BM_OPT_DURATION, "0ms", struct tg_conf, sleep_ms, 0, 600000,
 			  "time each collection sleeps"),
 	BM_OPTION("fail_init", BM_OPT_BOOL, "false", struct tg_conf, fail_init, "init fails"),
@@ -218,9 +221,12 @@ static int tg_collect(void *state, int64_t now_ms, struct bm_err *err)
 	struct bm_sample s[64];
 	struct bm_label l[64][2];
 	char idx[64][24];
-	for (int64_t done = 0; done < t->conf->series;) {
+	int64_t series = t->conf->series;
+	if (t->conf->shrink_after && (int64_t)t->collections > t->conf->shrink_after)
+		series /= 2; /* the rest vanish: the host marks them stale */
+	for (int64_t done = 0; done < series;) {
 		size_t n = 0;
-		for (; n < 64 && done < t->conf->series; n++, done++) {
+		for (; n < 64 && done < series; n++, done++) {
 			snprintf(idx[n], sizeof(idx[n]), "%lld", (long long)done);
 			l[n][0] = (struct bm_label){"instance", bm_instance_name(t->ctx)};
 			l[n][1] = (struct bm_label){"series", idx[n]};
