@@ -10,6 +10,7 @@
 #include <bearmon/bm_event.h>
 #include <bearmon/bm_host.h>
 #include <bearmon/bm_plugin.h>
+#include <bearmon/bm_vec.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -400,14 +401,8 @@ static struct pr_proc *pr_insert(struct pr_state *s, int pid, bool *is_new)
 	*is_new = p == NULL;
 	if (p)
 		return p;
-	if (s->n_procs == s->cap_procs) {
-		size_t c = s->cap_procs ? 2 * s->cap_procs : 256;
-		struct pr_proc *np = realloc(s->procs, c * sizeof(*np));
-		if (!np)
-			return NULL;
-		s->procs = np;
-		s->cap_procs = c;
-	}
+	if (BM_VEC_RESERVE(s->procs, s->cap_procs, s->n_procs + 1))
+		return NULL;
 	if (2 * (s->n_procs + 1) > s->cap_slots) {
 		size_t c = s->cap_slots ? 2 * s->cap_slots : 512;
 		int32_t *ns = realloc(s->slots, c * sizeof(*ns));
@@ -746,14 +741,8 @@ static int pr_sel_push(struct pr_state *s, uint32_t idx, int group)
 		s->dropped++;
 		return 0;
 	}
-	if (s->n_sel == s->cap_sel) {
-		size_t c = s->cap_sel ? 2 * s->cap_sel : 64;
-		struct pr_sel *n = realloc(s->sel, c * sizeof(*n));
-		if (!n)
-			return BM_ENOMEM;
-		s->sel = n;
-		s->cap_sel = c;
-	}
+	if (BM_VEC_RESERVE(s->sel, s->cap_sel, s->n_sel + 1))
+		return BM_ENOMEM;
 	struct pr_sel *e = &s->sel[s->n_sel++];
 	memset(e, 0, sizeof(*e));
 	e->idx = idx;
@@ -791,14 +780,8 @@ static int pr_select(struct pr_state *s)
 			r = p->pf_rule;
 		if (r < 0)
 			continue;
-		if (s->n_sel == s->cap_sel) {
-			size_t c = s->cap_sel ? 2 * s->cap_sel : 64;
-			struct pr_sel *n = realloc(s->sel, c * sizeof(*n));
-			if (!n)
-				return BM_ENOMEM;
-			s->sel = n;
-			s->cap_sel = c;
-		}
+		if (BM_VEC_RESERVE(s->sel, s->cap_sel, s->n_sel + 1))
+			return BM_ENOMEM;
 		s->sel[s->n_sel++] =
 			(struct pr_sel){.idx = (uint32_t)i, .group = r, .pid = p->pid, .comm = p->comm};
 		p->mark_gen = s->gen;
@@ -1153,14 +1136,8 @@ static int pr_aggregate(struct pr_state *s)
 		const struct pr_sel *e = &s->sel[i];
 		const char *comm = e->comm;
 		size_t j = i;
-		if (n == s->cap_agg_new) {
-			size_t c = s->cap_agg_new ? 2 * s->cap_agg_new : 32;
-			struct pr_agg *na = realloc(s->agg_new, c * sizeof(*na));
-			if (!na)
-				return BM_ENOMEM;
-			s->agg_new = na;
-			s->cap_agg_new = c;
-		}
+		if (BM_VEC_RESERVE(s->agg_new, s->cap_agg_new, n + 1))
+			return BM_ENOMEM;
 		struct pr_agg *a = &s->agg_new[n++];
 		memset(a, 0, sizeof(*a));
 		a->group = e->group;
