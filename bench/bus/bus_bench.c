@@ -24,6 +24,7 @@
 #include "bus.h"
 
 #define BENCH_NAME "bus"
+#include "../common/figure.h"
 #define BATCH_SAMPLES 256
 #define N_FAMILIES 4
 #define PER_FAMILY (BATCH_SAMPLES / N_FAMILIES)
@@ -192,26 +193,6 @@ static void sleep_s(double s)
 		;
 }
 
-/* Values like 6.12e6 or 12.3, as bench/run expects. */
-static void figure(const char *subject, const char *metric, double v, const char *unit)
-{
-	char s[64];
-	if (!isfinite(v)) {
-		snprintf(s, sizeof(s), "nan");
-	} else if (v != 0 && (fabs(v) >= 1e5 || fabs(v) < 1e-2)) {
-		int e = (int)floor(log10(fabs(v)));
-		double m = v / pow(10, e);
-		if (fabs(m) >= 9.995) {
-			m /= 10;
-			e++;
-		}
-		snprintf(s, sizeof(s), "%.2fe%d", m, e);
-	} else {
-		snprintf(s, sizeof(s), "%.4g", v);
-	}
-	printf("BENCH %s %s %s %s %s\n", BENCH_NAME, subject, metric, s, unit);
-	fflush(stdout);
-}
 
 /* ------------------------------------------------------------------ */
 /* Codec alone, on this thread: what encoding and decoding cost without

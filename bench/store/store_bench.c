@@ -50,6 +50,7 @@
 #include "store.h"
 
 #define BENCH_NAME "store"
+#include "../common/figure.h"
 #define BATCH 256
 #define T0_MS 1767225600000LL /* 2026-01-01T00:00:00Z, aligned to days */
 #define N_LABELS 3
@@ -57,25 +58,6 @@
 /* ------------------------------------------------------------------ */
 /* Output and clocks */
 
-static void figure(const char *subject, const char *metric, double v, const char *unit)
-{
-	char s[64];
-	if (!isfinite(v)) {
-		snprintf(s, sizeof(s), "nan");
-	} else if (v != 0 && (fabs(v) >= 1e5 || fabs(v) < 1e-2)) {
-		int e = (int)floor(log10(fabs(v)));
-		double m = v / pow(10, e);
-		if (fabs(m) >= 9.995) {
-			m /= 10;
-			e++;
-		}
-		snprintf(s, sizeof(s), "%.2fe%d", m, e);
-	} else {
-		snprintf(s, sizeof(s), "%.4g", v);
-	}
-	printf("BENCH %s %s %s %s %s\n", BENCH_NAME, subject, metric, s, unit);
-	fflush(stdout);
-}
 
 static void figuref(const char *subject, double v, const char *unit, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -275,12 +275,10 @@ static int ds_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 		bm_free(s);
 		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
 	}
-	int rc = bm_filter_init(&s->filter, &c->include, &c->exclude, err);
+	int rc = pf_filter_init(&s->filter, &c->include, &c->exclude, "include/exclude", err);
 	if (rc) {
-		char why[sizeof(err->msg)];
-		snprintf(why, sizeof(why), "%s", err->msg);
 		bm_free(s);
-		return bm_err_set(err, rc, "include/exclude: %s", why);
+		return rc;
 	}
 	*state = s;
 	return 0;

@@ -682,19 +682,18 @@ static int fs_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 		bm_free(s);
 		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
 	}
-	char why[sizeof(err->msg)];
-	int rc = bm_filter_init(&s->fstypes, &c->fstypes_include, &c->fstypes_exclude, err);
+	int rc = pf_filter_init(&s->fstypes, &c->fstypes_include, &c->fstypes_exclude,
+				"fstypes_include/fstypes_exclude", err);
 	if (rc) {
-		snprintf(why, sizeof(why), "%s", err->msg);
 		bm_free(s);
-		return bm_err_set(err, rc, "fstypes_include/fstypes_exclude: %s", why);
+		return rc;
 	}
-	rc = bm_filter_init(&s->mountpoints, &c->mountpoints_include, &c->mountpoints_exclude, err);
+	rc = pf_filter_init(&s->mountpoints, &c->mountpoints_include, &c->mountpoints_exclude,
+			    "mountpoints_include/mountpoints_exclude", err);
 	if (rc) {
-		snprintf(why, sizeof(why), "%s", err->msg);
 		bm_filter_free(&s->fstypes);
 		bm_free(s);
-		return bm_err_set(err, rc, "mountpoints_include/mountpoints_exclude: %s", why);
+		return rc;
 	}
 	*state = s;
 	return 0;

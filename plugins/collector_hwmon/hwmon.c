@@ -769,12 +769,11 @@ static int hw_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	s->ctx = ctx;
 	s->conf = c;
-	int rc = bm_filter_init(&s->filter, &c->chips_include, &c->chips_exclude, err);
+	int rc = pf_filter_init(&s->filter, &c->chips_include, &c->chips_exclude,
+				"chips_include/chips_exclude", err);
 	if (rc) {
-		char why[sizeof(err->msg)];
-		hw_copy(why, sizeof(why), err->msg);
 		free(s);
-		return bm_err_set(err, rc, "chips_include/chips_exclude: %s", why);
+		return rc;
 	}
 	*state = s;
 	return 0;

@@ -526,20 +526,16 @@ static int nd_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 		bm_free(s);
 		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
 	}
-	int rc = bm_filter_init(&s->filter, &c->include, &c->exclude, err);
+	int rc = pf_filter_init(&s->filter, &c->include, &c->exclude, "include/exclude", err);
 	if (rc) {
-		char why[sizeof(err->msg)];
-		snprintf(why, sizeof(why), "%s", err->msg);
 		bm_free(s);
-		return bm_err_set(err, rc, "include/exclude: %s", why);
+		return rc;
 	}
-	rc = bm_filter_init(&s->fields, &c->netstat_fields, NULL, err);
+	rc = pf_filter_init(&s->fields, &c->netstat_fields, NULL, "netstat_fields", err);
 	if (rc) {
-		char why[sizeof(err->msg)];
-		snprintf(why, sizeof(why), "%s", err->msg);
 		bm_filter_free(&s->filter);
 		bm_free(s);
-		return bm_err_set(err, rc, "netstat_fields: %s", why);
+		return rc;
 	}
 	*state = s;
 	return 0;

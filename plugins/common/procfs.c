@@ -254,3 +254,15 @@ void pf_log_first(struct bm_ctx *ctx, bool *warned, const char *fmt, ...)
 	va_end(ap);
 	*warned = true;
 }
+
+int pf_filter_init(struct bm_filter *f, const struct bm_strlist *include,
+		   const struct bm_strlist *exclude, const char *what, struct bm_err *err)
+{
+	int rc = bm_filter_init(f, include, exclude, err);
+	if (rc) {
+		char why[sizeof(err->msg)];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		bm_err_set(err, rc, "%s: %s", what, why);
+	}
+	return rc;
+}

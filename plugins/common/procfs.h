@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <bearmon/bm_batch.h>
 #include <bearmon/bm_err.h>
 
 struct bm_ctx;
@@ -82,6 +83,11 @@ void *pf_table_get(void **tab, size_t *n, size_t *cap, size_t elem, size_t max, 
 
 /* root/rel into out (rel alone when root is NULL); false when it does not fit. */
 bool pf_path(char *out, size_t n, const char *root, const char *rel);
+
+/* bm_filter_init() whose error names the options it came from:
+ * "WHAT: bad pattern ...". */
+int pf_filter_init(struct bm_filter *f, const struct bm_strlist *include,
+		   const struct bm_strlist *exclude, const char *what, struct bm_err *err);
 
 /* The next line of [*p, end), NUL-terminated in place, *p moved past it;
  * NULL at the end. *len (when not NULL) gets its length. */
