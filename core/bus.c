@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "bus.h"
+#include "bearmon/bm_event.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ struct topic {
 	char *name;
 	atomic_uint_fast64_t published;
 	struct sub_list subs; /* guarded by bus->lock */
+	bool is_metric;       /* not delivered to BM_TOPIC_EVENTS subscriptions */
 };
 
 struct publisher {
@@ -59,6 +61,7 @@ struct bus {
 	struct publisher *pubs[BUS_MAX_PUBLISHERS];
 	atomic_int n_pubs;
 	struct sub_list wildcard; /* "*" subscriptions, guarded by lock */
+	struct sub_list events;   /* BM_TOPIC_EVENTS ("*-metric") subscriptions */
 	struct sub_list all;      /* every subscription, guarded by lock */
 };
 
@@ -147,6 +150,7 @@ void bus_free(struct bus *bus)
 		free(bus->pubs[i]);
 	}
 	free(bus->wildcard.v);
+	free(bus->events.v);
 	free(bus->all.v);
 	pthread_rwlock_destroy(&bus->lock);
 	pthread_mutex_destroy(&bus->reg_lock);
@@ -174,6 +178,7 @@ static struct topic *topic_intern(struct bus *bus, const char *name)
 	size_t n = atomic_load(&bus->n_topics);
 	if (!t && n < BUS_MAX_TOPICS && (t = calloc(1, sizeof(*t)))) {
 		t->name = strdup(name);
+		t->is_metric = strcmp(name, BM_TOPIC_METRIC) == 0;
 		if (!t->name) {
 			free(t);
 			t = NULL;
@@ -319,7 +324,12 @@ int bus_publish(struct bus *bus, int publisher, const char *topic, const void *b
 
 	int rc = 0;
 	pthread_rwlock_rdlock(&bus->lock);
-	size_t n = t->subs.n + bus->wildcard.n;
+	/* topic subscribers, then "*", then (every topic but metric) events */
+	const struct sub_list *lists[3] = {&t->subs, &bus->wildcard, &bus->events};
+	size_t n_lists = t->is_metric ? 2 : 3;
+	size_t n = 0;
+	for (size_t l = 0; l < n_lists; l++)
+		n += lists[l]->n;
 	if (n == 0)
 		goto out;
 	struct bus_msg *m = malloc(sizeof(*m) + len);
@@ -333,11 +343,12 @@ int bus_publish(struct bus *bus, int publisher, const char *topic, const void *b
 	m->len = len;
 	if (len)
 		memcpy(m->body, body, len);
-	for (size_t i = 0; i < n; i++) {
-		struct bm_sub *s = i < t->subs.n ? t->subs.v[i] : bus->wildcard.v[i - t->subs.n];
-		if (!enqueue(s, m)) {
-			atomic_fetch_add_explicit(&p->lost, 1, memory_order_relaxed);
-			rc = BM_EAGAIN;
+	for (size_t l = 0; l < n_lists; l++) {
+		for (size_t i = 0; i < lists[l]->n; i++) {
+			if (!enqueue(lists[l]->v[i], m)) {
+				atomic_fetch_add_explicit(&p->lost, 1, memory_order_relaxed);
+				rc = BM_EAGAIN;
+			}
 		}
 	}
 out:
@@ -462,12 +473,15 @@ static int sub_attach(struct bus *bus, struct bm_sub *s)
 	pthread_rwlock_wrlock(&bus->lock);
 	if (strcmp(s->topic, "*") == 0) {
 		rc = list_add(&bus->wildcard, s);
+	} else if (strcmp(s->topic, BM_TOPIC_EVENTS) == 0) {
+		rc = list_add(&bus->events, s);
 	} else {
 		struct topic *t = topic_intern(bus, s->topic);
 		rc = t ? list_add(&t->subs, s) : BM_ENOMEM;
 	}
 	if (rc == 0 && (rc = list_add(&bus->all, s)) != 0) {
 		list_remove(&bus->wildcard, s);
+		list_remove(&bus->events, s);
 		struct topic *t = topic_find(bus, s->topic);
 		if (t)
 			list_remove(&t->subs, s);
@@ -481,6 +495,7 @@ static void sub_detach(struct bm_sub *s)
 	struct bus *bus = s->bus;
 	pthread_rwlock_wrlock(&bus->lock);
 	list_remove(&bus->wildcard, s);
+	list_remove(&bus->events, s);
 	list_remove(&bus->all, s);
 	struct topic *t = topic_find(bus, s->topic);
 	if (t)

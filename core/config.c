@@ -85,6 +85,13 @@ static const struct bm_option store_options[] = {
 	 .help = "how long the 1-minute rollup tier is kept (0s: forever)"},
 	{.name = "retention_1h", .type = BM_OPT_DURATION, .def = "365d", .offset = STORE_OFF(retention_1h_ms),
 	 .help = "how long the 1-hour rollup tier is kept (0s: forever)"},
+	{.name = "retention_events", .type = BM_OPT_DURATION, .def = "7d",
+	 .offset = STORE_OFF(retention_events_ms),
+	 .help = "how long analysis events (anomaly, trend, forecast, bottleneck, insight, health, "
+		 "correlation, candidate, recommendation, agent commands) are kept (0s: forever)"},
+	{.name = "retention_history", .type = BM_OPT_DURATION, .def = "365d",
+	 .offset = STORE_OFF(retention_history_ms),
+	 .help = "how long alert, notification and action history is kept (0s: forever)"},
 	BM_OPTION_END,
 };
 

@@ -59,6 +59,8 @@ struct core_conf {
 		int64_t retention_raw_ms;
 		int64_t retention_1m_ms;
 		int64_t retention_1h_ms;
+		int64_t retention_events_ms;  /* analysis events */
+		int64_t retention_history_ms; /* alert, notification, action history */
 	} store;
 };
 

@@ -313,3 +313,16 @@ void http_remove_routes(struct http *h, void *owner)
 	}
 	h->n_routes = j;
 }
+
+bool http_query_i64(struct bm_http_req *r, const char *name, int64_t dflt, int64_t *out)
+{
+	const char *s = http_req_query(r, name);
+	char *end;
+	if (!s) {
+		*out = dflt;
+		return true;
+	}
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return *s && !*end && !errno;
+}

@@ -21,12 +21,14 @@
 #include "http.h"
 #include "log.h"
 #include "store.h"
+#include "store_events.h"
 
 #define API "/api/bearmon/v1"
 #define SAMPLES_MAX 1000000 /* per answer: a bigger range must be paged */
 
 struct store_sub {
 	struct store *store;
+	struct store_events *events;
 	struct bm_sub *sub;
 	struct bm_arena arena;
 	uint64_t malformed;
@@ -68,6 +70,18 @@ int store_attach(struct daemon *d)
 	struct store_sub *ss = calloc(1, sizeof(*ss));
 	if (ss)
 		ss->store = store_open(&sc, &err);
+	if (ss && ss->store) {
+		struct store_events_conf ec = {.path = path,
+					       .retention_events_ms = c->store.retention_events_ms,
+					       .retention_history_ms = c->store.retention_history_ms,
+					       .queue_len = (uint32_t)c->store.queue_len,
+					       .block_timeout_ms = c->bus.block_timeout_ms};
+		ss->events = store_events_open(&ec, d->bus, d->http, &err);
+		if (!ss->events) {
+			store_close(ss->store);
+			ss->store = NULL;
+		}
+	}
 	free(path);
 	if (!ss || !ss->store) {
 		LOG_ERR("%s", ss ? err.msg : "store: out of memory");
@@ -79,6 +93,7 @@ int store_attach(struct daemon *d)
 				.block_timeout_ms = c->bus.block_timeout_ms};
 	int rc = bus_subscribe(d->bus, "store", &o, on_metric, ss, &ss->sub);
 	if (rc) {
+		store_events_close(ss->events);
 		store_close(ss->store);
 		free(ss);
 		return rc;
@@ -103,6 +118,7 @@ void store_detach(struct daemon *d)
 	if (d->http)
 		http_remove_routes(d->http, ss);
 	bus_unsubscribe(ss->sub);
+	store_events_close(ss->events);
 	store_close(ss->store);
 	bm_arena_free(&ss->arena);
 	free(ss);
@@ -132,10 +148,16 @@ void store_self_metrics(struct daemon *d, struct bm_batch *b)
 		{"bearmon_store_chunks_written_total", "chunks written to the database"},
 		{"bearmon_store_flushes_total", "successful flushes"},
 		{"bearmon_store_malformed_batches_total", "metric events the store could not decode"},
+		{"bearmon_store_events_total", "standard events (alerts, anomalies, ...) kept in the store"},
+		{"bearmon_store_malformed_events_total", "standard events the store could not decode"},
+		{"bearmon_store_event_write_errors_total", "standard events the store failed to write"},
 	};
+	uint64_t ev_written, ev_malformed, ev_errors;
+	store_events_stats(ss->events, &ev_written, &ev_malformed, &ev_errors);
 	const double v[] = {(double)st.samples_in, (double)st.duplicates, (double)st.out_of_order,
 			    (double)st.write_errors, (double)st.chunks_written, (double)st.flushes,
-			    (double)ss->malformed};
+			    (double)ss->malformed, (double)ev_written, (double)ev_malformed,
+			    (double)ev_errors};
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		bm_batch_family(b, f[i].name, BM_METRIC_COUNTER, "", f[i].help);
 		bm_batch_addl(b, f[i].name, v[i], NULL);
@@ -209,26 +231,13 @@ static void add_sample(void *u, int64_t ts, double v)
 	json_array_append_new(o->arr, json_pack("[I, o]", (json_int_t)ts, val));
 }
 
-static bool int_param(struct bm_http_req *r, const char *name, int64_t dflt, int64_t *out)
-{
-	const char *s = http_req_query(r, name);
-	char *end;
-	if (!s) {
-		*out = dflt;
-		return true;
-	}
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	return *s && !*end && !errno;
-}
-
 /* GET /api/bearmon/v1/samples?id=ID[&start=MS][&end=MS]: raw samples. */
 static void h_samples(void *u, struct bm_http_req *r)
 {
 	struct store_sub *ss = u;
 	int64_t id, start, end;
-	if (!http_req_query(r, "id") || !int_param(r, "id", 0, &id) ||
-	    !int_param(r, "start", INT64_MIN, &start) || !int_param(r, "end", INT64_MAX, &end)) {
+	if (!http_req_query(r, "id") || !http_query_i64(r, "id", 0, &id) ||
+	    !http_query_i64(r, "start", INT64_MIN, &start) || !http_query_i64(r, "end", INT64_MAX, &end)) {
 		http_reply_error(r, 400, "parameters: id (required), start and end in ms since the epoch");
 		return;
 	}
@@ -257,9 +266,9 @@ static void h_range(void *u, struct bm_http_req *r)
 	for (int i = 0; i < 7; i++)
 		if (strcmp(agg_s ? agg_s : "avg", agg_names[i]) == 0)
 			agg = i;
-	if (!http_req_query(r, "id") || !http_req_query(r, "step") || !int_param(r, "id", 0, &id) ||
-	    !int_param(r, "start", 0, &start) || !int_param(r, "end", INT64_MAX, &end) ||
-	    !int_param(r, "step", 0, &step) || step <= 0 || agg < 0) {
+	if (!http_req_query(r, "id") || !http_req_query(r, "step") || !http_query_i64(r, "id", 0, &id) ||
+	    !http_query_i64(r, "start", 0, &start) || !http_query_i64(r, "end", INT64_MAX, &end) ||
+	    !http_query_i64(r, "step", 0, &step) || step <= 0 || agg < 0) {
 		http_reply_error(r, 400, "parameters: id, step (ms, > 0), start, end (ms), agg (avg, min, max, sum, count, last, increase)");
 		return;
 	}
@@ -377,7 +386,7 @@ static void h_export(void *u, struct bm_http_req *r)
 	struct bm_matcher m[16];
 	size_t nm = query_matchers(r, m, 16);
 	int64_t start, end;
-	if (!nm || !int_param(r, "start", INT64_MIN, &start) || !int_param(r, "end", INT64_MAX, &end)) {
+	if (!nm || !http_query_i64(r, "start", INT64_MIN, &start) || !http_query_i64(r, "end", INT64_MAX, &end)) {
 		http_reply_error(r, 400, "parameters: name or name_re, start and end in ms");
 		return;
 	}

@@ -12,62 +12,10 @@
 #include <msgpack.h>
 
 #include "bearmon/bm_event.h"
+#include "event_desc.h"
 #include "mp.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/*
- * Field types and the C type of the member at `off` (and at `cnt_off`):
- *
- *   FT_STR     const char *                      str, left out when NULL
- *   FT_I64     int64_t                           int
- *   FT_U32     uint32_t                          int
- *   FT_F64     double                            float64 (bit-exact)
- *   FT_BOOL    bool                              true/false
- *   FT_ENUM    an enum (int-sized)               int; unknown values read as 0
- *   FT_LABELS  const struct bm_label *, uint32_t map name -> value
- *   FT_KVS     const struct bm_kv *, size_t      map key -> value
- *   FT_STRS    const char *const *, size_t       array of str
- *   FT_OBJ     embedded struct (sub)             map
- *   FT_OBJS    const struct X *, size_t          array of maps (sub)
- *
- * Arrays are left out when their count is 0.
- */
-enum ftype {
-	FT_STR,
-	FT_I64,
-	FT_U32,
-	FT_F64,
-	FT_BOOL,
-	FT_ENUM,
-	FT_LABELS,
-	FT_KVS,
-	FT_STRS,
-	FT_OBJ,
-	FT_OBJS,
-};
-
-enum {
-	FF_REQ = 1, /* FT_STR: encode refuses NULL, decode refuses absence */
-};
-
-struct desc;
-
-struct field {
-	const char *key;       /* wire key, unique in its table */
-	uint8_t type;          /* enum ftype */
-	uint8_t flags;         /* FF_* */
-	uint8_t max;           /* FT_ENUM: largest value this version knows */
-	uint16_t off;          /* offsetof the member */
-	uint16_t cnt_off;      /* arrays: offsetof the count */
-	const struct desc *sub; /* FT_OBJ, FT_OBJS */
-};
-
-struct desc {
-	const struct field *f;
-	unsigned n;
-	size_t size; /* sizeof the struct (FT_OBJS items, zeroing) */
-};
 
 /* bm_label and bm_kv are read and written by the same code. */
 _Static_assert(sizeof(struct bm_label) == sizeof(struct bm_kv) &&
@@ -88,26 +36,44 @@ typedef struct bm_kv pair_t;
 	(offsetof(T, m) +                                                               \
 	 0 * sizeof(struct { int t[sizeof(((T *)0)->m) == sizeof(int) ? 1 : -1]; }))
 
-#define F_STR(k, T, m) { .key = (k), .type = FT_STR, .off = OFF(T, m, const char *) }
-#define F_REQ(k, T, m) { .key = (k), .type = FT_STR, .flags = FF_REQ, .off = OFF(T, m, const char *) }
-#define F_I64(k, T, m) { .key = (k), .type = FT_I64, .off = OFF(T, m, int64_t) }
-#define F_U32(k, T, m) { .key = (k), .type = FT_U32, .off = OFF(T, m, uint32_t) }
-#define F_F64(k, T, m) { .key = (k), .type = FT_F64, .off = OFF(T, m, double) }
-#define F_BOOL(k, T, m) { .key = (k), .type = FT_BOOL, .off = OFF(T, m, bool) }
-#define F_ENUM(k, T, m, mx) { .key = (k), .type = FT_ENUM, .max = (mx), .off = OFF_ENUM(T, m) }
+#define F_STR(k, T, m) { .key = (k), .name = #m, .type = FT_STR, .off = OFF(T, m, const char *) }
+#define F_REQ(k, T, m) { .key = (k), .name = #m, .type = FT_STR, .flags = FF_REQ, .off = OFF(T, m, const char *) }
+#define F_I64(k, T, m) { .key = (k), .name = #m, .type = FT_I64, .off = OFF(T, m, int64_t) }
+#define F_U32(k, T, m) { .key = (k), .name = #m, .type = FT_U32, .off = OFF(T, m, uint32_t) }
+#define F_F64(k, T, m) { .key = (k), .name = #m, .type = FT_F64, .off = OFF(T, m, double) }
+#define F_BOOL(k, T, m) { .key = (k), .name = #m, .type = FT_BOOL, .off = OFF(T, m, bool) }
+#define F_ENUM(k, T, m, mx) { .key = (k), .name = #m, .type = FT_ENUM, .max = (mx), .names = mx##_NAMES, .off = OFF_ENUM(T, m) }
 #define F_LABELS(k, T, m, c)                                                     \
-	{ .key = (k), .type = FT_LABELS, .off = OFF(T, m, const struct bm_label *), \
+	{ .key = (k), .name = #m, .type = FT_LABELS, .off = OFF(T, m, const struct bm_label *), \
 	  .cnt_off = OFF(T, c, uint32_t) }
 #define F_KVS(k, T, m, c)                                                    \
-	{ .key = (k), .type = FT_KVS, .off = OFF(T, m, const struct bm_kv *), \
+	{ .key = (k), .name = #m, .type = FT_KVS, .off = OFF(T, m, const struct bm_kv *), \
 	  .cnt_off = OFF(T, c, size_t) }
 #define F_STRS(k, T, m, c)                                                    \
-	{ .key = (k), .type = FT_STRS, .off = OFF(T, m, const char *const *), \
+	{ .key = (k), .name = #m, .type = FT_STRS, .off = OFF(T, m, const char *const *), \
 	  .cnt_off = OFF(T, c, size_t) }
-#define F_OBJ(k, T, m, ST, d) { .key = (k), .type = FT_OBJ, .off = OFF(T, m, ST), .sub = &(d) }
+#define F_OBJ(k, T, m, ST, d) { .key = (k), .name = #m, .type = FT_OBJ, .off = OFF(T, m, ST), .sub = &(d) }
 #define F_OBJS(k, T, m, c, ST, d)                                            \
-	{ .key = (k), .type = FT_OBJS, .off = OFF(T, m, const ST *),          \
+	{ .key = (k), .name = #m, .type = FT_OBJS, .off = OFF(T, m, const ST *),          \
 	  .cnt_off = OFF(T, c, size_t), .sub = &(d) }
+
+#define ENUM_NAMES(MAX, ...)                                                     \
+	static const char *const MAX##_NAMES[] = {__VA_ARGS__};                  \
+	_Static_assert(ARRAY_SIZE(MAX##_NAMES) == (MAX) + 1, #MAX ": one name per value")
+/* Value names of each enum, in value order, for JSON (F_ENUM finds them by
+ * the enum's largest value: <MAX>_NAMES). */
+ENUM_NAMES(BM_TREND_DECREASING, "stable", "increasing", "decreasing");
+ENUM_NAMES(BM_CROSS_BELOW, "above", "below");
+ENUM_NAMES(BM_CORR_KENDALL, "pearson", "spearman", "kendall");
+ENUM_NAMES(BM_BN_INFERENCE, "utilisation", "saturation", "errors", "coordination", "inference");
+ENUM_NAMES(BM_SEV_EMERGENCY, "info", "warning", "critical", "emergency");
+ENUM_NAMES(BM_HEALTH_UNKNOWN, "ok", "degraded", "critical", "unknown");
+ENUM_NAMES(BM_ALERT_RESOLVED, "pending", "firing", "resolved");
+ENUM_NAMES(BM_NOTIFY_DROPPED, "ok", "failed", "retrying", "dropped");
+ENUM_NAMES(BM_MODE_EXECUTE, "recommend", "dry_run", "execute");
+ENUM_NAMES(BM_ACTION_FAILED, "planned", "executed", "rolled_back", "failed");
+ENUM_NAMES(BM_AGENT_REGISTRY, "hello", "state", "registry");
+ENUM_NAMES(BM_AGENT_STALE, "connected", "disconnected", "stale");
 
 /* Required fields are tracked in a 64-bit mask while decoding. */
 #define DESC(name, T, ...)                                                        \
@@ -819,3 +785,37 @@ CODEC(action)
 CODEC(agent)
 CODEC(agent_command)
 CODEC(agent_ack)
+
+const struct desc *bm__event_desc(const char *topic)
+{
+	static const struct {
+		const char *topic;
+		const struct desc *d;
+	} by_topic[] = {
+		{BM_TOPIC_ANOMALY, &anomaly},
+		{BM_TOPIC_TREND, &trend},
+		{BM_TOPIC_FORECAST, &forecast},
+		{BM_TOPIC_CORRELATION, &correlation},
+		{BM_TOPIC_BOTTLENECK, &bottleneck},
+		{BM_TOPIC_INSIGHT, &insight},
+		{BM_TOPIC_HEALTH, &health},
+		{BM_TOPIC_ALERT, &alert},
+		{BM_TOPIC_NOTIFICATION, &notification},
+		{BM_TOPIC_CANDIDATE, &candidate},
+		{BM_TOPIC_RECOMMENDATION, &recommendation},
+		{BM_TOPIC_ACTION, &action},
+		{BM_TOPIC_AGENT, &agent},
+		{BM_TOPIC_AGENT_COMMAND, &agent_command},
+		{BM_TOPIC_AGENT_ACK, &agent_ack},
+	};
+	for (size_t i = 0; topic && i < ARRAY_SIZE(by_topic); i++) {
+		if (strcmp(by_topic[i].topic, topic) == 0)
+			return by_topic[i].d;
+	}
+	return NULL;
+}
+
+bool bm_event_is_standard(const char *topic)
+{
+	return bm__event_desc(topic) != NULL;
+}

@@ -40,5 +40,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ROUND_TRIP(bm_agent_event, bm_agent);
 	ROUND_TRIP(bm_agent_command_event, bm_agent_command);
 	ROUND_TRIP(bm_agent_ack_event, bm_agent_ack);
+	/* the JSON renderer walks the same bodies: any input, every topic */
+	static const char *const topics[] = {
+		BM_TOPIC_ANOMALY, BM_TOPIC_TREND, BM_TOPIC_FORECAST, BM_TOPIC_CORRELATION,
+		BM_TOPIC_BOTTLENECK, BM_TOPIC_INSIGHT, BM_TOPIC_HEALTH, BM_TOPIC_ALERT,
+		BM_TOPIC_NOTIFICATION, BM_TOPIC_CANDIDATE, BM_TOPIC_RECOMMENDATION,
+		BM_TOPIC_ACTION, BM_TOPIC_AGENT, BM_TOPIC_AGENT_COMMAND, BM_TOPIC_AGENT_ACK,
+	};
+	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+		bm_buf_reset(&buf);
+		(void)bm_event_to_json(topics[i], data, size, &buf);
+	}
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <bearmon/bm_event.h>
 #include <bearmon/bm_host.h>
 #include <bearmon/bm_plugin.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,7 @@ struct tg_conf {
 	int64_t timer_ms;
 	bool on_loop;
 	char *query; /* metric name looked up in the store by the route */
+	bool events; /* publish an anomaly, an alert and an agent event per collection */
 	struct bm_map labels;
 	struct bm_group_list targets;
 };
@@ -69,6 +71,8 @@ static const struct bm_option tg_options[] = {
 		  "deliver the subscription on the main loop"),
 	BM_OPTION("query", BM_OPT_STRING, NULL, struct tg_conf, query,
 		  "metric name the route looks up through the host API's store queries"),
+	BM_OPTION("events", BM_OPT_BOOL, "false", struct tg_conf, events,
+		  "publish an anomaly, an alert and an agent event every collection"),
 	BM_OPTION("labels", BM_OPT_MAP, NULL, struct tg_conf, labels, "labels on every sample"),
 	{.name = "targets", .type = BM_OPT_GROUP_LIST, .sub = tg_target_options,
 	 .sub_size = sizeof(struct tg_target), .offset = offsetof(struct tg_conf, targets),
@@ -207,6 +211,34 @@ static int tg_start(void *state, struct bm_err *err)
 	return 0;
 }
 
+/* One event of each storage kind: analysis (anomaly), history (alert) and
+ * registry (agent), so the store's event tables can be checked. */
+static int tg_publish_events(struct tg *t, int64_t now_ms)
+{
+	struct bm_buf buf = {0};
+	struct bm_label l = {"series", "0"};
+	struct bm_anomaly_event an = {.series = {"testgen_value", &l, 1}, .ts_ms = now_ms,
+				      .start_ms = now_ms, .value = 42, .score = 0.97,
+				      .threshold = 0.9, .expected = 1, .lower = 0, .upper = 2,
+				      .detector = "testgen", .reason = "caf\xc3\xa9 \"quoted\""};
+	struct bm_label al[] = {{"alertname", "TestgenHigh"}, {"severity", "warning"}};
+	struct bm_alert_event al_ev = {.ts_ms = now_ms, .rule_id = "r1", .rule_name = "TestgenHigh",
+				       .fingerprint = "00ff", .state = BM_ALERT_FIRING,
+				       .severity = BM_SEV_WARNING, .labels = al, .n_labels = 2,
+				       .value = 42, .threshold = NAN};
+	struct bm_agent_event ag = {.ts_ms = now_ms, .kind = BM_AGENT_REGISTRY, .agent_id = "tg-agent",
+				    .type = "tester", .pid = 1234, .state = BM_AGENT_CONNECTED,
+				    .first_seen_ms = now_ms, .last_seen_ms = now_ms};
+	int rc = bm_anomaly_encode(&an, &buf);
+	rc = rc ? rc : bm_bus_publish(t->ctx, BM_TOPIC_ANOMALY, buf.data, buf.len);
+	rc = rc ? rc : bm_alert_encode(&al_ev, &buf);
+	rc = rc ? rc : bm_bus_publish(t->ctx, BM_TOPIC_ALERT, buf.data, buf.len);
+	rc = rc ? rc : bm_agent_encode(&ag, &buf);
+	rc = rc ? rc : bm_bus_publish(t->ctx, BM_TOPIC_AGENT, buf.data, buf.len);
+	bm_buf_free(&buf);
+	return rc;
+}
+
 static int tg_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct tg *t = state;
@@ -217,6 +249,8 @@ static int tg_collect(void *state, int64_t now_ms, struct bm_err *err)
 	}
 	if (t->conf->fail_collect)
 		return bm_err_set(err, BM_EIO, "fail_collect is set");
+	if (t->conf->events && tg_publish_events(t, now_ms))
+		return bm_err_set(err, BM_EIO, "publishing events failed");
 	static const struct bm_metric_meta meta = {"testgen_value", BM_METRIC_GAUGE, "", "test gauge"};
 	struct bm_sample s[64];
 	struct bm_label l[64][2];

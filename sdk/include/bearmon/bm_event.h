@@ -43,6 +43,10 @@ extern "C" {
  * Topics
  * --------------------------------------------------------------------- */
 #define BM_TOPIC_METRIC "metric"
+/* Subscription pseudo-topics: "*" is every topic; BM_TOPIC_EVENTS (since
+ * ABI 1.2) is every topic except `metric`: the analysis, alerting,
+ * optimizer and agent events at their low rate, without the samples. */
+#define BM_TOPIC_EVENTS "*-metric"
 #define BM_TOPIC_ANOMALY "anomaly"
 #define BM_TOPIC_TREND "trend"
 #define BM_TOPIC_FORECAST "forecast"
@@ -719,6 +723,21 @@ int bm_agent_command_decode(const void *body, size_t len, struct bm_agent_comman
 int bm_agent_ack_encode(const struct bm_agent_ack_event *e, struct bm_buf *out);
 int bm_agent_ack_decode(const void *body, size_t len, struct bm_agent_ack_event *out,
 			struct bm_arena *arena);
+
+/*
+ * Append the body of a standard event (any topic but `metric`) to out as
+ * one JSON object (since ABI 1.2): keys are the member names of the
+ * topic's struct above (`ts_ms`, `series`, `score`, ...), enums are their
+ * names in lower case ("firing", "warning", "increasing"), NaN and
+ * infinities are null, absent and unknown fields are left out, and
+ * invalid UTF-8 reads as U+FFFD. out is not reset first. BM_EINVAL for
+ * `metric` or an unknown topic, BM_EPROTO for a malformed body (out is
+ * left as it was), BM_ENOMEM.
+ */
+int bm_event_to_json(const char *topic, const void *body, size_t len, struct bm_buf *out);
+/* True for the standard topics that bm_event_to_json renders (every
+ * BM_TOPIC_* but `metric`), since ABI 1.2. */
+bool bm_event_is_standard(const char *topic);
 
 
 #ifdef __cplusplus

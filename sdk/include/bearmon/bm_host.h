@@ -49,7 +49,8 @@ enum bm_sub_policy {
 
 struct bm_sub_opts {
 	size_t size;              /* sizeof(struct bm_sub_opts) */
-	const char *topic;        /* exact topic, or "*" for every topic */
+	const char *topic;        /* exact topic, "*" for every topic, or
+				   * BM_TOPIC_EVENTS for every topic but metric */
 	enum bm_sub_policy policy;
 	uint32_t queue_len;       /* events; 0 = host default (4096) */
 	int64_t block_timeout_ms; /* BM_SUB_BLOCK: 0 = host default (1000) */
