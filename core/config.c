@@ -50,6 +50,9 @@ static const struct bm_option http_options[] = {
 	 .max = 1073741824.0, .offset = HTTP_OFF(max_body), .help = "largest request body accepted"},
 	{.name = "timeout", .type = BM_OPT_DURATION, .def = "30s", .flags = BM_OPTF_BOUNDED, .min = 100,
 	 .max = 3600000, .offset = HTTP_OFF(timeout_ms), .help = "idle and read timeout per connection"},
+	{.name = "request_timeout", .type = BM_OPT_DURATION, .def = "10s", .flags = BM_OPTF_BOUNDED,
+	 .min = 100, .max = 3600000, .offset = HTTP_OFF(request_timeout_ms),
+	 .help = "a connection must send each whole request within this (slowloris guard)"},
 	BM_OPTION_END,
 };
 

@@ -45,6 +45,7 @@ struct core_conf {
 		char *listen;
 		uint64_t max_body;
 		int64_t timeout_ms;
+		int64_t request_timeout_ms; /* a whole request within this */
 	} http;
 	struct {
 		int64_t queue_len;

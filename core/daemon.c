@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -172,12 +173,28 @@ static int setup_http(struct daemon *d)
 	if (!c->http.listen || !*c->http.listen)
 		return 0;
 	struct bm_err err = {0};
-	d->http = http_new(d->loop, c->http.listen, c->http.max_body, c->http.timeout_ms, &err);
+	d->http = http_new(d->loop, c->http.listen, c->http.max_body, c->http.timeout_ms,
+			   c->http.request_timeout_ms, &err);
 	if (!d->http) {
 		LOG_ERR("%s", err.msg);
 		return err.code;
 	}
 	return status_routes(d);
+}
+
+/* A daemon serving thousands of agents, scrape targets and HTTP clients
+ * needs more than the usual soft limit of 1024 descriptors: take the hard
+ * limit, as nginx and Prometheus do. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		LOG_INFO("open file limit raised from %llu to %llu", (unsigned long long)was,
+			 (unsigned long long)rl.rlim_max);
 }
 
 int daemon_start(struct daemon *d, const char *path, char *const *overrides, size_t n)
@@ -198,6 +215,7 @@ int daemon_start(struct daemon *d, const char *path, char *const *overrides, siz
 		LOG_ERR("data_dir %s: cannot create: %s", d->cfg->core.data_dir, strerror(errno));
 		goto out;
 	}
+	raise_fd_limit();
 	if (loader_init() || setup_loop(d) || setup_http(d) || store_attach(d))
 		goto out;
 	if (build_instances(d, d->cfg, NULL, 0, &d->inst, &d->n_inst, &errs) || report(&errs, NULL))

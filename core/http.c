@@ -9,9 +9,11 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <sys/queue.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -19,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "bearmon/bm_vec.h"
 #include "log.h"
 
 struct route {
@@ -33,6 +37,19 @@ struct route {
 struct http {
 	struct evhttp *ev;
 	struct evhttp_bound_socket *sock;
+	struct event *resume; /* re-enables accepting after running out of fds */
+	uint64_t accept_errors;
+	/* every connection's bufferevent, with the time by which it must have
+	 * sent a whole request (see guard_sweep) */
+	struct conn {
+		struct bufferevent *bev;
+		int64_t deadline_ms;
+		bool shut;
+	} *conns;
+	size_t n_conns, cap_conns;
+	int64_t request_timeout_ms;
+	struct event *sweep;
+	uint64_t timed_out;
 	struct route *routes;
 	size_t n_routes;
 	int port;
@@ -150,7 +167,10 @@ int http_reply_json(struct bm_http_req *r, int status, json_t *j)
 
 int http_reply_error(struct bm_http_req *r, int status, const char *msg)
 {
-	return http_reply_json(r, status, json_pack("{s:s, s:s}", "status", "error", "error", msg));
+	json_t *j = json_pack("{s:s, s:s}", "status", "error", "error", msg);
+	if (!j) /* msg quotes the request, and the request was not UTF-8 */
+		j = json_pack("{s:s, s:s}", "status", "error", "error", "request is not valid UTF-8");
+	return http_reply_json(r, status, j);
 }
 
 static const struct route *find_route(const struct http *h, const char *path)
@@ -172,10 +192,97 @@ static const struct route *find_route(const struct http *h, const char *path)
 	return best;
 }
 
+/*
+ * Slowloris guard. evhttp's timeout is one of inactivity, so a client that
+ * sends a header byte every second holds its connection for ever. Each
+ * connection must instead deliver a whole request within
+ * request_timeout of its accept or of its previous request. evhttp keeps
+ * its connections to itself, so we hand it every bufferevent (bevcb) and
+ * hold one reference: a sweep twice a second shuts down the socket of a
+ * connection past its deadline (evhttp then sees the end of input and
+ * frees the connection as usual) and drops our reference to the ones
+ * evhttp has freed, which closes their sockets.
+ */
+#define SWEEP_MS 500
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct bufferevent *guard_new_bev(struct event_base *base, void *arg)
+{
+	struct http *h = arg;
+	if (BM_VEC_RESERVE(h->conns, h->cap_conns, h->n_conns + 1))
+		return NULL; /* evhttp then makes one of its own, unguarded */
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		return NULL;
+	bufferevent_incref(bev);
+	h->conns[h->n_conns++] = (struct conn){bev, mono_ms() + h->request_timeout_ms, false};
+	return bev;
+}
+
+/* A request arrived whole: the connection's clock starts again. */
+static void guard_request_done(struct http *h, struct evhttp_request *er)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(er);
+	struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+	for (size_t i = h->n_conns; bev && i-- > 0;) {
+		if (h->conns[i].bev == bev) {
+			h->conns[i].deadline_ms = mono_ms() + h->request_timeout_ms;
+			return;
+		}
+	}
+}
+
+static bool freed_by_evhttp(struct bufferevent *bev)
+{
+	bufferevent_data_cb rcb, wcb;
+	bufferevent_event_cb ecb;
+	bufferevent_getcb(bev, &rcb, &wcb, &ecb, NULL);
+	return !rcb && !wcb && !ecb; /* bufferevent_free() clears them */
+}
+
+static void guard_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct http *h = arg;
+	int64_t now = mono_ms();
+	size_t kept = 0;
+	for (size_t i = 0; i < h->n_conns; i++) {
+		struct conn *c = &h->conns[i];
+		if (freed_by_evhttp(c->bev)) {
+			bufferevent_decref(c->bev);
+			continue;
+		}
+		if (!c->shut && now > c->deadline_ms && bufferevent_getfd(c->bev) >= 0) {
+			shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+			c->shut = true;
+			h->timed_out++;
+		}
+		h->conns[kept++] = *c;
+	}
+	h->n_conns = kept;
+}
+
+static void guard_free(struct http *h)
+{
+	for (size_t i = 0; i < h->n_conns; i++)
+		bufferevent_decref(h->conns[i].bev);
+	free(h->conns);
+	if (h->sweep)
+		event_free(h->sweep);
+}
+
 static void dispatch(struct evhttp_request *er, void *arg)
 {
 	struct http *h = arg;
 	struct bm_http_req req = {.r = er};
+	guard_request_done(h, er);
 	TAILQ_INIT(&req.query);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(er);
 	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -232,8 +339,58 @@ static int split_listen(const char *listen, char *host, size_t hn, int *port)
 	return 0;
 }
 
+/* Out of descriptors, accept() fails for as long as connections wait in
+ * the backlog, and libevent would retry at once, spinning: stop accepting
+ * for a moment instead; the established connections go on being served,
+ * and the waiting ones are accepted when descriptors free up. */
+#define ACCEPT_PAUSE_MS 100
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct http *h = arg;
+	evconnlistener_enable(evhttp_bound_socket_get_listener(h->sock));
+}
+
+/* The listener's error callback gets evhttp's own pointer, not ours: the
+ * listeners of this process (main thread only) map one to the other. */
+static struct http *listeners[8];
+
+static struct http *http_of(struct evhttp *ev)
+{
+	for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+		if (listeners[i] && listeners[i]->ev == ev)
+			return listeners[i];
+	}
+	return NULL;
+}
+
+static void listener_track(struct http *h, bool add)
+{
+	for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+		if (add ? !listeners[i] : listeners[i] == h) {
+			listeners[i] = add ? h : NULL;
+			return;
+		}
+	}
+}
+
+static void accept_error(struct evconnlistener *l, void *arg)
+{
+	struct http *h = http_of(arg);
+	int e = EVUTIL_SOCKET_ERROR();
+	if (!h)
+		return;
+	h->accept_errors++;
+	LOG_WARN("http: accept: %s: pausing the listener for %d ms", strerror(e), ACCEPT_PAUSE_MS);
+	evconnlistener_disable(l);
+	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+	event_add(h->resume, &tv);
+}
+
 struct http *http_new(struct event_base *loop, const char *listen, uint64_t max_body,
-		      int64_t timeout_ms, struct bm_err *err)
+		      int64_t timeout_ms, int64_t request_timeout_ms, struct bm_err *err)
 {
 	char host[256];
 	int port;
@@ -254,12 +411,29 @@ struct http *http_new(struct event_base *loop, const char *listen, uint64_t max_
 						  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 						  EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(h->ev, dispatch, h);
+	h->request_timeout_ms = request_timeout_ms;
+	evhttp_set_bevcb(h->ev, guard_new_bev, h);
+	h->sweep = event_new(loop, -1, EV_PERSIST, guard_sweep, h);
+	struct timeval sweep_tv = {0, SWEEP_MS * 1000};
+	if (!h->sweep || event_add(h->sweep, &sweep_tv)) {
+		bm_err_set(err, BM_ENOMEM, "http: out of memory");
+		http_free(h);
+		return NULL;
+	}
 	h->sock = evhttp_bind_socket_with_handle(h->ev, host, (ev_uint16_t)port);
 	if (!h->sock) {
 		bm_err_set(err, BM_EIO, "http: cannot listen on %s: %s", listen, strerror(errno));
 		http_free(h);
 		return NULL;
 	}
+	h->resume = evtimer_new(loop, accept_resume, h);
+	if (!h->resume) {
+		bm_err_set(err, BM_ENOMEM, "http: out of memory");
+		http_free(h);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->sock), accept_error);
+	listener_track(h, true);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	h->port = port;
@@ -275,8 +449,12 @@ void http_free(struct http *h)
 {
 	if (!h)
 		return;
+	listener_track(h, false);
+	if (h->resume)
+		event_free(h->resume);
 	if (h->ev)
 		evhttp_free(h->ev);
+	guard_free(h);
 	for (size_t i = 0; i < h->n_routes; i++)
 		free(h->routes[i].path);
 	free(h->routes);
