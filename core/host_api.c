@@ -369,6 +369,7 @@ static const struct bm_host_api host_api = {
 	.store_raw = h_store_raw,
 	.store_range = h_store_range,
 	.store_instant = h_store_instant,
+	.http_takeover = http_req_takeover,
 };
 
 const struct bm_host_api *host_api_table(void) { return &host_api; }

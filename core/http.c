@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <time.h>
 
 #include "bearmon/bm_vec.h"
@@ -503,4 +505,40 @@ bool http_query_i64(struct bm_http_req *r, const char *name, int64_t dflt, int64
 	errno = 0;
 	*out = strtoll(s, &end, 10);
 	return *s && !*end && !errno;
+}
+
+/*
+ * Hand req's connection over to its handler (a protocol upgrade). evhttp
+ * cannot let go of a connection, so it is given a stand-in: the socket is
+ * duplicated for the caller, and the original descriptor number is made to
+ * point at a fresh unconnected socket (dup2). evhttp's answer then fails on
+ * the stand-in and evhttp frees its connection; nothing is written on the
+ * real one. The bufferevent is disabled first so that epoll forgets the
+ * real socket under that number.
+ */
+int http_req_takeover(struct bm_http_req *r, int *fd_out)
+{
+	struct evhttp_connection *c = r->replied ? NULL : evhttp_request_get_connection(r->r);
+	struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+	int fd = bev ? bufferevent_getfd(bev) : -1;
+	if (fd < 0 || !fd_out)
+		return BM_EINVAL;
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int stand_in = mine < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (stand_in < 0 || dup2(stand_in, fd) < 0) {
+		int e = errno;
+		if (mine >= 0)
+			close(mine);
+		if (stand_in >= 0)
+			close(stand_in);
+		bufferevent_enable(bev, EV_READ);
+		LOG_WARN("http: cannot take over a connection: %s", strerror(e));
+		return BM_EIO;
+	}
+	close(stand_in);
+	evhttp_send_reply(r->r, 101, "Switching Protocols", NULL);
+	r->replied = true;
+	*fd_out = mine;
+	return 0;
 }

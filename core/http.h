@@ -38,6 +38,10 @@ int http_req_reply(struct bm_http_req *r, int status, const char *content_type, 
 		   size_t len);
 
 /* Reply with j serialised (takes the reference). */
+/* Take req's connection away from the server (protocol upgrades): the
+ * connected socket in *fd_out, the caller's to use and close; nothing is
+ * written on it. */
+int http_req_takeover(struct bm_http_req *r, int *fd_out);
 int http_reply_json(struct bm_http_req *r, int status, json_t *j);
 /* {"status":"error","error":msg} */
 int http_reply_error(struct bm_http_req *r, int status, const char *msg);

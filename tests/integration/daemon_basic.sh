@@ -41,6 +41,16 @@ deliv=$(echo "$st" | jget '.bus.subscriptions[] | select(.subscriber == "watch")
 [ "$deliv" -ge 1 ] || fail "delivered to watch: $deliv"
 pass "bus counters exported ($pubs published)"
 
+# a route that takes its connection over (protocol upgrades) answers on
+# the socket itself; the server writes nothing of its own, and goes on
+for _ in 1 2 3; do
+	[ "$(curl -s "$URL/api/bearmon/v1/testgen?takeover=1")" = "taken over" ] || fail "takeover"
+done
+curl -s -D - -o /dev/null "$URL/api/bearmon/v1/testgen?takeover=1" | head -n 1 | grep -q '200 OK' ||
+	fail "takeover: the server wrote a status line of its own"
+api /api/bearmon/v1/status >/dev/null || fail "server unwell after takeovers"
+pass "a route can take its connection over"
+
 curl -s -o /dev/null -w '%{http_code}' "$URL/api/bearmon/v1/nope" | grep -q 404 || fail "unknown route must 404"
 curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/api/bearmon/v1/status" | grep -q 405 || fail "POST status must 405"
 curl -s "$URL/api/v1/query" | jget .error | grep -q "no route" || fail "/api/v1 reserved, not served yet"

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef TESTGEN_NAME
 #define TESTGEN_NAME testgen
@@ -144,11 +145,31 @@ static void tg_query_store(struct tg *t, struct tg_query *q)
 		bm_store_raw(t->ctx, q->first_id, 0, INT64_MAX, tg_count_point, q);
 }
 
+/* ?takeover=1: answer on the socket taken from the server, as a protocol
+ * upgrade would; the server must have written nothing before it. */
+static void tg_takeover(struct bm_http_req *req)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+				     "Content-Length: 10\r\nConnection: close\r\n\r\ntaken over";
+	int fd = -1;
+	if (bm_http_takeover(req, &fd)) {
+		bm_http_reply(req, 500, "text/plain", "takeover failed", 15);
+		return;
+	}
+	if (write(fd, answer, sizeof(answer) - 1) < 0)
+		perror("testgen: takeover write");
+	close(fd);
+}
+
 static void tg_on_http(void *user, struct bm_http_req *req)
 {
 	struct tg *t = user;
 	struct tg_query q = {0};
 	char body[320];
+	if (bm_http_query(req, "takeover")) {
+		tg_takeover(req);
+		return;
+	}
 	if (t->conf->query)
 		tg_query_store(t, &q);
 	int n = snprintf(body, sizeof(body),

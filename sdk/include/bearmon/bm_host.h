@@ -194,8 +194,17 @@ struct bm_host_api {
 	int (*store_instant)(struct bm_ctx *ctx, int64_t series_id, int64_t at_ms,
 			     int64_t lookback_ms, double *v);
 
-	/* since 1.1: append new entries below, never reorder. PromQL arrives
-	 * with the query API. */
+	/* --- since 1.2 --- */
+	/* Take the connection of req away from the HTTP server, for a protocol
+	 * upgrade (WebSocket): on success *fd is the connected socket, owned by
+	 * the plugin from now on (set O_NONBLOCK, watch it with fd_watch, close
+	 * it); the request counts as answered and the server writes nothing on
+	 * the socket, so the plugin sends the whole upgrade response itself.
+	 * Bytes the client sent after the request are lost (a WebSocket client
+	 * waits for the 101 first). Main thread only, from the route's handler. */
+	int (*http_takeover)(struct bm_http_req *req, int *fd);
+
+	/* append new entries below, never reorder */
 };
 
 /* True when the host's table has field fn and it is set. */
@@ -286,6 +295,13 @@ static inline int bm_http_reply(struct bm_http_req *r, int status, const char *c
 				const void *body, size_t len)
 {
 	return bm__host_api->http_reply(r, status, content_type, body, len);
+}
+
+static inline int bm_http_takeover(struct bm_http_req *r, int *fd)
+{
+	if (!BM_HOST_HAS(bm__host_api, http_takeover))
+		return BM_ENOTSUP;
+	return bm__host_api->http_takeover(r, fd);
 }
 
 static inline long bm_store_series(struct bm_ctx *ctx, const struct bm_matcher *m, size_t n,
