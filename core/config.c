@@ -112,6 +112,10 @@ const struct bm_option core_options[] = {
 	 .flags = BM_OPTF_BOUNDED, .min = 100, .max = 3600000,
 	 .offset = offsetof(struct core_conf, self_metrics_interval_ms),
 	 .help = "how often bearmond publishes its own metrics"},
+	{.name = "watchdog_timeout", .type = BM_OPT_DURATION, .def = "2m", .flags = BM_OPTF_BOUNDED,
+	 .min = 100, .max = 86400000, .offset = offsetof(struct core_conf, watchdog_timeout_ms),
+	 .help = "a collection still running after this fails its instance (logged, its series "
+		 "end); the other instances go on"},
 	{.name = "shutdown_timeout", .type = BM_OPT_DURATION, .def = "4s", .flags = BM_OPTF_BOUNDED,
 	 .min = 100, .max = 600000, .offset = offsetof(struct core_conf, shutdown_timeout_ms),
 	 .help = "longest time to drain the bus at shutdown"},

@@ -34,6 +34,7 @@ struct core_conf {
 	int64_t interval_ms;
 	int64_t self_metrics_interval_ms;
 	int64_t shutdown_timeout_ms;
+	int64_t watchdog_timeout_ms; /* a collection running longer fails its instance */
 	int64_t plugin_deadline_ms;
 	struct {
 		int level;

@@ -147,6 +147,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->loop);
 }
 
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct daemon *d = arg;
+	for (size_t i = 0; i < d->n_inst; i++)
+		instance_watchdog(d->inst[i], d->cfg->core.watchdog_timeout_ms);
+}
+
 static int setup_loop(struct daemon *d)
 {
 	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
@@ -164,6 +173,10 @@ static int setup_loop(struct daemon *d)
 		if (!d->sig_ev[i] || event_add(d->sig_ev[i], NULL))
 			return BM_EIO;
 	}
+	struct timeval second = {1, 0};
+	d->watchdog = event_new(d->loop, -1, EV_PERSIST, on_watchdog, d);
+	if (!d->watchdog || event_add(d->watchdog, &second))
+		return BM_EIO;
 	return 0;
 }
 
@@ -306,8 +319,11 @@ reject:
 void daemon_stop(struct daemon *d)
 {
 	int64_t t0 = mono_ms();
+	/* one deadline for every collection still running: a wedged plugin
+	 * must not hold shutdown past shutdown_timeout */
+	int64_t deadline = t0 + (d->cfg ? d->cfg->core.shutdown_timeout_ms : 4000) / 2;
 	for (size_t i = 0; i < d->n_inst; i++)
-		instance_stop_collection(d->inst[i]);
+		instance_stop_collection(d->inst[i], deadline);
 	if (d->bus && !bus_drain(d->bus, d->cfg ? d->cfg->core.shutdown_timeout_ms : 4000))
 		LOG_WARN("shutdown: bus not drained within shutdown_timeout; pending events dropped");
 	for (size_t i = d->n_inst; i-- > 0;)
@@ -324,6 +340,8 @@ void daemon_stop(struct daemon *d)
 	for (size_t i = 0; i < 4; i++)
 		if (d->sig_ev[i])
 			event_free(d->sig_ev[i]);
+	if (d->watchdog)
+		event_free(d->watchdog);
 	bus_free(d->bus);
 	if (d->loop)
 		event_base_free(d->loop);

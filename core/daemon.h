@@ -36,6 +36,7 @@ struct daemon {
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
 	struct event *sig_ev[4];
+	struct event *watchdog; /* every second: collections stuck too long */
 };
 
 /*

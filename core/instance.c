@@ -183,9 +183,33 @@ int instance_start(struct bm_ctx *in)
 	return 0;
 }
 
-void instance_stop_collection(struct bm_ctx *in)
+/* A collection that never returned: its thread stays inside the plugin,
+ * so the plugin is neither stopped nor finalised, and the instance is kept
+ * allocated (instance_free leaves it) for that thread to return into. */
+static void abandon(struct bm_ctx *in)
 {
-	scheduler_stop(in);
+	in->wedged = true;
+	log_msg(in->prefix, BM_LOG_ERR,
+		"collection still running at stop: abandoned without stop or fini "
+		"(the plugin is wedged, e.g. on a hung filesystem)");
+	fail(in, "wedged in collect: abandoned");
+}
+
+void instance_stop_collection(struct bm_ctx *in, int64_t deadline_mono_ms)
+{
+	if (!scheduler_stop(in, deadline_mono_ms))
+		abandon(in);
+}
+
+void instance_watchdog(struct bm_ctx *in, int64_t limit_ms)
+{
+	if (in->st != INST_RUNNING || !scheduler_watchdog(in, limit_ms))
+		return;
+	log_msg(in->prefix, BM_LOG_ERR,
+		"collection stuck for more than %lld ms (watchdog_timeout): instance failed, "
+		"its series end", (long long)limit_ms);
+	scheduler_mark_stale(in, wall_ms(), true);
+	fail(in, "collection stuck past watchdog_timeout");
 }
 
 void instance_release_resources(struct bm_ctx *in)
@@ -220,16 +244,22 @@ void instance_release_resources(struct bm_ctx *in)
 
 void instance_stop(struct bm_ctx *in)
 {
-	if (in->st != INST_RUNNING)
+	/* running, or failed by the watchdog with its plugin still set up */
+	bool stuck = in->sched.stuck && !in->wedged && in->state;
+	if (in->st != INST_RUNNING && !stuck)
 		return;
-	scheduler_stop(in);
-	scheduler_mark_stale(in, wall_ms(), true); /* its series end here */
+	instance_stop_collection(in, mono_ms() + in->d->cfg->core.shutdown_timeout_ms);
+	if (in->wedged)
+		return;
+	if (!stuck)
+		scheduler_mark_stale(in, wall_ms(), true); /* its series end here */
 	int64_t t0 = mono_ms();
 	if (in->plugin->ops.stop)
 		in->plugin->ops.stop(in->state);
 	hook_timing(in, "stop", t0);
 	finish(in);
-	in->st = INST_STOPPED;
+	if (!stuck)
+		in->st = INST_STOPPED;
 	log_msg(in->prefix, BM_LOG_INFO, "stopped");
 }
 
@@ -238,6 +268,8 @@ void instance_free(struct bm_ctx *in)
 	if (!in)
 		return;
 	instance_stop(in);
+	if (in->wedged)
+		return; /* its abandoned thread may still return into it */
 	scheduler_fini(in);
 	stale_free(in->stale);
 	if (in->conf && in->plugin)

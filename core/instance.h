@@ -49,6 +49,9 @@ struct collector_sched {
 	bool quit;
 	int64_t pending_tick; /* 0 = nothing to do */
 	bool overrun_logged;
+	bool exited;                 /* the collection thread has returned */
+	bool stuck;                  /* the watchdog gave up on it */
+	int64_t collect_since_mono;  /* start of the collection in progress */
 	/* stats, read by selfmetrics under lock */
 	uint64_t collections;
 	uint64_t failures;
@@ -88,6 +91,9 @@ struct bm_ctx {
 	size_t n_sms;
 
 	struct collector_sched sched;
+	/* a collection never returned: the plugin's thread is abandoned inside
+	 * it, so the instance (its state, its config) must stay allocated */
+	bool wedged;
 };
 
 /* Create from a config block; loads the plugin and validates options.
@@ -96,8 +102,12 @@ struct bm_ctx {
 struct bm_ctx *instance_new(struct daemon *d, const struct cfg_instance *ci, struct cfg_errs *errs);
 /* init + start (+ collection schedule). Failure = FAILED, logged. */
 int instance_start(struct bm_ctx *in);
-/* Stop collection only (first step of shutdown). */
-void instance_stop_collection(struct bm_ctx *in);
+/* Stop collection only (first step of shutdown), waiting for a collection
+ * in progress until deadline_mono_ms at the latest. */
+void instance_stop_collection(struct bm_ctx *in, int64_t deadline_mono_ms);
+/* The watchdog (main thread, every second): an instance whose collection
+ * has run past limit_ms is failed, its series end, and it is logged. */
+void instance_watchdog(struct bm_ctx *in, int64_t limit_ms);
 /* stop + release resources + fini. */
 void instance_stop(struct bm_ctx *in);
 void instance_free(struct bm_ctx *in);

@@ -61,10 +61,13 @@ static void collect_once(struct bm_ctx *in, int64_t tick)
 	uint64_t cpu0 = thread_cpu_ns();
 	int64_t t0 = mono_ms();
 	__atomic_store_n(&in->tick_ms, tick, __ATOMIC_RELAXED);
+	__atomic_store_n(&in->sched.collect_since_mono, t0, __ATOMIC_RELAXED);
 	__atomic_store_n(&in->collecting, true, __ATOMIC_RELAXED);
 	int rc = in->plugin->ops.collect(in->state, tick, &err);
 	__atomic_store_n(&in->collecting, false, __ATOMIC_RELAXED);
-	if (rc)
+	if (__atomic_load_n(&in->sched.stuck, __ATOMIC_RELAXED))
+		; /* the watchdog ended every series of this instance */
+	else if (rc)
 		stale_discard(in->stale);
 	else
 		scheduler_mark_stale(in, tick, false);
@@ -91,6 +94,8 @@ static void *collect_thread(void *arg)
 		while (!in->sched.pending_tick && !in->sched.quit)
 			pthread_cond_wait(&in->sched.wake, &in->sched.lock);
 		if (in->sched.quit) {
+			in->sched.exited = true;
+			pthread_cond_broadcast(&in->sched.wake);
 			pthread_mutex_unlock(&in->sched.lock);
 			return NULL;
 		}
@@ -141,6 +146,8 @@ int scheduler_start(struct bm_ctx *in)
 	if (!in->sched.timer || !in->stale)
 		return BM_ENOMEM;
 	in->sched.quit = false;
+	in->sched.exited = false;
+	in->sched.stuck = false;
 	if (pthread_create(&in->sched.thread, NULL, collect_thread, in) != 0) {
 		event_free(in->sched.timer);
 		in->sched.timer = NULL;
@@ -154,19 +161,55 @@ int scheduler_start(struct bm_ctx *in)
 	return 0;
 }
 
-/* Waits for a collection in progress to finish. */
-void scheduler_stop(struct bm_ctx *in)
+static void stop_ticks(struct bm_ctx *in)
 {
 	if (in->sched.timer) {
 		event_free(in->sched.timer);
 		in->sched.timer = NULL;
 	}
+}
+
+bool scheduler_stop(struct bm_ctx *in, int64_t deadline_mono_ms)
+{
+	stop_ticks(in);
 	if (!in->sched.thread_started)
-		return;
+		return true;
 	pthread_mutex_lock(&in->sched.lock);
 	in->sched.quit = true;
-	pthread_cond_signal(&in->sched.wake);
+	pthread_cond_broadcast(&in->sched.wake);
+	while (!in->sched.exited) {
+		int64_t left = deadline_mono_ms - mono_ms();
+		if (left <= 0)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&in->sched.wake, &in->sched.lock, &ts);
+	}
+	bool exited = in->sched.exited;
 	pthread_mutex_unlock(&in->sched.lock);
-	pthread_join(in->sched.thread, NULL);
+	if (exited)
+		pthread_join(in->sched.thread, NULL);
+	else
+		pthread_detach(in->sched.thread); /* wedged in collect: abandoned */
 	in->sched.thread_started = false;
+	return exited;
+}
+
+bool scheduler_watchdog(struct bm_ctx *in, int64_t limit_ms)
+{
+	if (!in->sched.thread_started || in->sched.stuck ||
+	    !__atomic_load_n(&in->collecting, __ATOMIC_RELAXED))
+		return false;
+	int64_t since = __atomic_load_n(&in->sched.collect_since_mono, __ATOMIC_RELAXED);
+	if (mono_ms() - since <= limit_ms)
+		return false;
+	__atomic_store_n(&in->sched.stuck, true, __ATOMIC_RELAXED);
+	stop_ticks(in);
+	return true;
 }

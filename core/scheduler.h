@@ -16,7 +16,14 @@ struct bm_ctx;
 
 void scheduler_init(struct bm_ctx *in);
 int scheduler_start(struct bm_ctx *in);
-void scheduler_stop(struct bm_ctx *in);
+/* Stop ticking and end the collection thread, waiting for a collection in
+ * progress until deadline_mono_ms (mono_ms clock). false: the collection
+ * is wedged and its thread was abandoned (detached, still inside the
+ * plugin): the instance must be neither finalised nor freed. */
+bool scheduler_stop(struct bm_ctx *in, int64_t deadline_mono_ms);
+/* The watchdog's look at one instance (main thread): true, once, when its
+ * collection has run for more than limit_ms; its ticks then stop. */
+bool scheduler_watchdog(struct bm_ctx *in, int64_t limit_ms);
 void scheduler_fini(struct bm_ctx *in);
 
 /* Publish staleness markers at ts for the series the last collection did
