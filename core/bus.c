@@ -92,6 +92,9 @@ struct bm_sub {
 
 	pthread_t thread;
 	struct event *ev;
+	bool exited;                  /* the delivery thread returned */
+	atomic_int_fast64_t cb_since; /* mono ms a callback started; 0 = none runs */
+	atomic_bool stuck;            /* the watchdog gave up on its callback */
 
 	atomic_uint_fast64_t delivered;
 	atomic_uint_fast64_t dropped;
@@ -281,14 +284,12 @@ static bool enqueue(struct bm_sub *s, struct bus_msg *m)
 		msg_unref(m);
 		goto out;
 	}
-	if (s->policy == BM_SUB_DROP_OLDEST) {
-		if (s->count == s->cap) {
-			dropped = ring_pop(s);
-			atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
-		}
-	} else {
+	if (s->policy == BM_SUB_BLOCK) {
 		struct timespec dl = deadline_after(s->block_timeout_ms);
-		while (!s->closing && (s->count == s->cap || over_fair_share(s, m->publisher))) {
+		/* the watchdog may turn a stuck subscription to drop-oldest while
+		 * we wait: then stop waiting */
+		while (!s->closing && s->policy == BM_SUB_BLOCK &&
+		       (s->count == s->cap || over_fair_share(s, m->publisher))) {
 			if (pthread_cond_timedwait(&s->nonfull, &s->lock, &dl) == ETIMEDOUT) {
 				atomic_fetch_add_explicit(&s->timeouts, 1, memory_order_relaxed);
 				msg_unref(m);
@@ -300,6 +301,10 @@ static bool enqueue(struct bm_sub *s, struct bus_msg *m)
 			msg_unref(m);
 			goto out;
 		}
+	}
+	if (s->count == s->cap) { /* drop-oldest */
+		dropped = ring_pop(s);
+		atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
 	}
 	ring_push(s, m);
 	wake_consumer(s);
@@ -370,12 +375,21 @@ static uint32_t take_batch(struct bm_sub *s, struct bus_msg **batch, uint32_t ma
 	return n;
 }
 
+static int64_t coarse_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void deliver_batch(struct bm_sub *s, struct bus_msg **batch, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
+		atomic_store_explicit(&s->cb_since, coarse_ms(), memory_order_relaxed);
 		s->cb(s->user, batch[i]->topic, batch[i]->body, batch[i]->len);
 		msg_unref(batch[i]);
 	}
+	atomic_store_explicit(&s->cb_since, 0, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->delivered, n, memory_order_relaxed);
 	pthread_mutex_lock(&s->lock);
 	s->busy = false;
@@ -393,6 +407,8 @@ static void *delivery_thread(void *arg)
 		while (s->count == 0 && !s->closing)
 			pthread_cond_wait(&s->nonempty, &s->lock);
 		if (s->closing) {
+			s->exited = true;
+			pthread_cond_broadcast(&s->idle);
 			pthread_mutex_unlock(&s->lock);
 			return NULL;
 		}
@@ -545,6 +561,7 @@ int bus_subscribe(struct bus *bus, const char *owner, const struct bm_sub_opts *
 }
 
 void bus_sub_set_tag(struct bm_sub *sub, void *tag) { sub->tag = tag; }
+bool bus_sub_stuck(const struct bm_sub *sub) { return atomic_load(&sub->stuck); }
 void *bus_sub_tag(const struct bm_sub *sub) { return sub->tag; }
 
 /* Pending events are discarded (counted as dropped): after unsubscribe no
@@ -560,9 +577,40 @@ void bus_unsubscribe(struct bm_sub *s)
 	pthread_cond_broadcast(&s->nonempty);
 	pthread_cond_broadcast(&s->nonfull);
 	pthread_mutex_unlock(&s->lock);
-	if (!s->on_loop)
+	if (s->on_loop) {
+		sub_destroy(s);
+	} else if (!atomic_load(&s->stuck)) {
 		pthread_join(s->thread, NULL);
-	sub_destroy(s);
+		sub_destroy(s);
+	} else {
+		/* its callback never returned: the thread is abandoned inside the
+		 * plugin, and the subscription it reads stays allocated */
+		LOG_ERR("bus: subscription of %s abandoned with its callback still running", s->owner);
+		pthread_detach(s->thread);
+	}
+}
+
+size_t bus_watchdog(struct bus *bus, int64_t limit_ms,
+		    void (*report)(void *u, const char *owner, int64_t running_ms), void *u)
+{
+	size_t n = 0;
+	int64_t now = coarse_ms();
+	pthread_rwlock_rdlock(&bus->lock);
+	for (size_t i = 0; i < bus->all.n; i++) {
+		struct bm_sub *s = bus->all.v[i];
+		int64_t since = atomic_load_explicit(&s->cb_since, memory_order_relaxed);
+		if (s->on_loop || !since || now - since <= limit_ms || atomic_load(&s->stuck))
+			continue;
+		atomic_store(&s->stuck, true);
+		pthread_mutex_lock(&s->lock);
+		s->policy = BM_SUB_DROP_OLDEST; /* publishers must not wait on it */
+		pthread_cond_broadcast(&s->nonfull);
+		pthread_mutex_unlock(&s->lock);
+		report(u, s->owner, now - since);
+		n++;
+	}
+	pthread_rwlock_unlock(&bus->lock);
+	return n;
 }
 
 static bool sub_wait_idle(struct bm_sub *s, const struct timespec *dl)

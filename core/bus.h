@@ -41,10 +41,22 @@ int bus_publish(struct bus *bus, int publisher, const char *topic, const void *b
 /* owner names the subscriber in stats and logs (copied). */
 int bus_subscribe(struct bus *bus, const char *owner, const struct bm_sub_opts *opts,
 		  bm_event_cb cb, void *user, struct bm_sub **out);
+/* Waits for the subscription's callback to return, unless the watchdog
+ * found it stuck: then its thread is abandoned (logged) rather than
+ * waited for. */
 void bus_unsubscribe(struct bm_sub *sub);
+/* Every subscription whose callback has run for more than limit_ms (not
+ * on_loop ones: the loop itself would be stuck) is marked stuck, once, and
+ * turned to drop-oldest so that no publisher waits on it any more; report
+ * is called with its owner and how long the callback has run (bus locked: do not call back into the bus).
+ * Returns how many were newly marked. */
+size_t bus_watchdog(struct bus *bus, int64_t limit_ms,
+		    void (*report)(void *u, const char *owner, int64_t running_ms), void *u);
 /* An opaque pointer kept with the subscription (its owning instance). */
 void bus_sub_set_tag(struct bm_sub *sub, void *tag);
 void *bus_sub_tag(const struct bm_sub *sub);
+/* Marked stuck by bus_watchdog. */
+bool bus_sub_stuck(const struct bm_sub *sub);
 
 /* Wait until every queue is empty and no callback runs, or timeout_ms
  * passes. Returns true when drained. */

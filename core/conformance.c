@@ -31,6 +31,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "host_api.h"
+#include "http.h"
 #include "instance.h"
 #include "log.h"
 
@@ -309,6 +310,7 @@ static void count_metric(void *user, const char *topic, const void *body, size_t
 static int host_setup(struct harness *h, const struct scratch *s, const struct cfg_instance **ci)
 {
 	struct cfg_errs errs = {0};
+	struct bm_err herr = {0};
 	struct bm_sub_opts so = {.size = sizeof(so), .topic = BM_TOPIC_METRIC};
 	const char *why = NULL;
 	step_begin(h, "setup");
@@ -325,6 +327,10 @@ static int host_setup(struct harness *h, const struct scratch *s, const struct c
 		why = "the test config has no instance " TEST_INSTANCE;
 	else if (bus_subscribe(h->d.bus, "bearmonctl", &so, count_metric, h, &h->counter))
 		why = "cannot subscribe to the metric topic";
+	/* a listener on an ephemeral loopback port, so that plugins register
+	 * their routes as in the daemon (none is requested) */
+	else if (!(h->d.http = http_new(h->d.loop, "127.0.0.1:0", 1 << 20, 30000, 10000, &herr)))
+		why = herr.msg;
 	else
 		h->d.core_publisher = bus_publisher(h->d.bus, "bearmonctl");
 	int rc = step_end(h, "setup", since_ms(&h->t0), why ? BM_EINVAL : 0, 'h', why);
@@ -334,6 +340,7 @@ static int host_setup(struct harness *h, const struct scratch *s, const struct c
 
 static void host_teardown(struct harness *h)
 {
+	http_free(h->d.http);
 	if (h->counter)
 		bus_unsubscribe(h->counter);
 	if (h->d.bus)

@@ -147,6 +147,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->loop);
 }
 
+static void report_stuck_sub(void *u, const char *owner, int64_t running_ms)
+{
+	(void)u;
+	LOG_ERR("bus: a callback of %s has run for %lld ms: its subscription now drops its "
+		"oldest events instead of holding publishers", owner, (long long)running_ms);
+}
+
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -154,6 +161,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 	for (size_t i = 0; i < d->n_inst; i++)
 		instance_watchdog(d->inst[i], d->cfg->core.watchdog_timeout_ms);
+	bus_watchdog(d->bus, d->cfg->core.watchdog_timeout_ms, report_stuck_sub, d);
 }
 
 static int setup_loop(struct daemon *d)
@@ -324,8 +332,11 @@ void daemon_stop(struct daemon *d)
 	int64_t deadline = t0 + (d->cfg ? d->cfg->core.shutdown_timeout_ms : 4000) / 2;
 	for (size_t i = 0; i < d->n_inst; i++)
 		instance_stop_collection(d->inst[i], deadline);
-	if (d->bus && !bus_drain(d->bus, d->cfg ? d->cfg->core.shutdown_timeout_ms : 4000))
+	if (d->bus && !bus_drain(d->bus, d->cfg ? d->cfg->core.shutdown_timeout_ms : 4000)) {
 		LOG_WARN("shutdown: bus not drained within shutdown_timeout; pending events dropped");
+		/* callbacks still running now are not waited for any longer */
+		bus_watchdog(d->bus, 0, report_stuck_sub, d);
+	}
 	for (size_t i = d->n_inst; i-- > 0;)
 		instance_free(d->inst[i]);
 	free(d->inst);

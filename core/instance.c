@@ -242,6 +242,17 @@ void instance_release_resources(struct bm_ctx *in)
 	pthread_mutex_unlock(&in->res_lock);
 }
 
+/* A subscription callback of the instance that never returned. */
+static bool callback_stuck(struct bm_ctx *in)
+{
+	bool stuck = false;
+	pthread_mutex_lock(&in->res_lock);
+	for (size_t i = 0; i < in->subs.n && !stuck; i++)
+		stuck = bus_sub_stuck(in->subs.v[i]);
+	pthread_mutex_unlock(&in->res_lock);
+	return stuck;
+}
+
 void instance_stop(struct bm_ctx *in)
 {
 	/* running, or failed by the watchdog with its plugin still set up */
@@ -249,6 +260,13 @@ void instance_stop(struct bm_ctx *in)
 	if (in->st != INST_RUNNING && !stuck)
 		return;
 	instance_stop_collection(in, mono_ms() + in->d->cfg->core.shutdown_timeout_ms);
+	if (!in->wedged && callback_stuck(in)) {
+		in->wedged = true; /* its delivery thread is inside the plugin */
+		log_msg(in->prefix, BM_LOG_ERR, "a callback still running at stop: abandoned "
+						"without stop or fini");
+		fail(in, "wedged in a callback: abandoned");
+		instance_release_resources(in);
+	}
 	if (in->wedged)
 		return;
 	if (!stuck)

@@ -29,6 +29,8 @@ struct tg_conf {
 	bool unsupported;
 	bool fail_collect;
 	char *subscribe;
+	bool block;               /* subscribe with the block policy */
+	int64_t callback_sleep_ms; /* sleep in every subscription callback */
 	char *route;
 	int64_t timer_ms;
 	bool on_loop;
@@ -64,6 +66,10 @@ static const struct bm_option tg_options[] = {
 		  "every collection fails"),
 	BM_OPTION("subscribe", BM_OPT_STRING, NULL, struct tg_conf, subscribe,
 		  "topic to subscribe to and count"),
+	BM_OPTION("block", BM_OPT_BOOL, "false", struct tg_conf, block,
+		  "subscribe with the block policy"),
+	BM_OPTION_BOUNDED("callback_sleep", BM_OPT_DURATION, "0ms", struct tg_conf,
+			  callback_sleep_ms, 0, 3600000, "sleep in every subscription callback"),
 	BM_OPTION("route", BM_OPT_STRING, NULL, struct tg_conf, route,
 		  "HTTP path answering with the counts"),
 	BM_OPTION("timer", BM_OPT_DURATION, "0ms", struct tg_conf, timer_ms,
@@ -97,6 +103,11 @@ struct tg {
 static void tg_on_event(void *user, const char *topic, const void *body, size_t len)
 {
 	struct tg *t = user;
+	if (t->conf->callback_sleep_ms) {
+		struct timespec ts = {t->conf->callback_sleep_ms / 1000,
+				      (t->conf->callback_sleep_ms % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
 	struct bm_metric_batch b;
 	__atomic_add_fetch(&t->events, 1, __ATOMIC_RELAXED);
 	if (strcmp(topic, BM_TOPIC_METRIC) == 0 &&
@@ -214,7 +225,8 @@ static int tg_start(void *state, struct bm_err *err)
 	struct tg *t = state;
 	if (t->conf->subscribe) {
 		struct bm_sub_opts o = {.size = sizeof(o), .topic = t->conf->subscribe,
-					.on_loop = t->conf->on_loop};
+					.on_loop = t->conf->on_loop,
+					.policy = t->conf->block ? BM_SUB_BLOCK : BM_SUB_DROP_OLDEST};
 		int rc = bm_bus_subscribe(t->ctx, &o, tg_on_event, t, &t->sub);
 		if (rc)
 			return bm_err_set(err, rc, "subscribe %s failed", t->conf->subscribe);

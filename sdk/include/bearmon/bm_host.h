@@ -151,7 +151,9 @@ struct bm_host_api {
 	void (*fd_unwatch)(struct bm_fdwatch *w); /* main thread only */
 
 	/* --- since 1.0: HTTP routes on the core listener (main thread only) --- */
-	/* path must start with "/"; BM_EEXIST when taken. */
+	/* path must start with "/"; BM_EEXIST when taken; BM_ENOTSUP when the
+	 * daemon runs without HTTP (http.listen = ""): a plugin whose routes are
+	 * an extra goes on without them. */
 	int (*http_route)(struct bm_ctx *ctx, const char *path, unsigned flags, bm_http_cb cb,
 			  void *user);
 	const char *(*http_method)(struct bm_http_req *req); /* "GET", "POST", ... */
