@@ -584,7 +584,13 @@ void bus_unsubscribe(struct bm_sub *s)
 		sub_destroy(s);
 	} else {
 		/* its callback never returned: the thread is abandoned inside the
-		 * plugin, and the subscription it reads stays allocated */
+		 * plugin, and the subscription it reads stays allocated (and
+		 * reachable, for leak checkers) */
+		static struct bm_sub *abandoned[64];
+		static atomic_size_t n_abandoned;
+		size_t i = atomic_fetch_add(&n_abandoned, 1);
+		if (i < sizeof(abandoned) / sizeof(abandoned[0]))
+			abandoned[i] = s;
 		LOG_ERR("bus: subscription of %s abandoned with its callback still running", s->owner);
 		pthread_detach(s->thread);
 	}

@@ -186,9 +186,22 @@ int instance_start(struct bm_ctx *in)
 /* A collection that never returned: its thread stays inside the plugin,
  * so the plugin is neither stopped nor finalised, and the instance is kept
  * allocated (instance_free leaves it) for that thread to return into. */
-static void abandon(struct bm_ctx *in)
+/* Abandoned instances stay reachable from here for as long as the process
+ * lives: their threads may still return into them (and leak checkers see
+ * them as kept, which they are). */
+static struct bm_ctx *abandoned[64];
+static size_t n_abandoned;
+
+static void keep_abandoned(struct bm_ctx *in)
 {
 	in->wedged = true;
+	if (n_abandoned < sizeof(abandoned) / sizeof(abandoned[0]))
+		abandoned[n_abandoned++] = in;
+}
+
+static void abandon(struct bm_ctx *in)
+{
+	keep_abandoned(in);
 	log_msg(in->prefix, BM_LOG_ERR,
 		"collection still running at stop: abandoned without stop or fini "
 		"(the plugin is wedged, e.g. on a hung filesystem)");
@@ -261,7 +274,7 @@ void instance_stop(struct bm_ctx *in)
 		return;
 	instance_stop_collection(in, mono_ms() + in->d->cfg->core.shutdown_timeout_ms);
 	if (!in->wedged && callback_stuck(in)) {
-		in->wedged = true; /* its delivery thread is inside the plugin */
+		keep_abandoned(in); /* its delivery thread is inside the plugin */
 		log_msg(in->prefix, BM_LOG_ERR, "a callback still running at stop: abandoned "
 						"without stop or fini");
 		fail(in, "wedged in a callback: abandoned");

@@ -39,7 +39,7 @@ pass "imported data queryable raw and through the rollup tiers"
 # export reproduces what was imported
 "${CTL[@]}" export /backfill_.*/ >"$T/out.om"
 grep -q '^# TYPE backfill_requests counter$' "$T/out.om" || fail "export TYPE: $(head -3 "$T/out.om")"
-grep -q '^backfill_requests_total{path="/a"} 3 1000000010.250$' "$T/out.om" || fail "export sample line"
+grep -q '^backfill_requests_total{path="/a"} 3 1000000010.250$' "$T/out.om" || fail "export sample line: $(head -c 600 "$T/out.om")"
 [ "$(grep -c '^backfill_' "$T/out.om")" = 722 ] || fail "export count $(grep -c '^backfill_' "$T/out.om")"
 [ "$(tail -n 1 "$T/out.om")" = "# EOF" ] || fail "export ends with # EOF"
 pass "export writes OpenMetrics with metadata"
