@@ -4,21 +4,24 @@
 # never corrupts the database and loses at most the flush interval.
 . "$(dirname "$0")/lib.sh"
 
+# tests/slow/store_kill20.sh runs this with more rounds and series
+ROUNDS=${BM_KILL_ROUNDS:-5}
+SERIES=${BM_KILL_SERIES:-200}
 conf "$T/bearmon.conf" 'interval = "100ms";' \
 	'store = { flush_interval = "500ms"; };' \
-	'gen = { plugin = "collector/testgen"; series = 200; };' \
+	"gen = { plugin = \"collector/testgen\"; series = $SERIES; };" \
 	'probe = { plugin = "collector/testgen"; series = 0; query = "testgen_value"; route = "/api/bearmon/v1/probe"; };'
 start_daemon "$T/bearmon.conf"
 sleep 1.5
 ids=$(api "/api/bearmon/v1/series?name=testgen_value&instance=gen")
-[ "$(echo "$ids" | jget '.series | length')" = 200 ] || fail "200 series expected: $(echo "$ids" | head -c 300)"
+[ "$(echo "$ids" | jget '.series | length')" = "$SERIES" ] || fail "$SERIES series expected: $(echo "$ids" | head -c 300)"
 id=$(echo "$ids" | jget '.series[] | select(.series == "testgen_value{instance=\"gen\",series=\"7\"}") | .id')
 n=$(api "/api/bearmon/v1/samples?id=$id" | jget '.samples | length')
 [ "$n" -ge 8 ] || fail "only $n samples after 1.5 s at 100 ms"
 [ "$(api "/api/bearmon/v1/samples?id=$id" | jget '.samples[0][1]')" = 7 ] || fail "value of series 7"
 pass "samples queryable while chunks are open ($n samples)"
 pr=$(api /api/bearmon/v1/probe)
-[ "$(echo "$pr" | jget .store_series)" = 200 ] || fail "host API store_series: $pr"
+[ "$(echo "$pr" | jget .store_series)" = "$SERIES" ] || fail "host API store_series: $pr"
 [ "$(echo "$pr" | jget .store_points)" -ge 8 ] || fail "host API store_raw: $pr"
 pass "plugins query the store through the host API ($pr)"
 r=$(api "/api/bearmon/v1/range?id=$id&start=0&step=60000&agg=count")
@@ -34,7 +37,7 @@ before=$(api "/api/bearmon/v1/samples?id=$id" | jget '.samples | length')
 pass "restart keeps the data ($before samples)"
 
 # kill -9 in a loop under ingest: integrity ok every time, loss bounded
-for round in 1 2 3 4 5; do
+for round in $(seq "$ROUNDS"); do
 	sleep 1.2
 	last=$(api "/api/bearmon/v1/samples?id=$id" | jget '.samples[-1][0]')
 	kill -9 "$DPID"
@@ -48,5 +51,5 @@ for round in 1 2 3 4 5; do
 	# plus one collection tick (100 ms) and scheduling slack
 	[ $((last - latest)) -le 800 ] || fail "round $round: lost $((last - latest)) ms of samples (flush 500 ms)"
 done
-pass "5 x kill -9: integrity ok, loss within the flush interval"
+pass "$ROUNDS x kill -9 with $SERIES series at 100 ms: integrity ok, loss within the flush interval"
 stop_daemon
