@@ -154,11 +154,38 @@ static void report_stuck_sub(void *u, const char *owner, int64_t running_ms)
 		"oldest events instead of holding publishers", owner, (long long)running_ms);
 }
 
+/* The wall clock against the monotonic one, once a second: a jump (NTP
+ * step, a VM resumed, an operator) is logged with what it means for the
+ * data. Timers run on the monotonic clock and are not disturbed; sample
+ * timestamps follow the wall clock. */
+#define CLOCK_JUMP_MS 1000
+
+static void check_clock(struct daemon *d)
+{
+	int64_t w = wall_ms(), m = mono_ms();
+	int64_t skew = (w - d->clock_wall_ms) - (m - d->clock_mono_ms);
+	bool first = d->clock_mono_ms == 0;
+	d->clock_wall_ms = w;
+	d->clock_mono_ms = m;
+	if (first || (skew < CLOCK_JUMP_MS && skew > -CLOCK_JUMP_MS))
+		return;
+	d->clock_jumps++;
+	if (skew > 0)
+		LOG_WARN("wall clock jumped forwards by %lld ms: series have a gap there",
+			 (long long)skew);
+	else
+		LOG_WARN("wall clock jumped backwards by %lld ms: samples stamped before the newest "
+			 "stored ones are dropped as out of order (counted in "
+			 "bearmon_store_out_of_order_samples_total) until the clock catches up",
+			 (long long)-skew);
+}
+
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct daemon *d = arg;
+	check_clock(d);
 	for (size_t i = 0; i < d->n_inst; i++)
 		instance_watchdog(d->inst[i], d->cfg->core.watchdog_timeout_ms);
 	bus_watchdog(d->bus, d->cfg->core.watchdog_timeout_ms, report_stuck_sub, d);
