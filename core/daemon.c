@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "http.h"
@@ -261,6 +262,11 @@ int daemon_start(struct daemon *d, const char *path, char *const *overrides, siz
 	cfg_errs_free(&errs);
 	if (make_dirs(d->cfg->core.data_dir)) {
 		LOG_ERR("data_dir %s: cannot create: %s", d->cfg->core.data_dir, strerror(errno));
+		goto out;
+	}
+	if (access(d->cfg->core.data_dir, W_OK) != 0) {
+		LOG_ERR("data_dir %s is not writable (%s): the store, queues and state live there",
+			d->cfg->core.data_dir, errno == EROFS ? "read-only file system" : strerror(errno));
 		goto out;
 	}
 	raise_fd_limit();

@@ -73,6 +73,7 @@ struct store {
 	pthread_mutex_t rlock;
 	struct store_conf conf;
 	pthread_mutex_t lock; /* everything below */
+	uint64_t failed_flushes; /* in a row: the next success says so */
 	struct series **table;
 	size_t cap, n;
 	struct series **by_id; /* index id - 1 */
@@ -659,8 +660,14 @@ int store_flush(struct store *s)
 			j.new_series[i]->stored = true;
 		s->st.chunks_written += j.n;
 		s->st.flushes++;
+		if (s->failed_flushes)
+			log_msg("[store]", BM_LOG_NOTICE, "writing again after %llu failed flushes: "
+							  "nothing was lost",
+				(unsigned long long)s->failed_flushes);
+		s->failed_flushes = 0;
 	} else {
 		s->st.write_errors++;
+		s->failed_flushes++;
 	}
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < j.n; i++)
