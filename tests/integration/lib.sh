@@ -45,9 +45,14 @@ conf() {
 start_daemon() {
 	"$BEARMOND" -c "$@" >>"$T/log" 2>&1 &
 	DPID=$!
+	local st
 	for _ in $(seq 100); do
-		curl -sf "$URL/api/bearmon/v1/status" >/dev/null 2>&1 && return 0
 		kill -0 "$DPID" 2>/dev/null || fail "bearmond exited during start"
+		if st=$(curl -sf "$URL/api/bearmon/v1/status" 2>/dev/null); then
+			# ours, not another test's daemon on the same port
+			[ "$(echo "$st" | jq -r .config)" = "$1" ] && return 0
+			fail "port $BM_PORT answers for another bearmond ($(echo "$st" | jq -r .config))"
+		fi
 		sleep 0.1
 	done
 	fail "bearmond did not answer on $URL"
