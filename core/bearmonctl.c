@@ -15,10 +15,12 @@
 #include <string.h>
 
 #include "config.h"
+#include "http_security.h"
 #include "conformance.h"
 #include "table.h"
 #include "daemon.h"
 #include "plugin_loader.h"
+#include "replay.h"
 
 #define DEFAULT_URL	"http://127.0.0.1:9555"
 #define API		"/api/bearmon/v1"
@@ -44,6 +46,8 @@ struct ctl {
 	const char *cmd;
 	const char *file;
 	char url[512];
+	char token[512];  /* admin bearer token from the config's file, or "" */
+	char cafile[512]; /* the daemon's certificate, trusted for https */
 };
 
 static void usage(FILE *f)
@@ -59,6 +63,7 @@ static void usage(FILE *f)
 		"       bearmonctl [--url URL | -c CONFIG] [--start MS] [--end MS] export NAME|/REGEX/\n"
 		"       bearmonctl [--url URL | -c CONFIG] import FILE\n"
 		"       bearmonctl [--url URL | -c CONFIG] delete NAME|/REGEX/\n"
+		"       bearmonctl replay --analyzer NAME [--config FILE] --input CSV --output CSV\n"
 		"\n"
 		"  status        the daemon's version, uptime, instances and bus queues\n"
 		"  plugins       every instance: state, version, collection counters, errors\n"
@@ -72,6 +77,8 @@ static void usage(FILE *f)
 		"  export        the series named NAME (or matching /REGEX/) as OpenMetrics text\n"
 		"  import        backfill OpenMetrics or Prometheus text from FILE (- for stdin)\n"
 		"  delete        delete the series named NAME (or matching /REGEX/) and their data\n"
+		"  replay        score a timestamp,value CSV offline with an analyzer plugin\n"
+		"                (bearmonctl replay --help)\n"
 		"\n"
 		"  -u, --url URL            daemon API (default " DEFAULT_URL ")\n"
 		"  -c, --config CONFIG      take the URL from http.listen in CONFIG\n"
@@ -186,6 +193,13 @@ static int http_send(const struct ctl *c, const char *method, const char *path, 
 		return EXIT_FAIL;
 	}
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+	if (c->token[0]) {
+		char auth[600];
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	if (c->cafile[0])
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cafile);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, mem);
@@ -688,6 +702,32 @@ static int url_from_listen(struct ctl *c, const char *listen)
 	return EXIT_OK;
 }
 
+/* With tokens or TLS on the daemon, bearmonctl (run by its admin, who can
+ * read the config) uses the admin token and trusts the daemon's own
+ * certificate. */
+static int access_from_config(struct ctl *c, const struct cfg *cfg)
+{
+	const char *tok_file = cfg->core.http.admin_token_file;
+	const char *cert = cfg->core.http.tls_cert;
+	if (tok_file && *tok_file) {
+		struct bm_err err = {0};
+		char *tok = http_read_token(tok_file, "admin_token_file", &err);
+		if (!tok) {
+			fprintf(stderr, "bearmonctl: %s: %s\n", c->config, err.msg);
+			return EXIT_FAIL;
+		}
+		snprintf(c->token, sizeof(c->token), "%s", tok);
+		free(tok);
+	}
+	if (cert && *cert) {
+		char rest[sizeof(c->url) - 8];
+		snprintf(rest, sizeof(rest), "%s", c->url + strlen("http://"));
+		snprintf(c->url, sizeof(c->url), "https://%s", rest);
+		snprintf(c->cafile, sizeof(c->cafile), "%s", cert);
+	}
+	return EXIT_OK;
+}
+
 static int resolve_url(struct ctl *c)
 {
 	if (c->url_opt) {
@@ -710,6 +750,8 @@ static int resolve_url(struct ctl *c)
 			rc = EXIT_FAIL;
 		} else {
 			rc = url_from_listen(c, listen);
+			if (!rc)
+				rc = access_from_config(c, cfg);
 		}
 		cfg_errs_free(&errs);
 		cfg_free(cfg);
@@ -838,6 +880,8 @@ static int dispatch(struct ctl *c)
 int main(int argc, char **argv)
 {
 	struct ctl c = {0};
+	if (argc > 1 && strcmp(argv[1], "replay") == 0)
+		return replay_main(argc - 1, argv + 1);
 	c.sets = calloc((size_t)argc, sizeof(*c.sets));
 	if (!c.sets) {
 		fprintf(stderr, "bearmonctl: out of memory\n");

@@ -53,6 +53,22 @@ static const struct bm_option http_options[] = {
 	{.name = "request_timeout", .type = BM_OPT_DURATION, .def = "10s", .flags = BM_OPTF_BOUNDED,
 	 .min = 100, .max = 3600000, .offset = HTTP_OFF(request_timeout_ms),
 	 .help = "a connection must send each whole request within this (slowloris guard)"},
+	{.name = "read_token_file", .type = BM_OPT_STRING, .offset = HTTP_OFF(read_token_file),
+	 .help = "file holding the read-only bearer token (GET and HEAD); required with "
+		 "admin_token_file on any non-loopback listen address"},
+	{.name = "admin_token_file", .type = BM_OPT_STRING, .offset = HTTP_OFF(admin_token_file),
+	 .help = "file holding the admin bearer token (everything, including reload, rules, "
+		 "silences, acknowledgements, optimizer apply and rollback)"},
+	{.name = "tls_cert", .type = BM_OPT_STRING, .offset = HTTP_OFF(tls_cert),
+	 .help = "PEM certificate chain: serve HTTPS (with tls_key)"},
+	{.name = "tls_key", .type = BM_OPT_STRING, .offset = HTTP_OFF(tls_key),
+	 .help = "PEM private key of tls_cert"},
+	{.name = "rate_limit", .type = BM_OPT_DOUBLE, .def = "0", .flags = BM_OPTF_BOUNDED, .min = 0,
+	 .max = 1e6, .offset = HTTP_OFF(rate_limit),
+	 .help = "requests per second allowed per client address, 0 for no limit (429 beyond)"},
+	{.name = "rate_burst", .type = BM_OPT_INT, .def = "100", .flags = BM_OPTF_BOUNDED, .min = 1,
+	 .max = 1000000, .offset = HTTP_OFF(rate_burst),
+	 .help = "requests a client may make at once before rate_limit applies"},
 	BM_OPTION_END,
 };
 

@@ -47,6 +47,12 @@ struct core_conf {
 		uint64_t max_body;
 		int64_t timeout_ms;
 		int64_t request_timeout_ms; /* a whole request within this */
+		char *read_token_file;
+		char *admin_token_file;
+		char *tls_cert;
+		char *tls_key;
+		double rate_limit;
+		int64_t rate_burst;
 	} http;
 	struct {
 		int64_t queue_len;

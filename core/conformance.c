@@ -329,7 +329,11 @@ static int host_setup(struct harness *h, const struct scratch *s, const struct c
 		why = "cannot subscribe to the metric topic";
 	/* a listener on an ephemeral loopback port, so that plugins register
 	 * their routes as in the daemon (none is requested) */
-	else if (!(h->d.http = http_new(h->d.loop, "127.0.0.1:0", 1 << 20, 30000, 10000, &herr)))
+	else if (!(h->d.http = http_new(h->d.loop,
+					&(struct http_conf){.listen = "127.0.0.1:0", .max_body = 1 << 20,
+							    .timeout_ms = 30000,
+							    .request_timeout_ms = 10000},
+					&herr)))
 		why = herr.msg;
 	else
 		h->d.core_publisher = bus_publisher(h->d.bus, "bearmonctl");

@@ -222,8 +222,14 @@ static int setup_http(struct daemon *d)
 	if (!c->http.listen || !*c->http.listen)
 		return 0;
 	struct bm_err err = {0};
-	d->http = http_new(d->loop, c->http.listen, c->http.max_body, c->http.timeout_ms,
-			   c->http.request_timeout_ms, &err);
+	struct http_conf hc = {.listen = c->http.listen, .max_body = c->http.max_body,
+			       .timeout_ms = c->http.timeout_ms,
+			       .request_timeout_ms = c->http.request_timeout_ms,
+			       .read_token_file = c->http.read_token_file,
+			       .admin_token_file = c->http.admin_token_file,
+			       .tls_cert = c->http.tls_cert, .tls_key = c->http.tls_key,
+			       .rate_limit = c->http.rate_limit, .rate_burst = c->http.rate_burst};
+	d->http = http_new(d->loop, &hc, &err);
 	if (!d->http) {
 		LOG_ERR("%s", err.msg);
 		return err.code;

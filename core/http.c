@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "bearmon/bm_vec.h"
+#include "http_security.h"
 #include "log.h"
 
 struct route {
@@ -52,6 +53,8 @@ struct http {
 	int64_t request_timeout_ms;
 	struct event *sweep;
 	uint64_t timed_out;
+	struct http_security *sec;
+	uint64_t refused; /* 401, 403, 429 */
 	struct route *routes;
 	size_t n_routes;
 	int port;
@@ -59,6 +62,7 @@ struct http {
 
 struct bm_http_req {
 	struct evhttp_request *r;
+	struct http *h;
 	char *path;
 	struct evkeyvalq query;
 	char *body;
@@ -219,7 +223,7 @@ static struct bufferevent *guard_new_bev(struct event_base *base, void *arg)
 	struct http *h = arg;
 	if (BM_VEC_RESERVE(h->conns, h->cap_conns, h->n_conns + 1))
 		return NULL; /* evhttp then makes one of its own, unguarded */
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = http_security_bev(h->sec, base);
 	if (!bev)
 		return NULL;
 	bufferevent_incref(bev);
@@ -280,10 +284,42 @@ static void guard_free(struct http *h)
 		event_free(h->sweep);
 }
 
+static uint64_t peer_hash(struct evhttp_request *er)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(er);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	uint64_t h = 1469598103934665603ull;
+	if (c)
+		evhttp_connection_get_peer(c, &addr, &port);
+	for (const char *p = addr ? addr : ""; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return h;
+}
+
+/* Tokens and the rate limit. Every method but GET and HEAD changes
+ * something, so it needs the admin token whatever the route says. */
+static bool allowed(struct http *h, struct bm_http_req *req, const struct route *rt)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req->r);
+	bool admin = (rt && (rt->flags & BM_HTTP_ADMIN)) ||
+		     (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD);
+	const char *why = NULL;
+	int status = http_security_check(h->sec, http_req_header(req, "Authorization"), admin,
+					 peer_hash(req->r), &why);
+	if (!status)
+		return true;
+	h->refused++;
+	if (status == 401)
+		http_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"bearmon\"");
+	http_reply_error(req, status, why);
+	return false;
+}
+
 static void dispatch(struct evhttp_request *er, void *arg)
 {
 	struct http *h = arg;
-	struct bm_http_req req = {.r = er};
+	struct bm_http_req req = {.r = er, .h = h};
 	guard_request_done(h, er);
 	TAILQ_INIT(&req.query);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(er);
@@ -301,6 +337,8 @@ static void dispatch(struct evhttp_request *er, void *arg)
 		goto out;
 	}
 	const struct route *rt = find_route(h, req.path);
+	if (!allowed(h, &req, rt))
+		goto out;
 	if (!rt) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "no route for %.250s", req.path);
@@ -391,9 +429,9 @@ static void accept_error(struct evconnlistener *l, void *arg)
 	event_add(h->resume, &tv);
 }
 
-struct http *http_new(struct event_base *loop, const char *listen, uint64_t max_body,
-		      int64_t timeout_ms, int64_t request_timeout_ms, struct bm_err *err)
+struct http *http_new(struct event_base *loop, const struct http_conf *c, struct bm_err *err)
 {
+	const char *listen = c->listen;
 	char host[256];
 	int port;
 	if (split_listen(listen, host, sizeof(host), &port)) {
@@ -406,14 +444,18 @@ struct http *http_new(struct event_base *loop, const char *listen, uint64_t max_
 		bm_err_set(err, BM_ENOMEM, "http: out of memory");
 		return NULL;
 	}
-	evhttp_set_max_body_size(h->ev, (ev_ssize_t)max_body);
+	if (!(h->sec = http_security_new(c, host, err))) {
+		http_free(h);
+		return NULL;
+	}
+	evhttp_set_max_body_size(h->ev, (ev_ssize_t)c->max_body);
 	evhttp_set_max_headers_size(h->ev, 64 * 1024);
-	evhttp_set_timeout(h->ev, (int)((timeout_ms + 999) / 1000));
+	evhttp_set_timeout(h->ev, (int)((c->timeout_ms + 999) / 1000));
 	evhttp_set_allowed_methods(h->ev, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 						  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 						  EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(h->ev, dispatch, h);
-	h->request_timeout_ms = request_timeout_ms;
+	h->request_timeout_ms = c->request_timeout_ms;
 	evhttp_set_bevcb(h->ev, guard_new_bev, h);
 	h->sweep = event_new(loop, -1, EV_PERSIST, guard_sweep, h);
 	struct timeval sweep_tv = {0, SWEEP_MS * 1000};
@@ -457,6 +499,7 @@ void http_free(struct http *h)
 	if (h->ev)
 		evhttp_free(h->ev);
 	guard_free(h);
+	http_security_free(h->sec);
 	for (size_t i = 0; i < h->n_routes; i++)
 		free(h->routes[i].path);
 	free(h->routes);
@@ -523,6 +566,8 @@ int http_req_takeover(struct bm_http_req *r, int *fd_out)
 	int fd = bev ? bufferevent_getfd(bev) : -1;
 	if (fd < 0 || !fd_out)
 		return BM_EINVAL;
+	if (http_security_tls(r->h->sec))
+		return BM_ENOTSUP; /* the TLS session lives in the bufferevent */
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	int stand_in = mine < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

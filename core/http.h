@@ -10,13 +10,13 @@
 #include <stdint.h>
 
 #include "bearmon/bm_host.h"
+#include "http_security.h"
 
 struct event_base;
 struct http;
 
 /* listen is "HOST:PORT" or "[V6]:PORT". */
-struct http *http_new(struct event_base *loop, const char *listen, uint64_t max_body,
-		      int64_t timeout_ms, int64_t request_timeout_ms, struct bm_err *err);
+struct http *http_new(struct event_base *loop, const struct http_conf *c, struct bm_err *err);
 void http_free(struct http *h);
 /* The port actually bound (useful with port 0). */
 int http_port(const struct http *h);
