@@ -587,3 +587,11 @@ int http_req_takeover(struct bm_http_req *r, int *fd_out)
 	*fd_out = mine;
 	return 0;
 }
+
+void http_req_query_each(struct bm_http_req *r, void (*cb)(void *u, const char *key, const char *value),
+			 void *u)
+{
+	const struct evkeyval *kv;
+	TAILQ_FOREACH(kv, &r->query, next)
+		cb(u, kv->key, kv->value);
+}

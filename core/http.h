@@ -28,6 +28,9 @@ void http_remove_routes(struct http *h, void *owner);
 const char *http_req_method(struct bm_http_req *r);
 const char *http_req_path(struct bm_http_req *r);
 const char *http_req_query(struct bm_http_req *r, const char *name);
+/* Every query parameter, in order (values decoded). */
+void http_req_query_each(struct bm_http_req *r, void (*cb)(void *u, const char *key, const char *value),
+			 void *u);
 /* Query parameter name as a decimal int64 into *out, dflt when absent;
  * false when present but not a number. */
 bool http_query_i64(struct bm_http_req *r, const char *name, int64_t dflt, int64_t *out);

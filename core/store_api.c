@@ -171,28 +171,45 @@ static void add_series(void *u, int64_t id, const char *text)
 	json_array_append_new(u, json_pack("{s:I, s:s}", "id", (json_int_t)id, "series", text));
 }
 
-/* Matchers from the query: name (exact, or a regex with name_re) and
- * exact values of the common labels. Returns the count or 0 when the
- * request names no series. */
+struct matcher_set {
+	struct bm_matcher *m;
+	size_t n, cap;
+};
+
+/* Parameters of the store routes themselves; every other one is a label. */
+static bool route_param(const char *key)
+{
+	static const char *const own[] = {"name", "name_re", "id", "start", "end", "step", "agg",
+					  "limit", NULL};
+	for (const char *const *p = own; *p; p++)
+		if (strcmp(*p, key) == 0)
+			return true;
+	return false;
+}
+
+static void add_label_matcher(void *u, const char *key, const char *value)
+{
+	struct matcher_set *ms = u;
+	if (!route_param(key) && ms->n < ms->cap)
+		ms->m[ms->n++] = (struct bm_matcher){key, BM_MATCH_EQ, value};
+}
+
+/* Matchers from the query: name (exact, or a regex with name_re) and an
+ * exact value for every other parameter (LABEL=VALUE). Returns the count
+ * or 0 when the request names no series. */
 static size_t query_matchers(struct bm_http_req *r, struct bm_matcher *m, size_t cap)
 {
-	static const char *const labels[] = {"host", "instance", "job", "device", "cpu", "mode",
-					     "plugin", "series", NULL};
 	const char *name = http_req_query(r, "name");
 	const char *re = http_req_query(r, "name_re");
-	size_t n = 0;
+	struct matcher_set ms = {m, 0, cap};
 	if (name)
-		m[n++] = (struct bm_matcher){"__name__", BM_MATCH_EQ, name};
+		m[ms.n++] = (struct bm_matcher){"__name__", BM_MATCH_EQ, name};
 	else if (re)
-		m[n++] = (struct bm_matcher){"__name__", BM_MATCH_RE, re};
+		m[ms.n++] = (struct bm_matcher){"__name__", BM_MATCH_RE, re};
 	else
 		return 0;
-	for (const char *const *l = labels; *l && n < cap; l++) {
-		const char *v = http_req_query(r, *l);
-		if (v)
-			m[n++] = (struct bm_matcher){*l, BM_MATCH_EQ, v};
-	}
-	return n;
+	http_req_query_each(r, add_label_matcher, &ms);
+	return ms.n;
 }
 
 /* GET /api/bearmon/v1/series?name=NAME|name_re=RE[&LABEL=VALUE...]

@@ -2,8 +2,10 @@
 /*
  * Collector "processes": process and thread counts by state from
  * PROC_ROOT/PID/stat (node_processes_*), and per process CPU, memory, IO,
- * open fds and threads (bearmon_process_*) for the top N by CPU and by RSS
- * and for processes matched by comm, command line or pid file.
+ * open fds and threads (bearmon_process_*) for the top N by CPU and by RSS,
+ * for processes matched by comm, command line or pid file, and for the
+ * pids of agents (from the agent plugin's `agent` events), labelled with
+ * agent_id and agent_type.
  */
 #define _GNU_SOURCE
 #include <bearmon/bm_batch.h>
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <regex.h>
 #include <stdbool.h>
@@ -41,6 +44,9 @@
 #define PR_PROC_SUPER_MAGIC 0x9fa0 /* statfs f_type of procfs */
 #define PR_GROUP_TOPCPU "topcpu"
 #define PR_GROUP_TOPMEM "topmem"
+#define PR_GROUP_AGENT "agent"
+#define PR_AGENT_TEXT 129       /* agent id (up to 128 bytes) or type, truncated */
+#define PR_MAX_AGENTS 100000    /* agent pids followed */
 
 /* One `match` rule as configured. */
 struct pr_match_conf {
@@ -122,6 +128,7 @@ struct pr_proc {
 	int pf_rule;            /* first pidfile rule naming it this collection */
 	uint32_t pf_gen;
 	uint32_t mark_gen;      /* selected in this collection (== gen) */
+	uint32_t sel_gen;       /* published in this collection (== gen) */
 	uint32_t last_gen;      /* collection it was last published in */
 	int last_group;         /* its group then */
 	uint32_t last_uid;      /* its uid then */
@@ -140,6 +147,7 @@ struct pr_sel {
 	uint64_t rd, wr, fds;
 	uint64_t d_ut, d_st, d_rd, d_wr; /* pid_label false: contribution to its aggregate */
 	const char *comm; /* the process's, valid until eviction */
+	const struct pr_agent *agent; /* in agents_now, NULL for none */
 	char user[PR_USER_MAX];
 };
 
@@ -148,12 +156,21 @@ struct pr_agg {
 	int group;
 	uint32_t uid;
 	char comm[PR_COMM_MAX];
+	char agent_id[PR_AGENT_TEXT]; /* "" for none */
+	char agent_type[PR_AGENT_TEXT];
 	uint64_t ut, st, rd, wr; /* accumulated: monotonic while the aggregate lives */
 };
 
 struct pr_user {
 	uint32_t uid;
 	char name[PR_USER_MAX];
+};
+
+/* An agent's process, from the agent plugin's events. */
+struct pr_agent {
+	int pid;
+	char id[PR_AGENT_TEXT];
+	char type[PR_AGENT_TEXT];
 };
 
 /* Process states node_exporter reports; always published (0 when none). */
@@ -173,8 +190,17 @@ struct pr_state {
 	struct pr_rule *rules;
 	size_t n_rules;
 	bool has_static_rules, has_pidfile_rules;
-	char **group_names;  /* rule groups, then topcpu, topmem */
-	int group_topcpu, group_topmem;
+	char **group_names;  /* rule groups, then topcpu, topmem, agent (a rule may
+			      * share that name: agents' series differ by agent_id) */
+	int group_topcpu, group_topmem, group_agent;
+
+	/* agents: the subscription's thread keeps `agents` (under agent_lock),
+	 * each collection works on a copy sorted by pid */
+	pthread_mutex_t agent_lock;
+	struct pr_agent *agents, *agents_now;
+	size_t n_agents, cap_agents, n_agents_now, cap_agents_now;
+	struct bm_sub *agent_sub;
+	struct bm_arena agent_arena; /* the subscription's decoding */
 
 	struct pr_proc *procs;
 	size_t n_procs, cap_procs;
@@ -760,11 +786,50 @@ static int pr_cmp_matched(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
+/* The agent running as pid in this collection's copy, or NULL. */
+static const struct pr_agent *pr_agent_of(const struct pr_state *s, int pid)
+{
+	size_t lo = 0, hi = s->n_agents_now;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct pr_agent *a = &s->agents_now[mid];
+		if (a->pid == pid)
+			return a;
+		if (a->pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Agents' processes are always published (max_processes does not apply
+ * to them), and every selected process that is an agent's is labelled. */
+static int pr_select_agents(struct pr_state *s)
+{
+	for (size_t i = 0; i < s->n_sel; i++)
+		s->procs[s->sel[i].idx].sel_gen = s->gen;
+	for (size_t i = 0; i < s->n_agents_now; i++) {
+		struct pr_proc *p = pr_find(s, s->agents_now[i].pid);
+		if (!p || p->gen != s->gen || p->sel_gen == s->gen)
+			continue; /* gone, or in the selection already */
+		p->mark_gen = p->sel_gen = s->gen;
+		if (BM_VEC_RESERVE(s->sel, s->cap_sel, s->n_sel + 1))
+			return BM_ENOMEM;
+		s->sel[s->n_sel++] = (struct pr_sel){.idx = (uint32_t)(p - s->procs),
+						     .group = s->group_agent, .pid = p->pid,
+						     .comm = p->comm};
+	}
+	for (size_t i = 0; i < s->n_sel; i++)
+		s->sel[i].agent = pr_agent_of(s, s->sel[i].pid);
+	return 0;
+}
+
 /*
  * Pick the processes to publish: matched ones (the first rule in config
  * order that matches wins; by rule, then pid), then top CPU, then top RSS,
- * each process once, at most max_processes of them; the rest are counted
- * in dropped.
+ * each process once, at most max_processes of them (the rest are counted
+ * in dropped); then agents' processes.
  */
 static int pr_select(struct pr_state *s)
 {
@@ -798,7 +863,7 @@ static int pr_select(struct pr_state *s)
 		rc = pr_sel_push(s, s->top_cpu[i], s->group_topcpu);
 	for (size_t i = 0; i < s->n_top_mem && !rc; i++)
 		rc = pr_sel_push(s, s->top_mem[i], s->group_topmem);
-	return rc;
+	return rc ? rc : pr_select_agents(s);
 }
 
 /* The user name of uid, cached; the number when it has none. Valid until
@@ -943,32 +1008,49 @@ static void pr_contributions(struct pr_state *s)
 	}
 }
 
-static int pr_cmp_key(int ga, uint32_t ua, const char *ca, int gb, uint32_t ub, const char *cb)
+/* An aggregate's key: group, uid, comm and the agent ("" for none). */
+struct pr_key {
+	int group;
+	uint32_t uid;
+	const char *comm, *agent;
+};
+
+static struct pr_key pr_sel_key(const struct pr_sel *e)
 {
-	if (ga != gb)
-		return ga < gb ? -1 : 1;
-	if (ua != ub)
-		return ua < ub ? -1 : 1;
-	return strcmp(ca, cb);
+	return (struct pr_key){e->group, e->uid, e->comm, e->agent ? e->agent->id : ""};
+}
+
+static struct pr_key pr_agg_key(const struct pr_agg *a)
+{
+	return (struct pr_key){a->group, a->uid, a->comm, a->agent_id};
+}
+
+static int pr_cmp_key(struct pr_key a, struct pr_key b)
+{
+	if (a.group != b.group)
+		return a.group < b.group ? -1 : 1;
+	if (a.uid != b.uid)
+		return a.uid < b.uid ? -1 : 1;
+	int c = strcmp(a.comm, b.comm);
+	return c ? c : strcmp(a.agent, b.agent);
 }
 
 static int pr_cmp_sel_key(const void *a, const void *b)
 {
 	const struct pr_sel *x = a, *y = b;
-	int c = pr_cmp_key(x->group, x->uid, x->comm, y->group, y->uid, y->comm);
+	int c = pr_cmp_key(pr_sel_key(x), pr_sel_key(y));
 	if (c)
 		return c;
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-static const struct pr_agg *pr_agg_find(const struct pr_state *s, int g, uint32_t uid,
-					const char *comm)
+static const struct pr_agg *pr_agg_find(const struct pr_state *s, struct pr_key k)
 {
 	size_t lo = 0, hi = s->n_agg;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct pr_agg *a = &s->agg[mid];
-		int c = pr_cmp_key(g, uid, comm, a->group, a->uid, a->comm);
+		int c = pr_cmp_key(k, pr_agg_key(a));
 		if (c == 0)
 			return a;
 		if (c < 0)
@@ -1024,9 +1106,10 @@ static const struct pr_family pr_families[PF_N] = {
 		      "processes summed into this series (pid_label false)"},
 };
 
-/* One series set: labels comm, group, [pid], user; values below. */
+/* One series set: labels [agent, agent_type], comm, group, [pid], user;
+ * values below. */
 struct pr_values {
-	const char *comm, *group, *pid, *user;
+	const char *agent_id, *agent_type, *comm, *group, *pid, *user;
 	double ut, st, rss, vms, rd, wr, fds, threads, start, count;
 	bool io, has_fds, has_start, has_count;
 };
@@ -1034,8 +1117,12 @@ struct pr_values {
 static int pr_add(struct pr_state *s, const char *name, double v, const struct pr_values *x,
 		  const char *mode)
 {
-	struct bm_label l[5];
+	struct bm_label l[7];
 	size_t n = 0;
+	if (x->agent_id) {
+		l[n++] = (struct bm_label){"agent", x->agent_id};
+		l[n++] = (struct bm_label){"agent_type", x->agent_type};
+	}
 	l[n++] = (struct bm_label){"comm", x->comm};
 	l[n++] = (struct bm_label){"group", x->group};
 	if (mode)
@@ -1083,6 +1170,8 @@ static void pr_values_of(struct pr_state *s, const struct pr_sel *e, char *pidbu
 	double hz = (double)s->hz;
 	snprintf(pidbuf, n, "%d", e->pid);
 	*x = (struct pr_values){
+		.agent_id = e->agent ? e->agent->id : NULL,
+		.agent_type = e->agent ? e->agent->type : NULL,
 		.comm = p->comm,
 		.group = s->group_names[e->group],
 		.pid = pidbuf,
@@ -1134,7 +1223,6 @@ static int pr_aggregate(struct pr_state *s)
 	size_t n = 0;
 	for (size_t i = 0; i < s->n_sel;) {
 		const struct pr_sel *e = &s->sel[i];
-		const char *comm = e->comm;
 		size_t j = i;
 		if (BM_VEC_RESERVE(s->agg_new, s->cap_agg_new, n + 1))
 			return BM_ENOMEM;
@@ -1142,17 +1230,19 @@ static int pr_aggregate(struct pr_state *s)
 		memset(a, 0, sizeof(*a));
 		a->group = e->group;
 		a->uid = e->uid;
-		memcpy(a->comm, comm, sizeof(a->comm));
-		const struct pr_agg *old = pr_agg_find(s, e->group, e->uid, comm);
+		memcpy(a->comm, e->comm, sizeof(a->comm));
+		if (e->agent) {
+			memcpy(a->agent_id, e->agent->id, sizeof(a->agent_id));
+			memcpy(a->agent_type, e->agent->type, sizeof(a->agent_type));
+		}
+		const struct pr_agg *old = pr_agg_find(s, pr_agg_key(a));
 		if (old) {
 			a->ut = old->ut;
 			a->st = old->st;
 			a->rd = old->rd;
 			a->wr = old->wr;
 		}
-		for (; j < s->n_sel && pr_cmp_key(s->sel[j].group, s->sel[j].uid, s->sel[j].comm,
-						  e->group, e->uid, comm) == 0;
-		     j++) {
+		for (; j < s->n_sel && pr_cmp_key(pr_sel_key(&s->sel[j]), pr_agg_key(a)) == 0; j++) {
 			const struct pr_sel *m = &s->sel[j];
 			const struct pr_proc *p = &s->procs[m->idx];
 			if (old) {
@@ -1188,6 +1278,8 @@ static int pr_emit_aggs(struct pr_state *s)
 	for (size_t k = 0; k < s->n_agg && !rc; k++) {
 		const struct pr_agg *a = &s->agg[k];
 		struct pr_values x = {
+			.agent_id = a->agent_id[0] ? a->agent_id : NULL,
+			.agent_type = a->agent_type,
 			.comm = a->comm,
 			.group = s->group_names[a->group],
 			.user = s->sel[i].user,
@@ -1198,10 +1290,7 @@ static int pr_emit_aggs(struct pr_state *s)
 			.has_start = s->btime >= 0,
 			.has_count = true,
 		};
-		for (; i < s->n_sel &&
-		       pr_cmp_key(s->sel[i].group, s->sel[i].uid, s->sel[i].comm, a->group, a->uid,
-				  a->comm) == 0;
-		     i++) {
+		for (; i < s->n_sel && pr_cmp_key(pr_sel_key(&s->sel[i]), pr_agg_key(a)) == 0; i++) {
 			const struct pr_sel *e = &s->sel[i];
 			const struct pr_proc *p = &s->procs[e->idx];
 			double st = pr_start_time(s, p);
@@ -1353,6 +1442,85 @@ static void pr_remember(struct pr_state *s)
 }
 
 /* ---------------------------------------------------------------------
+ * Agents: pid -> (agent_id, agent_type) from the `agent` events
+ * --------------------------------------------------------------------- */
+
+/* Forget the agent id's entry (an agent has one process). */
+static void pr_agent_remove(struct pr_state *s, const char *id)
+{
+	for (size_t i = 0; i < s->n_agents; i++)
+		if (!strcmp(s->agents[i].id, id)) {
+			s->agents[i] = s->agents[--s->n_agents];
+			return;
+		}
+}
+
+/* The subscription's thread: hello, registry and state events keep the
+ * table; a disconnected agent (or one without a local pid) leaves it. */
+static void pr_on_agent(void *user, const char *topic, const void *body, size_t len)
+{
+	(void)topic;
+	struct pr_state *s = user;
+	struct bm_agent_event e;
+	bm_arena_reset(&s->agent_arena);
+	if (bm_agent_decode(body, len, &e, &s->agent_arena))
+		return;
+	pthread_mutex_lock(&s->agent_lock);
+	pr_agent_remove(s, e.agent_id);
+	if (e.state != BM_AGENT_DISCONNECTED && e.pid > 0 && e.pid <= INT_MAX &&
+	    s->n_agents < PR_MAX_AGENTS &&
+	    !BM_VEC_RESERVE(s->agents, s->cap_agents, s->n_agents + 1)) {
+		struct pr_agent *a = &s->agents[s->n_agents++];
+		a->pid = (int)e.pid;
+		pr_sanitize(a->id, sizeof(a->id), e.agent_id, strlen(e.agent_id));
+		pr_sanitize(a->type, sizeof(a->type), e.type ? e.type : "", e.type ? strlen(e.type) : 0);
+	}
+	pthread_mutex_unlock(&s->agent_lock);
+}
+
+static int pr_cmp_agent(const void *a, const void *b)
+{
+	const struct pr_agent *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* This collection's copy of the table, sorted by pid. */
+static int pr_agents_snapshot(struct pr_state *s)
+{
+	int rc = 0;
+	pthread_mutex_lock(&s->agent_lock);
+	if (BM_VEC_RESERVE(s->agents_now, s->cap_agents_now, s->n_agents))
+		rc = BM_ENOMEM;
+	else if (s->n_agents)
+		memcpy(s->agents_now, s->agents, s->n_agents * sizeof(*s->agents));
+	s->n_agents_now = rc ? 0 : s->n_agents;
+	pthread_mutex_unlock(&s->agent_lock);
+	if (s->n_agents_now > 1)
+		qsort(s->agents_now, s->n_agents_now, sizeof(*s->agents_now), pr_cmp_agent);
+	return rc;
+}
+
+static int pr_start(void *state, struct bm_err *err)
+{
+	struct pr_state *s = state;
+	if (!BM_HOST_HAS(bm_host(), subscribe))
+		return 0; /* a host without a bus: no agents */
+	struct bm_sub_opts o = {.size = sizeof(o), .topic = BM_TOPIC_AGENT};
+	int rc = bm_bus_subscribe(s->ctx, &o, pr_on_agent, s, &s->agent_sub);
+	if (rc)
+		return bm_err_set(err, rc, "subscribe to %s: %s", BM_TOPIC_AGENT, bm_strerror(rc));
+	return 0;
+}
+
+static void pr_stop(void *state)
+{
+	struct pr_state *s = state;
+	if (s->agent_sub)
+		bm_bus_unsubscribe(s->agent_sub);
+	s->agent_sub = NULL;
+}
+
+/* ---------------------------------------------------------------------
  * Lifecycle
  * --------------------------------------------------------------------- */
 
@@ -1381,6 +1549,10 @@ static void pr_fini(void *state)
 	free(s->agg);
 	free(s->agg_new);
 	free(s->pwbuf);
+	free(s->agents);
+	free(s->agents_now);
+	bm_arena_free(&s->agent_arena);
+	pthread_mutex_destroy(&s->agent_lock);
 	bm_batch_free(&s->batch);
 	bm_free(s);
 }
@@ -1410,7 +1582,7 @@ static int pr_init_rules(struct pr_state *s, const struct pr_conf *c, struct bm_
 {
 	size_t n = c->match.n;
 	s->rules = calloc(n ? n : 1, sizeof(*s->rules));
-	s->group_names = calloc(n + 2, sizeof(*s->group_names));
+	s->group_names = calloc(n + 3, sizeof(*s->group_names));
 	if (!s->rules || !s->group_names)
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
@@ -1457,8 +1629,10 @@ static int pr_init_rules(struct pr_state *s, const struct pr_conf *c, struct bm_
 	}
 	s->group_topcpu = (int)n;
 	s->group_topmem = (int)n + 1;
+	s->group_agent = (int)n + 2;
 	s->group_names[n] = PR_GROUP_TOPCPU;
 	s->group_names[n + 1] = PR_GROUP_TOPMEM;
+	s->group_names[n + 2] = PR_GROUP_AGENT;
 	return 0;
 }
 
@@ -1472,6 +1646,7 @@ static int pr_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 	s->conf = c;
 	s->dfd = -1;
 	s->btime = -1;
+	pthread_mutex_init(&s->agent_lock, NULL);
 	s->root = c->proc_root && c->proc_root[0] ? c->proc_root : "/proc";
 	int rc = 0;
 	s->hz = sysconf(_SC_CLK_TCK);
@@ -1520,6 +1695,9 @@ static int pr_collect(void *state, int64_t now_ms, struct bm_err *err)
 	int rc = pr_scan(s, err);
 	if (rc)
 		return rc;
+	rc = pr_agents_snapshot(s);
+	if (rc)
+		return bm_err_set(err, rc, "out of memory");
 	pr_read_btime(s);
 	if (s->has_pidfile_rules)
 		pr_match_pidfiles(s);
@@ -1545,6 +1723,8 @@ static int pr_collect(void *state, int64_t now_ms, struct bm_err *err)
 static const struct bm_plugin_ops pr_ops = {
 	.ops_size = sizeof(struct bm_plugin_ops),
 	.init = pr_init,
+	.start = pr_start,
+	.stop = pr_stop,
 	.fini = pr_fini,
 	.collect = pr_collect,
 };
@@ -1552,7 +1732,7 @@ static const struct bm_plugin_ops pr_ops = {
 BM_PLUGIN_DEFINE(collector, processes, BM_KIND_COLLECTOR,
 		 .version = "1.0.0",
 		 .license = "Apache-2.0",
-		 .description = "process counts by state and per-process CPU, memory, IO, fds for top N and matched processes",
+		 .description = "process counts by state and per-process CPU, memory, IO, fds for top N, matched and agent processes",
 		 .origin = "bearmon plugins/collector_processes",
 		 .options = pr_options,
 		 .config_size = sizeof(struct pr_conf),

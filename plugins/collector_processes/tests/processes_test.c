@@ -3,7 +3,8 @@
  * Unit tests of collector/processes against the fake host and the hand-made
  * proc trees tests/fixtures/processes/proc (t0) and proc-t1 (t1): counts by
  * state, top CPU over two collections, top RSS, matching by comm, cmdline
- * and pid file, the cap, pid reuse, vanished pids, pid_label = false sums.
+ * and pid file, the cap, pid reuse, vanished pids, pid_label = false sums,
+ * agents' processes from `agent` events.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -481,6 +482,104 @@ static void test_no_pid_label(void **unused)
 	fixture_close(&f);
 }
 
+/* The host's bus for the agent subscription: the callback is kept, and
+ * events are handed to it as the agent plugin would publish them. */
+static bm_event_cb agent_cb;
+static void *agent_user;
+static char agent_sub_token;
+
+static int t_subscribe(struct bm_ctx *ctx, const struct bm_sub_opts *o, bm_event_cb cb, void *user,
+		       struct bm_sub **out)
+{
+	(void)ctx;
+	assert_string_equal(o->topic, BM_TOPIC_AGENT);
+	agent_cb = cb;
+	agent_user = user;
+	*out = (struct bm_sub *)&agent_sub_token;
+	return 0;
+}
+
+static void t_unsubscribe(struct bm_sub *s)
+{
+	assert_ptr_equal(s, &agent_sub_token);
+	agent_cb = NULL;
+}
+
+static void agent_event(const char *id, const char *type, int64_t pid, enum bm_agent_state st)
+{
+	struct bm_agent_event e = {.ts_ms = 1000, .kind = BM_AGENT_HELLO, .agent_id = id,
+				   .type = type, .pid = pid, .state = st};
+	struct bm_buf b = {0};
+	assert_int_equal(bm_agent_encode(&e, &b), 0);
+	assert_non_null(agent_cb);
+	agent_cb(agent_user, BM_TOPIC_AGENT, b.data, b.len);
+	bm_buf_free(&b);
+}
+
+/* Agents' pids are published whatever the cap, labelled with the agent;
+ * a matched process keeps its group and gets the labels too. */
+static void test_agents(void **unused)
+{
+	(void)unused;
+	static struct bm_host_api api;
+	struct fixture f;
+	fixture_conf(&f, "proc");
+	api = *fakehost_api();
+	api.subscribe = t_subscribe;
+	api.unsubscribe = t_unsubscribe;
+	bm__host_api = &api;
+	f.conf.top_cpu = 0;
+	f.conf.top_mem = 0;
+	f.conf.max_processes = 1;
+	add_rule(&f, "web", "nginx", NULL, NULL);
+	f.state = pt_init(&pr_ops, &f.conf);
+	struct bm_err err = {0};
+	assert_int_equal(pr_ops.start(f.state, &err), 0);
+	agent_event("planner-1", "planner", 500, BM_AGENT_CONNECTED);
+	agent_event("web-agent", "proxy", 410, BM_AGENT_CONNECTED);
+	agent_event("remote", "x", 0, BM_AGENT_CONNECTED); /* no local pid */
+	agent_event("gone", "x", 999999, BM_AGENT_CONNECTED); /* no such process */
+	collect_ok(&f, 1000);
+	assert_value("bearmon_process_threads",
+		     "agent=planner-1,agent_type=planner,comm=stress,group=agent,pid=500,user=root", 1);
+	assert_value("bearmon_process_cpu_seconds_total",
+		     "agent=planner-1,agent_type=planner,comm=stress,group=agent,mode=user,pid=500,user=root",
+		     800 / hz());
+	/* max_processes = 1 keeps nginx 400 only; agent 410 is published all the same */
+	assert_value("bearmon_process_threads", "comm=nginx,group=web,pid=400,user=root", 1);
+	assert_value("bearmon_process_threads",
+		     "agent=web-agent,agent_type=proxy,comm=nginx,group=agent,pid=410,user=root", 1);
+	assert_value("bearmon_processes_selected", "", 3);
+	assert_int_equal(fakehost_unsorted(), 0);
+
+	/* the agent leaves: its process is no longer followed */
+	agent_event("planner-1", "planner", 500, BM_AGENT_DISCONNECTED);
+	collect_ok(&f, 11000);
+	assert_int_equal(pt_count_labels_like(0, "agent=planner-1"), 0);
+	assert_int_equal(pt_count_labels_like(0, "pid=500"), 0);
+
+	/* pid_label = false: one series set per agent */
+	pr_ops.stop(f.state);
+	fixture_close(&f);
+	fixture_conf(&f, "proc");
+	bm__host_api = &api;
+	f.conf.pid_label = false;
+	f.conf.top_cpu = 0;
+	f.conf.top_mem = 0;
+	f.state = pt_init(&pr_ops, &f.conf);
+	assert_int_equal(pr_ops.start(f.state, &err), 0);
+	agent_event("planner-1", "planner", 500, BM_AGENT_CONNECTED);
+	agent_event("planner-2", "planner", 400, BM_AGENT_CONNECTED);
+	collect_ok(&f, 1000);
+	assert_value("bearmon_process_count",
+		     "agent=planner-1,agent_type=planner,comm=stress,group=agent,user=root", 1);
+	assert_value("bearmon_process_count",
+		     "agent=planner-2,agent_type=planner,comm=nginx,group=agent,user=root", 1);
+	assert_int_equal(fakehost_count("bearmon_process_count"), 2);
+	pr_ops.stop(f.state);
+	fixture_close(&f);
+}
+
 static void test_bad_config(void **unused)
 {
 	(void)unused;
@@ -634,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_priority_and_cap),
 		cmocka_unit_test(test_thread_states),
 		cmocka_unit_test(test_no_pid_label),
+		cmocka_unit_test(test_agents),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_missing_sources),
 		cmocka_unit_test(test_live),
