@@ -26,6 +26,7 @@ void expfmt_init(struct expfmt_parser *ps, char *buf, size_t len)
 	ps->err[0] = '\0';
 	ps->err_line = 0;
 	ps->openmetrics = false;
+	ps->units = false;
 }
 
 __attribute__((format(printf, 2, 3))) static int fail(struct expfmt_parser *ps, const char *fmt,
@@ -162,7 +163,8 @@ static int end_of_line(struct expfmt_parser *ps, const char *after)
 	return 0;
 }
 
-static int parse_type(const char *s, enum bm_metric_type *t)
+/* The first five are text 0.0.4's; the rest only OpenMetrics has. */
+static int parse_type(const char *s, bool openmetrics, enum bm_metric_type *t)
 {
 	static const struct {
 		const char *name;
@@ -170,9 +172,12 @@ static int parse_type(const char *s, enum bm_metric_type *t)
 	} types[] = {
 		{"counter", BM_METRIC_COUNTER},	    {"gauge", BM_METRIC_GAUGE},
 		{"histogram", BM_METRIC_HISTOGRAM}, {"summary", BM_METRIC_SUMMARY},
-		{"untyped", BM_METRIC_UNTYPED},
+		{"untyped", BM_METRIC_UNTYPED},	    {"unknown", BM_METRIC_UNTYPED},
+		{"gaugehistogram", BM_METRIC_GAUGE}, {"stateset", BM_METRIC_GAUGE},
+		{"info", BM_METRIC_GAUGE},
 	};
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+	size_t n = openmetrics ? sizeof(types) / sizeof(types[0]) : 5;
+	for (size_t i = 0; i < n; i++)
 		if (strcasecmp(s, types[i].name) == 0) {
 			*t = types[i].type;
 			return 0;
@@ -180,8 +185,21 @@ static int parse_type(const char *s, enum bm_metric_type *t)
 	return -1;
 }
 
-/* "# HELP name text" or "# TYPE name type"; other comments are skipped.
- * Returns 1 with an item, 0 for a plain comment, or an error. */
+/* The one token after the name of a TYPE or UNIT line, NUL-terminated in
+ * place, or NULL when the line ends first; the parser stands at the next
+ * line when the token ended this one (*eol). */
+static char *last_token(struct expfmt_parser *ps, bool name_ended_line, bool *eol)
+{
+	*eol = false;
+	if (name_ended_line)
+		return NULL;
+	skip_blank(ps);
+	return at_eol(ps) ? NULL : read_token(ps, eol);
+}
+
+/* "# HELP name text", "# TYPE name type" or (with ps->units) "# UNIT name
+ * unit"; other comments are skipped. Returns 1 with an item, 0 for a plain
+ * comment, or an error. */
 static int parse_comment(struct expfmt_parser *ps, struct expfmt_item *it)
 {
 	ps->p++; /* '#' */
@@ -192,33 +210,37 @@ static int parse_comment(struct expfmt_parser *ps, struct expfmt_item *it)
 	size_t kwlen = (size_t)(ps->p - kw);
 	bool help = kwlen == 4 && memcmp(kw, "HELP", 4) == 0;
 	bool type = kwlen == 4 && memcmp(kw, "TYPE", 4) == 0;
-	if ((!help && !type) || at_eol(ps)) {
+	bool unit = ps->units && kwlen == 4 && memcmp(kw, "UNIT", 4) == 0;
+	if ((!help && !type && !unit) || at_eol(ps)) {
 		skip_line(ps);
 		return 0;
 	}
+	const char *what = help ? "HELP" : type ? "TYPE" : "UNIT";
 	skip_blank(ps);
 	char next;
-	int rc = read_name(ps, true, help ? "metric name in HELP" : "metric name in TYPE",
-			   &it->name, &next);
+	char where[32];
+	snprintf(where, sizeof(where), "metric name in %s", what);
+	int rc = read_name(ps, true, where, &it->name, &next);
 	if (rc)
 		return rc;
 	if (next != '\0' && next != '\n' && !is_blank(next))
-		return fail(ps, "invalid metric name in %s", help ? "HELP" : "TYPE");
+		return fail(ps, "invalid metric name in %s", what);
 	bool name_ended_line = next == '\n' || next == '\0'; /* and we are past it */
+	bool eol;
 	if (type) {
 		it->kind = EXPFMT_TYPE;
-		bool eol = false;
-		char *t = NULL;
-		if (!name_ended_line) {
-			skip_blank(ps);
-			if (!at_eol(ps))
-				t = read_token(ps, &eol);
-		}
-		if (!t || parse_type(t, &it->type))
+		char *t = last_token(ps, name_ended_line, &eol);
+		if (!t || parse_type(t, ps->openmetrics, &it->type))
 			return fail(ps, "unknown metric type \"%.20s\" for %s", t ? t : "", it->name);
-		if (eol)
+		return eol || !end_of_line(ps, "the TYPE") ? 1 : BM_EPROTO;
+	}
+	if (unit) {
+		it->kind = EXPFMT_UNIT;
+		char *u = last_token(ps, name_ended_line, &eol);
+		it->unit = u ? u : "";
+		if (name_ended_line || eol)
 			return 1;
-		return end_of_line(ps, "the TYPE") ? BM_EPROTO : 1;
+		return end_of_line(ps, "the UNIT") ? BM_EPROTO : 1;
 	}
 	it->kind = EXPFMT_HELP;
 	if (name_ended_line) {
@@ -323,6 +345,18 @@ static int parse_labels(struct expfmt_parser *ps, struct expfmt_item *it)
 	}
 }
 
+/* OpenMetrics: " # {labels} value [timestamp]" after a sample is an
+ * exemplar, which we do not keep. At one, the parser moves to the end of
+ * the line (its newline, or the end of the input) and says so. */
+static bool exemplar(struct expfmt_parser *ps)
+{
+	if (!ps->openmetrics || ps->p >= ps->end || *ps->p != '#')
+		return false;
+	char *nl = memchr(ps->p, '\n', (size_t)(ps->end - ps->p));
+	ps->p = nl ? nl : ps->end;
+	return true;
+}
+
 static int parse_sample(struct expfmt_parser *ps, struct expfmt_item *it)
 {
 	char next;
@@ -363,7 +397,7 @@ static int parse_sample(struct expfmt_parser *ps, struct expfmt_item *it)
 	if (eol)
 		return 1;
 	skip_blank(ps);
-	if (at_eol(ps)) {
+	if (at_eol(ps) || exemplar(ps)) {
 		if (ps->p < ps->end)
 			ps->p++;
 		return 1;
@@ -385,6 +419,12 @@ static int parse_sample(struct expfmt_parser *ps, struct expfmt_item *it)
 	it->ts_ms = ts;
 	if (eol)
 		return 1;
+	skip_blank(ps);
+	if (exemplar(ps)) {
+		if (ps->p < ps->end)
+			ps->p++;
+		return 1;
+	}
 	return end_of_line(ps, "the timestamp") ? BM_EPROTO : 1;
 }
 

@@ -2,8 +2,10 @@
 /*
  * A pull parser for the Prometheus text exposition format 0.0.4 (# HELP,
  * # TYPE, samples with labels, escapes, optional ms timestamps), shared by
- * the textfile, exec and scrape collectors. It works in place on a writable
- * buffer: no allocation, names and unescaped values point into the buffer.
+ * the textfile, exec and scrape collectors, with the OpenMetrics 1.0 parts a
+ * scraper meets (seconds timestamps, # EOF, # UNIT, exemplars, its extra
+ * types). It works in place on a writable buffer: no allocation, names and
+ * unescaped values point into the buffer.
  */
 #ifndef BEARMON_PLUGINS_EXPFMT_H
 #define BEARMON_PLUGINS_EXPFMT_H
@@ -25,6 +27,7 @@ enum expfmt_kind {
 	EXPFMT_SAMPLE = 1, /* name{labels} value [timestamp] */
 	EXPFMT_HELP,       /* # HELP name text */
 	EXPFMT_TYPE,       /* # TYPE name type */
+	EXPFMT_UNIT,       /* # UNIT name unit: only with expfmt_parser.units */
 };
 
 /* One item of the input. Every string points into the parser's buffer and
@@ -35,8 +38,12 @@ struct expfmt_item {
 	const char *name; /* metric name (sample) or family name (HELP, TYPE) */
 	/* EXPFMT_HELP: the docstring, unescaped (\\ and \n), may be "" */
 	const char *help;
-	/* EXPFMT_TYPE: counter, gauge, histogram, summary or untyped */
+	/* EXPFMT_TYPE: counter, gauge, histogram, summary or untyped; in
+	 * OpenMetrics also unknown (untyped), gaugehistogram, stateset and
+	 * info (gauge: Prometheus stores them as gauges) */
 	enum bm_metric_type type;
+	/* EXPFMT_UNIT: the unit, may be "" */
+	const char *unit;
 	/* EXPFMT_SAMPLE: labels in input order, values unescaped, names
 	 * unique; value (NaN, +Inf, -Inf allowed); timestamp when has_ts */
 	struct bm_label labels[EXPFMT_MAX_LABELS];
@@ -53,7 +60,11 @@ struct expfmt_parser {
 	char err[160]; /* why the last expfmt_next() failed, with no line number */
 	unsigned err_line;
 	bool openmetrics; /* OpenMetrics 1.0: timestamps in (fractional) seconds,
-			   * "# EOF" ends the input; set after expfmt_init */
+			   * "# EOF" ends the input, exemplars (" # {...} v")
+			   * after a sample are skipped, the OpenMetrics-only
+			   * TYPEs are accepted; set after expfmt_init */
+	bool units;       /* return "# UNIT" lines as EXPFMT_UNIT items (else
+			   * they are comments); set after expfmt_init */
 };
 
 /*

@@ -18,7 +18,9 @@ conf "$T/bearmon.conf" 'interval = "200ms";' 'gen = { plugin = "collector/testge
 start_daemon "$T/bearmon.conf"
 unset LD_PRELOAD
 collections() { api /api/bearmon/v1/plugins | jget '.plugins[] | select(.instance == "gen") | .collections'; }
-id=$(api "/api/bearmon/v1/series?name=testgen_value&series=1" | jget '.series[0].id')
+known() { api "/api/bearmon/v1/series?name=testgen_value&series=1" | jget '.series[0].id'; }
+wait_for known
+id=$(known)
 sleep 1
 newest() { api "/api/bearmon/v1/samples?id=$id" | jget '.samples[-1][0]'; }
 t_before=$(newest)

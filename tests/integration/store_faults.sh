@@ -12,7 +12,7 @@ if [ "$(id -u)" != 0 ] || ! mount -t tmpfs -o size=6m tmpfs "$MNT" 2>/dev/null; 
 	echo "skip: mounting a tmpfs needs root (CI runs as root)"
 	exit 0
 fi
-trap 'kill -9 $DPID 2>/dev/null; umount -l "$MNT" 2>/dev/null; cleanup' EXIT
+trap 'kill -9 $DPID 2>/dev/null || true; umount -l "$MNT" 2>/dev/null || true; cleanup' EXIT
 conf "$T/bearmon.conf" 'interval = "100ms";' 'store = { flush_interval = "200ms"; };' \
 	'gen = { plugin = "collector/testgen"; series = 300; };'
 sed -i "s|^data_dir = .*|data_dir = \"$MNT/data\";|" "$T/bearmon.conf"
