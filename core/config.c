@@ -114,6 +114,19 @@ static const struct bm_option store_options[] = {
 	BM_OPTION_END,
 };
 
+#define QUERY_OFF(f) (offsetof(struct core_conf, query.f) - offsetof(struct core_conf, query))
+static const struct bm_option query_options[] = {
+	{.name = "lookback_delta", .type = BM_OPT_DURATION, .def = "5m", .flags = BM_OPTF_BOUNDED,
+	 .min = 1000, .max = 86400000, .offset = QUERY_OFF(lookback_delta_ms),
+	 .help = "PromQL: how far back an instant selector looks for a sample (Prometheus' "
+		 "--query.lookback-delta)"},
+	{.name = "max_samples", .type = BM_OPT_INT, .def = "50000000", .flags = BM_OPTF_BOUNDED,
+	 .min = 1000, .max = 2000000000, .offset = QUERY_OFF(max_samples),
+	 .help = "PromQL: samples one query may load before it fails with an error (Prometheus' "
+		 "--query.max-samples)"},
+	BM_OPTION_END,
+};
+
 const struct bm_option core_options[] = {
 	CORE_OPT("data_dir", BM_OPT_STRING, "/var/lib/bearmon", data_dir,
 		 "directory for the store and plugin state (relative paths: to the working directory)"),
@@ -128,6 +141,10 @@ const struct bm_option core_options[] = {
 	 .flags = BM_OPTF_BOUNDED, .min = 100, .max = 3600000,
 	 .offset = offsetof(struct core_conf, self_metrics_interval_ms),
 	 .help = "how often bearmond publishes its own metrics"},
+	{.name = "isolate_memory_limit", .type = BM_OPT_SIZE, .def = "512MiB", .flags = BM_OPTF_BOUNDED,
+	 .min = 0, .max = 1099511627776.0, .offset = offsetof(struct core_conf, isolate_memory_limit),
+	 .help = "an isolated instance's plugin host is restarted when its resident memory passes "
+		 "this (0: no limit)"},
 	{.name = "watchdog_timeout", .type = BM_OPT_DURATION, .def = "2m", .flags = BM_OPTF_BOUNDED,
 	 .min = 100, .max = 86400000, .offset = offsetof(struct core_conf, watchdog_timeout_ms),
 	 .help = "a collection still running after this fails its instance (logged, its series "
@@ -146,6 +163,8 @@ const struct bm_option core_options[] = {
 	 .offset = offsetof(struct core_conf, bus), .help = "the event bus"},
 	{.name = "store", .type = BM_OPT_GROUP, .sub = store_options,
 	 .offset = offsetof(struct core_conf, store), .help = "the embedded store"},
+	{.name = "query", .type = BM_OPT_GROUP, .sub = query_options,
+	 .offset = offsetof(struct core_conf, query), .help = "the PromQL engine"},
 	BM_OPTION_END,
 };
 
@@ -443,10 +462,10 @@ static void add_instance(struct cfg *cfg, const config_setting_t *block, struct 
 			     loc, name, host.plugin);
 		bad++;
 	}
-	if (!bad && host.isolate) {
-		/* isolated plugin hosts arrive with the reliability work */
-		cfg_errs_add(errs, false, "%s: instance \"%s\": option \"isolate\": isolated mode is not available in this build yet; remove isolate = true",
-			     loc, name);
+	if (!bad && host.isolate && strcmp(inst.kind, "collector") != 0) {
+		/* the plugin host has no bus subscriptions, timers or routes */
+		cfg_errs_add(errs, false, "%s: instance \"%s\": option \"isolate\": isolated mode is for collectors only (a %s needs the daemon's bus and loop)",
+			     loc, name, inst.kind);
 		bad++;
 	}
 	struct cfg_instance *v = bad ? NULL : realloc(cfg->inst, (cfg->n_inst + 1) * sizeof(*v));

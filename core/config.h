@@ -35,6 +35,7 @@ struct core_conf {
 	int64_t self_metrics_interval_ms;
 	int64_t shutdown_timeout_ms;
 	int64_t watchdog_timeout_ms; /* a collection running longer fails its instance */
+	uint64_t isolate_memory_limit; /* bytes of RSS of a plugin host; 0 = none */
 	int64_t plugin_deadline_ms;
 	struct {
 		int level;
@@ -70,6 +71,10 @@ struct core_conf {
 		int64_t retention_events_ms;  /* analysis events */
 		int64_t retention_history_ms; /* alert, notification, action history */
 	} store;
+	struct {
+		int64_t lookback_delta_ms; /* PromQL: how far back a selector looks */
+		int64_t max_samples;       /* PromQL: samples one query may load */
+	} query;
 };
 
 extern const struct bm_option core_options[];

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "isolate.h"
 #include "daemon.h"
 #include "host_api.h"
 #include "http.h"
@@ -107,6 +108,7 @@ struct bm_ctx *instance_new(struct daemon *d, const struct cfg_instance *ci, str
 	}
 	if (load_plugin(in, ci, errs))
 		return in;
+	in->ops = ci->isolate ? &isolate_ops : &in->plugin->ops;
 	if (!ci->enabled)
 		in->st = INST_DISABLED;
 	in->publisher = bus_publisher(d->bus, in->name);
@@ -128,8 +130,8 @@ static void finish(struct bm_ctx *in)
 {
 	instance_release_resources(in);
 	int64_t t0 = mono_ms();
-	if (in->plugin->ops.fini)
-		in->plugin->ops.fini(in->state);
+	if (in->ops->fini)
+		in->ops->fini(in->state);
 	hook_timing(in, "fini", t0);
 	in->state = NULL;
 }
@@ -141,7 +143,7 @@ int instance_start(struct bm_ctx *in)
 	struct bm_err err = {0};
 	*in->plugin->desc.host_slot = host_api_table();
 	int64_t t0 = mono_ms();
-	int rc = in->plugin->ops.init(in, in->conf, &in->state, &err);
+	int rc = in->ops->init(in, in->conf, &in->state, &err);
 	hook_timing(in, "init", t0);
 	if (rc == BM_ENOTSUP) {
 		/* not an error: e.g. the GPU collector on a host without a GPU */
@@ -160,9 +162,9 @@ int instance_start(struct bm_ctx *in)
 		return rc;
 	}
 	in->st = INST_RUNNING;
-	if (in->plugin->ops.start) {
+	if (in->ops->start) {
 		t0 = mono_ms();
-		rc = in->plugin->ops.start(in->state, &err);
+		rc = in->ops->start(in->state, &err);
 		hook_timing(in, "start", t0);
 		if (rc) {
 			log_msg(in->prefix, BM_LOG_ERR, "start failed: %s: %s", bm_strerror(rc),
@@ -285,8 +287,8 @@ void instance_stop(struct bm_ctx *in)
 	if (!stuck)
 		scheduler_mark_stale(in, wall_ms(), true); /* its series end here */
 	int64_t t0 = mono_ms();
-	if (in->plugin->ops.stop)
-		in->plugin->ops.stop(in->state);
+	if (in->ops->stop)
+		in->ops->stop(in->state);
 	hook_timing(in, "stop", t0);
 	finish(in);
 	if (!stuck)

@@ -64,6 +64,8 @@ struct collector_sched {
 struct bm_ctx {
 	struct daemon *d;
 	struct plugin *plugin; /* NULL when the plugin could not be loaded */
+	/* the hooks called: the plugin's own, or isolate_ops (isolate = true) */
+	const struct bm_plugin_ops *ops;
 	char *name;
 	char *kind;
 	char *plugin_name;

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "plugin_host.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "table.h"
@@ -76,6 +77,8 @@ int main(int argc, char **argv)
 		{"set", required_argument, NULL, 's'},
 		{"check-config", required_argument, NULL, 't'},
 		{"plugin", required_argument, NULL, 'p'},
+		{"plugin-host", required_argument, NULL, 'H'},
+		{"fd", required_argument, NULL, 'F'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -83,6 +86,8 @@ int main(int argc, char **argv)
 	const char *config = DEFAULT_CONFIG;
 	const char *check = NULL;
 	const char *plugin = NULL;
+	const char *plugin_host = NULL; /* internal: an isolated instance's host */
+	int host_fd = -1;
 	bool help = false;
 	char **sets = calloc((size_t)argc, sizeof(*sets));
 	size_t n_sets = 0;
@@ -93,6 +98,8 @@ int main(int argc, char **argv)
 		case 's': sets[n_sets++] = optarg; break;
 		case 't': check = optarg; break;
 		case 'p': plugin = optarg; break;
+		case 'H': plugin_host = optarg; break;
+		case 'F': host_fd = atoi(optarg); break;
 		case 'V':
 			printf("bearmond %s (plugin ABI %d.%d)\n", BM_VERSION, BM_ABI_MAJOR, BM_ABI_MINOR);
 			free(sets);
@@ -106,6 +113,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bearmond: unexpected argument \"%s\"\n", argv[optind]);
 		usage(stderr);
 		rc = 2;
+	} else if (plugin_host) {
+		rc = host_fd >= 0 ? plugin_host_run(config, sets, n_sets, plugin_host, host_fd) : 2;
 	} else if (plugin) {
 		rc = plugin_help(config, plugin, sets, n_sets);
 	} else if (help) {

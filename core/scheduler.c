@@ -63,7 +63,7 @@ static void collect_once(struct bm_ctx *in, int64_t tick)
 	__atomic_store_n(&in->tick_ms, tick, __ATOMIC_RELAXED);
 	__atomic_store_n(&in->sched.collect_since_mono, t0, __ATOMIC_RELAXED);
 	__atomic_store_n(&in->collecting, true, __ATOMIC_RELAXED);
-	int rc = in->plugin->ops.collect(in->state, tick, &err);
+	int rc = in->ops->collect(in->state, tick, &err);
 	__atomic_store_n(&in->collecting, false, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&in->sched.stuck, __ATOMIC_RELAXED))
 		; /* the watchdog ended every series of this instance */

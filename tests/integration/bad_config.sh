@@ -33,8 +33,8 @@ refuse bad_core "$T/bad_core.conf:5: core: option \"interval\": a duration needs
 	'interval = 10;'
 refuse syntax "$T/syntax.conf:6: syntax error" \
 	'u = { plugin = "collector/uptime";' '  labels = { a = ; }; };'
-refuse isolate "option \"isolate\": isolated mode is not available in this build yet" \
-	'u = { plugin = "collector/uptime"; isolate = true; };'
+refuse isolate "option \"isolate\": isolated mode is for collectors only" \
+	'u = { plugin = "notifier/log"; isolate = true; };'
 
 # duplicate instance across the main file and conf.d
 mkdir -p "$T/conf.d"

@@ -10,6 +10,7 @@
 #include <bearmon/bm_plugin.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@ struct tg_conf {
 	bool on_loop;
 	char *query; /* metric name looked up in the store by the route */
 	bool events; /* publish an anomaly, an alert and an agent event per collection */
+	int64_t crash_after;  /* abort() in that collection (isolation tests) */
+	uint64_t grow_bytes;  /* allocate and touch this much more every collection */
 	struct bm_map labels;
 	struct bm_group_list targets;
 };
@@ -78,6 +81,10 @@ static const struct bm_option tg_options[] = {
 		  "deliver the subscription on the main loop"),
 	BM_OPTION("query", BM_OPT_STRING, NULL, struct tg_conf, query,
 		  "metric name the route looks up through the host API's store queries"),
+	BM_OPTION_BOUNDED("crash_after", BM_OPT_INT, "0", struct tg_conf, crash_after, 0, 1000000,
+			  "abort() in this collection (0: never): a crashing plugin"),
+	BM_OPTION("grow", BM_OPT_SIZE, "0", struct tg_conf, grow_bytes,
+		  "allocate and touch this much more memory every collection: a leaking plugin"),
 	BM_OPTION("events", BM_OPT_BOOL, "false", struct tg_conf, events,
 		  "publish an anomaly, an alert and an agent event every collection"),
 	BM_OPTION("labels", BM_OPT_MAP, NULL, struct tg_conf, labels, "labels on every sample"),
@@ -97,6 +104,7 @@ struct tg {
 	uint64_t timer_ticks;
 	uint64_t self_samples; /* bearmond's own series seen on the bus */
 	struct bm_timer *timer;
+	void *leak; /* grow: the newest allocation */
 	struct bm_arena arena;
 };
 
@@ -282,6 +290,16 @@ static int tg_collect(void *state, int64_t now_ms, struct bm_err *err)
 	}
 	if (t->conf->fail_collect)
 		return bm_err_set(err, BM_EIO, "fail_collect is set");
+	if (t->conf->crash_after && (int64_t)t->collections >= t->conf->crash_after)
+		abort();
+	if (t->conf->grow_bytes) {
+		/* kept on purpose, never freed: the leak the memory limit catches */
+		char *p = malloc((size_t)t->conf->grow_bytes);
+		if (p) {
+			memset(p, 1, (size_t)t->conf->grow_bytes);
+			t->leak = p;
+		}
+	}
 	if (t->conf->events && tg_publish_events(t, now_ms))
 		return bm_err_set(err, BM_EIO, "publishing events failed");
 	static const struct bm_metric_meta meta = {"testgen_value", BM_METRIC_GAUGE, "", "test gauge"};
