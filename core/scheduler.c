@@ -106,10 +106,13 @@ static void *collect_thread(void *arg)
 	}
 }
 
-static void arm(struct bm_ctx *in)
+/* Arm for the first tick after both now and done (the tick just handled):
+ * a timer that fires a little early must not be armed again for the same
+ * tick, which would find its own collection busy (a false overrun). */
+static void arm(struct bm_ctx *in, int64_t done)
 {
 	int64_t now = wall_ms();
-	int64_t delay = scheduler_next_tick(now, in->interval_ms) - now;
+	int64_t delay = scheduler_next_tick(now > done ? now : done, in->interval_ms) - now;
 	struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
 	evtimer_add(in->sched.timer, &tv);
 }
@@ -135,7 +138,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		pthread_cond_signal(&in->sched.wake);
 	}
 	pthread_mutex_unlock(&in->sched.lock);
-	arm(in);
+	arm(in, tick);
 }
 
 int scheduler_start(struct bm_ctx *in)
@@ -157,7 +160,7 @@ int scheduler_start(struct bm_ctx *in)
 	char name[16];
 	snprintf(name, sizeof(name), "bm-col:%s", in->name);
 	pthread_setname_np(in->sched.thread, name);
-	arm(in);
+	arm(in, 0);
 	return 0;
 }
 

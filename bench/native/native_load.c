@@ -7,7 +7,10 @@
  * strictly increasing timestamps per series so the store keeps all of
  * them. msgpack-c's packer encodes; values change every round.
  *
- *   native_load -s SOCKET [-d SECONDS] [-b BATCH] [-n SERIES] [-c CPU]
+ *   native_load -s SOCKET [-d SECONDS] [-b BATCH] [-n SERIES] [-c CPU] [-r RATE]
+ *
+ * RATE (samples/s, default 0: as fast as the socket takes them) paces the
+ * frames, for the soak test's steady load.
  *
  * Prints "start NS" before the first metric frame and "sent SAMPLES NS
  * FRAMES" after the last (NS: CLOCK_REALTIME in ns), for bench/native/run.
@@ -89,18 +92,31 @@ static void read_answer(int fd)
 	}
 }
 
+/* Sleep until sent samples are due at rate from start. */
+static void pace(int64_t start_ns, uint64_t sent, double rate)
+{
+	int64_t due = start_ns + (int64_t)((double)sent / rate * 1e9);
+	int64_t wait = due - now_ns();
+	if (wait > 0) {
+		struct timespec ts = {wait / 1000000000, wait % 1000000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
 	double seconds = 10;
+	double rate = 0;
 	int batch = 1000, series = 1000, cpu = -1, opt;
-	while ((opt = getopt(argc, argv, "s:d:b:n:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:d:b:n:c:r:")) != -1) {
 		switch (opt) {
 		case 's': path = optarg; break;
 		case 'd': seconds = atof(optarg); break;
 		case 'b': batch = atoi(optarg); break;
 		case 'n': series = atoi(optarg); break;
 		case 'c': cpu = atoi(optarg); break;
+		case 'r': rate = atof(optarg); break;
 		default: return 2;
 		}
 	}
@@ -175,6 +191,8 @@ int main(int argc, char **argv)
 			frame_send(fd, &sb);
 			sent += (uint64_t)batch;
 			frames++;
+			if (rate > 0)
+				pace(start, sent, rate);
 		}
 	}
 	printf("sent %llu %lld %llu\n", (unsigned long long)sent, (long long)now_ns(),

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The soak (issue 12): bearmond with the shipped conf.d (every default
+# collector, analyzer and notifier) under steady load for SECONDS: the
+# native agent protocol at RATE samples/s (reliable transport), StatsD
+# lines at a tenth of that when the statsd plugin is built, HTTP queries
+# every second and a config reload every RELOAD seconds. RSS and open fds are sampled every 10 s after a warm-up; at the
+# end every native sample must be in the store and nothing logged at err.
+#
+#   soak.sh BUILD_DIR SECONDS RATE RELOAD
+#
+# Prints BENCH soak lines (rss_growth_pct, fd_growth, lost_samples,
+# errors_logged, plus the series of RSS readings) and exits 0; judging
+# them is the caller's (bench/soak/targets, tests/slow/soak.sh).
+set -euo pipefail
+BUILD=$1 SECONDS_=$2 RATE=$3 RELOAD=$4
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d /tmp/bm-soak-XXXXXX)
+DPID="" LPID=""
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null || true
+	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+say() { echo "soak: $*" >&2; }
+
+LOAD=$WORK/native_load
+# shellcheck disable=SC2046 # pkg-config prints several words
+cc -O2 -o "$LOAD" "$ROOT/bench/native/native_load.c" $(pkg-config --cflags --libs msgpack)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+STATSD_PORT=$((PORT + 1))
+# the shipped instances, on this run's own ports and data dir
+mkdir -p "$WORK/conf.d"
+cp "$ROOT"/conf/conf.d/*.conf "$WORK/conf.d/"
+have_statsd=false
+if [ -f "$BUILD/plugins/bm_collector_statsd.so" ] && grep -q 'collector/statsd' "$WORK"/conf.d/*.conf; then
+	have_statsd=true
+	sed -i -E "s/\"127\.0\.0\.1:8125\"/\"127.0.0.1:$STATSD_PORT\"/g" "$WORK"/conf.d/*.conf
+fi
+{
+	echo "data_dir = \"$WORK/data\";"
+	echo "plugin_dirs = [\"$BUILD/plugins\"];"
+	echo "include_dir = \"$WORK/conf.d\";"
+	echo "interval = \"1s\";"
+	echo "http = { listen = \"127.0.0.1:$PORT\"; };"
+} >"$WORK/bearmon.conf"
+"$BUILD/core/bearmond" -c "$WORK/bearmon.conf" >"$WORK/log" 2>&1 &
+DPID=$!
+URL=http://127.0.0.1:$PORT
+for _ in $(seq 100); do curl -sf "$URL/api/bearmon/v1/status" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$WORK/data/agent.sock" ] && break; sleep 0.1; done
+say "bearmond $DPID on $PORT, ${SECONDS_} s at $RATE samples/s (statsd: $have_statsd)"
+
+"$LOAD" -s "$WORK/data/agent.sock" -d "$SECONDS_" -b 500 -n 1000 -r "$RATE" >"$WORK/load.out" &
+LPID=$!
+statsd_tick() { # a tenth of the rate, in 1,400-byte datagrams, a second's worth
+	$have_statsd || return 0
+	python3 - "$STATSD_PORT" "$((RATE / 10))" <<'PY'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+lines = [b"soak.req.%d:1|c|#route:r%d" % (i % 50, i % 5) for i in range(n)]
+buf = b""
+for l in lines:
+    if len(buf) + len(l) + 1 > 1400:
+        s.sendto(buf, ("127.0.0.1", port)); buf = b""
+    buf += (b"\n" if buf else b"") + l
+if buf:
+    s.sendto(buf, ("127.0.0.1", port))
+PY
+}
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
+fds() { ls "/proc/$DPID/fd" | wc -l; }
+t0=$(date +%s)
+warm=$((SECONDS_ / 4 < 60 ? SECONDS_ / 4 : 60))
+rss0="" fd0="" readings=()
+next_reload=$((t0 + RELOAD)) next_sample=$((t0 + warm))
+while kill -0 "$LPID" 2>/dev/null; do
+	now=$(date +%s)
+	curl -sf "$URL/api/bearmon/v1/series?name_re=node_cpu_.*" >/dev/null
+	id=$(curl -sf "$URL/api/bearmon/v1/series?name=node_load1" | jq -r '.series[0].id // empty')
+	[ -n "$id" ] && curl -sf "$URL/api/bearmon/v1/range?id=$id&start=$(((now - 3600) * 1000))&step=60000" >/dev/null
+	statsd_tick
+	if [ "$now" -ge "$next_reload" ]; then
+		"$BUILD/core/bearmonctl" -c "$WORK/bearmon.conf" reload >/dev/null
+		next_reload=$((now + RELOAD))
+	fi
+	if [ "$now" -ge "$next_sample" ]; then
+		r=$(rss_kib) f=$(fds)
+		[ -z "$rss0" ] && rss0=$r fd0=$f
+		readings+=("$((now - t0)):$r")
+		last_rss=$r last_fd=$f
+		next_sample=$((now + 10))
+	fi
+	sleep 1
+done
+wait "$LPID"
+LPID=""
+sent=$(awk '$1 == "sent" { print $2 }' "$WORK/load.out")
+# the store has them once the agent plugin and the store queue drained
+stored=0
+for _ in $(seq 30); do
+	stored=$(curl -sf "$URL/api/bearmon/v1/export?name_re=bench_.*" | grep -c '^bench_' || true)
+	[ "$stored" -ge "$sent" ] && break
+	sleep 1
+done
+errors=$(grep -c '^[^ ]* err ' "$WORK/log" || true)
+[ "$errors" = 0 ] || grep '^[^ ]* err ' "$WORK/log" | head -n 5 >&2
+kill -TERM "$DPID"
+wait "$DPID" || say "bearmond exited with $?"
+DPID=""
+growth=$(awk -v a="${rss0:-0}" -v b="${last_rss:-0}" 'BEGIN { printf "%.1f", a ? (b - a) * 100 / a : 0 }')
+echo "BENCH soak bearmon rss_kib_readings ${#readings[@]} ${readings[*]:-none}"
+echo "BENCH soak bearmon rss_growth_pct $growth %"
+echo "BENCH soak bearmon fd_growth $(( ${last_fd:-0} - ${fd0:-0} )) fds"
+echo "BENCH soak bearmon lost_samples $((sent - stored)) 1"
+echo "BENCH soak bearmon errors_logged $errors 1"
+echo "BENCH soak bearmon samples_sent $sent 1"
