@@ -255,6 +255,10 @@ struct check_def {
 _Static_assert(CHK_CPU_UTIL == 0, "check 0 must never be a fallback's better measure");
 
 /* clang-format off */
+/* Entries that name no fallback leave `unless` 0 (CHK_CPU_UTIL, never a
+ * fallback's better measure, see above); clang would warn on each. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct check_def checks[CHK_N] = {
 	[CHK_CPU_UTIL] = {v_cpu_util, "%.0f%% CPU busy", 100, "ratio", M_CPU_BUSY},
 	[CHK_CPU_PSI] = {v_cpu_psi, "PSI cpu some %.0f%%", 100, "ratio", M_CPU_PSI_SOME},
@@ -309,6 +313,7 @@ static const struct check_def checks[CHK_N] = {
 	[CHK_CG_MEM] = {v_cg_mem, "working set at %.0f%% of its limit", 100, "ratio", M_CG_MEM_WS},
 	[CHK_CG_OOM] = {v_cg_oom, "%.0f OOM kills", 1, "count", M_CG_OOM},
 };
+#pragma GCC diagnostic pop
 /* clang-format on */
 
 /* --- drafting a finding ------------------------------------------------ */
