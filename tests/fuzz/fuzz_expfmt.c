@@ -126,6 +126,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	free(out);
+	/* the same bytes as OpenMetrics (what scrape targets may send): every
+	 * item valid, every failure explained */
+	memcpy(buf, data, size);
+	buf[size] = '\0';
+	expfmt_init(&ps, buf, size);
+	ps.openmetrics = true;
+	ps.units = true;
+	for (n = 0; n < MAX_ITEMS && (rc = expfmt_next(&ps, &items[0])) == 1; n++)
+		if (items[0].kind != EXPFMT_UNIT)
+			check_item(&items[0]);
+	if (n < MAX_ITEMS && rc != 0 && (rc != BM_EPROTO || !ps.err[0] || ps.err_line == 0))
+		abort();
 	free(buf);
 	return 0;
 }
