@@ -141,6 +141,9 @@ const struct bm_option core_options[] = {
 	 .flags = BM_OPTF_BOUNDED, .min = 100, .max = 3600000,
 	 .offset = offsetof(struct core_conf, self_metrics_interval_ms),
 	 .help = "how often bearmond publishes its own metrics"},
+	{.name = "user", .type = BM_OPT_STRING, .def = "", .offset = offsetof(struct core_conf, user),
+	 .help = "started as root, run as this user after binding and loading, keeping only the "
+		 "capabilities the enabled plugins declare (empty: stay as started)"},
 	{.name = "isolate_memory_limit", .type = BM_OPT_SIZE, .def = "512MiB", .flags = BM_OPTF_BOUNDED,
 	 .min = 0, .max = 1099511627776.0, .offset = offsetof(struct core_conf, isolate_memory_limit),
 	 .help = "an isolated instance's plugin host is restarted when its resident memory passes "

@@ -36,6 +36,7 @@ struct core_conf {
 	int64_t shutdown_timeout_ms;
 	int64_t watchdog_timeout_ms; /* a collection running longer fails its instance */
 	uint64_t isolate_memory_limit; /* bytes of RSS of a plugin host; 0 = none */
+	char *user; /* run as this user after start; "" = stay */
 	int64_t plugin_deadline_ms;
 	struct {
 		int level;

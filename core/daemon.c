@@ -24,6 +24,7 @@
 #include "instance.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "privdrop.h"
 #include "selfmetrics.h"
 #include "status.h"
 #include "store_api.h"
@@ -252,6 +253,29 @@ static void raise_fd_limit(void)
 			 (unsigned long long)rl.rlim_max);
 }
 
+/* Listeners bound, store open, plugins loaded: become the configured user
+ * with the capabilities the enabled instances' plugins declare, before
+ * any of them starts. */
+static int drop_root(struct daemon *d)
+{
+	const char *user = d->cfg->core.user;
+	uint64_t keep = 0;
+	if (!user || !*user || geteuid() != 0)
+		return 0;
+	for (size_t i = 0; i < d->n_inst; i++)
+		if (d->inst[i]->enabled && d->inst[i]->plugin)
+			keep |= d->inst[i]->plugin->desc.capabilities;
+	struct bm_err err = {0};
+	if (privdrop(user, d->cfg->core.data_dir, keep, &err)) {
+		LOG_ERR("user %s: %s", user, err.msg);
+		return -1;
+	}
+	char names[512];
+	privdrop_names(keep, names, sizeof(names));
+	LOG_NOTICE("running as %s with capabilities: %s", user, names);
+	return 0;
+}
+
 int daemon_start(struct daemon *d, const char *path, char *const *overrides, size_t n)
 {
 	struct cfg_errs errs = {0};
@@ -280,6 +304,8 @@ int daemon_start(struct daemon *d, const char *path, char *const *overrides, siz
 		goto out;
 	if (build_instances(d, d->cfg, NULL, 0, &d->inst, &d->n_inst, &errs) || report(&errs, NULL))
 		goto out; /* bad options: refuse to start */
+	if (drop_root(d))
+		goto out;
 	size_t running = 0;
 	for (size_t i = 0; i < d->n_inst; i++)
 		running += instance_start(d->inst[i]) == 0 && d->inst[i]->st == INST_RUNNING;

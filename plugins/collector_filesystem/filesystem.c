@@ -725,5 +725,7 @@ BM_PLUGIN_DEFINE(collector, filesystem, BM_KIND_COLLECTOR,
 		 .description = "filesystem size, free space and inodes per mount (node_filesystem_*)",
 		 .origin = "bearmon plugins/collector_filesystem",
 		 .options = fs_options,
+		 /* statfs() of mount points under directories we may not search */
+		 .capabilities = BM_CAP_DAC_READ_SEARCH,
 		 .config_size = sizeof(struct fs_conf),
 		 .ops = &fs_ops);

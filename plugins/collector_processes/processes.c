@@ -1735,5 +1735,7 @@ BM_PLUGIN_DEFINE(collector, processes, BM_KIND_COLLECTOR,
 		 .description = "process counts by state and per-process CPU, memory, IO, fds for top N, matched and agent processes",
 		 .origin = "bearmon plugins/collector_processes",
 		 .options = pr_options,
+		 /* other users' /proc/PID/io and /proc/PID/fd */
+		 .capabilities = BM_CAP_SYS_PTRACE | BM_CAP_DAC_READ_SEARCH,
 		 .config_size = sizeof(struct pr_conf),
 		 .ops = &pr_ops);

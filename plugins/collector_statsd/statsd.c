@@ -304,4 +304,6 @@ BM_PLUGIN_DEFINE(collector, statsd, BM_KIND_COLLECTOR, .version = "1.0.0",
 		 .license = "Apache-2.0",
 		 .description = "StatsD server (etsy and DogStatsD formats, udp and tcp)",
 		 .origin = "bearmon plugins/collector_statsd", .options = statsd_options,
-		 .config_size = sizeof(struct statsd_conf), .ops = &statsd_ops);
+		 .config_size = sizeof(struct statsd_conf), .ops = &statsd_ops,
+		 /* SO_RCVBUFFORCE: a receive buffer past net.core.rmem_max */
+		 .capabilities = BM_CAP_NET_ADMIN);

@@ -106,8 +106,25 @@ struct bm_plugin_desc {
 	/* The host stores its API table here before init; the SDK's inline
 	 * wrappers read it. Filled by BM_PLUGIN_DEFINE. */
 	const struct bm_host_api **host_slot;
+	/* since 1.2: the Linux capabilities the plugin needs when bearmond runs
+	 * as an unprivileged user (core option `user`): BM_CAP_* bits below.
+	 * bearmond keeps the union over its enabled instances and drops the
+	 * rest; 0 = none. */
+	uint64_t capabilities;
 	/* since 1.0: append new fields below, never reorder */
 };
+
+/* Capability bits for .capabilities: 1 << the Linux capability number. */
+#define BM_CAP(n) (1ULL << (n))
+#define BM_CAP_DAC_OVERRIDE BM_CAP(1)    /* write files regardless of mode (cgroup knobs) */
+#define BM_CAP_DAC_READ_SEARCH BM_CAP(2) /* read any file and directory */
+#define BM_CAP_KILL BM_CAP(5)
+#define BM_CAP_NET_ADMIN BM_CAP(12)      /* e.g. SO_RCVBUFFORCE */
+#define BM_CAP_NET_RAW BM_CAP(13)
+#define BM_CAP_SYS_PTRACE BM_CAP(19)     /* other users' /proc/PID/io, fd, ... */
+#define BM_CAP_SYS_ADMIN BM_CAP(21)
+#define BM_CAP_SYS_NICE BM_CAP(23)       /* renice, CPU affinity of other processes */
+#define BM_CAP_SYS_RESOURCE BM_CAP(24)
 
 /* Smallest descriptor the host accepts (ABI 1.0). */
 #define BM_PLUGIN_DESC_MIN_SIZE (offsetof(struct bm_plugin_desc, host_slot) + sizeof(void *))
