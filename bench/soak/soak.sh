@@ -71,9 +71,11 @@ if buf:
 PY
 }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
-fds() { ls "/proc/$DPID/fd" | wc -l; }
+# descriptors other than the processes collector's cache of open
+# /proc/PID/stat files, which follows the machine's process population
+fds() { ls -l "/proc/$DPID/fd" | awk 'NR > 1 && $NF !~ /^\/proc\//' | wc -l; }
 t0=$(date +%s)
-warm=$((SECONDS_ / 4 < 60 ? SECONDS_ / 4 : 60))
+warm=$((SECONDS_ / 2 < 60 ? SECONDS_ / 2 : 60))
 rss0="" fd0="" readings=()
 next_reload=$((t0 + RELOAD)) next_sample=$((t0 + warm))
 while kill -0 "$LPID" 2>/dev/null; do
