@@ -73,7 +73,7 @@ PY
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
 # descriptors other than the processes collector's cache of open
 # /proc/PID/stat files, which follows the machine's process population
-fds() { ls -l "/proc/$DPID/fd" | awk 'NR > 1 && $NF !~ /^\/proc\//' | wc -l; }
+fds() { ls -l "/proc/$DPID/fd" 2>/dev/null | awk 'NR > 1 && $NF !~ /^\/proc\//' | wc -l; }
 t0=$(date +%s)
 warm=$((SECONDS_ / 2 < 60 ? SECONDS_ / 2 : 60))
 rss0="" fd0="" readings=()
