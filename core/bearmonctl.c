@@ -15,16 +15,17 @@
 #include <string.h>
 
 #include "config.h"
-#include "http_security.h"
 #include "conformance.h"
+#include "ctl_http.h"
 #include "table.h"
 #include "daemon.h"
 #include "plugin_loader.h"
 #include "replay.h"
+#include "ctl_alerts.h"
+#include "ctl_view.h"
+#include "ctl_optimizer.h"
 
-#define DEFAULT_URL	"http://127.0.0.1:9555"
 #define API		"/api/bearmon/v1"
-#define HTTP_TIMEOUT_MS 5000L
 
 /* Exit codes, documented in the usage text. */
 enum {
@@ -45,9 +46,7 @@ struct ctl {
 	int64_t deadline_ms;
 	const char *cmd;
 	const char *file;
-	char url[512];
-	char token[512];  /* admin bearer token from the config's file, or "" */
-	char cafile[512]; /* the daemon's certificate, trusted for https */
+	struct ctl_http http; /* the daemon: URL, token, certificate */
 };
 
 static void usage(FILE *f)
@@ -64,6 +63,17 @@ static void usage(FILE *f)
 		"       bearmonctl [--url URL | -c CONFIG] import FILE\n"
 		"       bearmonctl [--url URL | -c CONFIG] delete NAME|/REGEX/\n"
 		"       bearmonctl replay --analyzer NAME [--config FILE] --input CSV --output CSV\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--json] series [NAME|/REGEX/] [LABEL=VALUE]...\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--json] query EXPR [--time T]\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--json] query EXPR --start T [--end T] "
+		"[--step D]\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--json] agents\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--json] anomalies | recommendations | "
+		"actions\n"
+		"                  [--since DURATION] [--limit N]\n"
+		"       bearmonctl [--url URL | -c CONFIG] [--json] events TOPIC [--since DURATION] "
+		"[--limit N]\n"
+		"       bearmonctl [--url URL | -c CONFIG] top [--interval DURATION] [--once]\n"
 		"\n"
 		"  status        the daemon's version, uptime, instances and bus queues\n"
 		"  plugins       every instance: state, version, collection counters, errors\n"
@@ -79,8 +89,16 @@ static void usage(FILE *f)
 		"  delete        delete the series named NAME (or matching /REGEX/) and their data\n"
 		"  replay        score a timestamp,value CSV offline with an analyzer plugin\n"
 		"                (bearmonctl replay --help)\n"
+		"  series        series in the store, by name, /regex/ and label values\n"
+		"  query         a PromQL query, instant or over a range (/api/v1/query)\n"
+		"  agents        the agent registry, with each agent's throughput, p95, errors\n"
+		"  anomalies, recommendations, actions\n"
+		"                the newest stored anomalies, optimizer plans, executed actions\n"
+		"  events        the newest stored events of one topic (anomaly, trend, ...)\n"
+		"  top           a live full-screen view of the host, processes, agents and\n"
+		"                findings; q or Ctrl-C quits (bearmonctl top --help)\n"
 		"\n"
-		"  -u, --url URL            daemon API (default " DEFAULT_URL ")\n"
+		"  -u, --url URL            daemon API (default " CTL_DEFAULT_URL ")\n"
 		"  -c, --config CONFIG      take the URL from http.listen in CONFIG\n"
 		"  -j, --json               machine-readable output\n"
 		"  -s, --set KEY=VALUE      override an option (check-config: as bearmond --set;\n"
@@ -159,114 +177,6 @@ static void cell_int(struct table *t, const json_t *o, const char *key)
 		table_cell(t, "-");
 }
 
-/* --- HTTP ------------------------------------------------------------------ */
-
-struct reply {
-	long status;
-	char *body;
-	size_t len;
-};
-
-/* GET or POST path below the base URL. Returns EXIT_OK with the reply
- * (any HTTP status), or EXIT_UNREACHABLE with the reason printed. */
-static int http_send(const struct ctl *c, const char *method, const char *path, const char *body,
-		     size_t body_len, struct reply *r);
-
-static int http_call(const struct ctl *c, const char *method, const char *path, struct reply *r)
-{
-	return http_send(c, method, path, "", 0, r);
-}
-
-/* POST with a body (or GET when method says so). */
-static int http_send(const struct ctl *c, const char *method, const char *path, const char *body,
-		     size_t body_len, struct reply *r)
-{
-	char url[1024];
-	char errbuf[CURL_ERROR_SIZE] = "";
-	snprintf(url, sizeof(url), "%s%s", c->url, path);
-	FILE *mem = open_memstream(&r->body, &r->len);
-	CURL *h = mem ? curl_easy_init() : NULL;
-	if (!h) {
-		if (mem)
-			fclose(mem);
-		fprintf(stderr, "bearmonctl: out of memory\n");
-		return EXIT_FAIL;
-	}
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
-	if (c->token[0]) {
-		char auth[600];
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-		hdrs = curl_slist_append(hdrs, auth);
-	}
-	if (c->cafile[0])
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->cafile);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, mem);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, HTTP_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, HTTP_TIMEOUT_MS);
-	/* a proxy from the environment must not get between us and localhost */
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-	if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-		/* an import may take a while */
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, body_len ? 600000L : HTTP_TIMEOUT_MS);
-	}
-	CURLcode rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
-	fclose(mem);
-	if (rc == CURLE_OK)
-		return EXIT_OK;
-	fprintf(stderr,
-		"bearmonctl: cannot reach bearmond at %s: %s\n"
-		"hint: is bearmond running, and does its http.listen match? (--url URL, or -c "
-		"CONFIG to read it from the config)\n",
-		c->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	return EXIT_UNREACHABLE;
-}
-
-/* Fetch and parse; *out is the document. Non-2xx with a JSON error body
- * is handed back too (reload's 422), anything else unusable fails. */
-static int fetch_json(const struct ctl *c, const char *method, const char *path, struct reply *r,
-		      json_t **out)
-{
-	json_error_t jerr;
-	int rc = http_call(c, method, path, r);
-	if (rc)
-		return rc;
-	*out = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
-	if (!*out || !json_is_object(*out)) {
-		fprintf(stderr, "bearmonctl: %s%s: HTTP %ld, not a JSON object (%s)\n", c->url,
-			path, r->status, *out ? "wrong type" : jerr.text);
-		json_decref(*out);
-		*out = NULL;
-		return EXIT_FAIL;
-	}
-	return EXIT_OK;
-}
-
-/* The daemon's own document, untouched, with a final newline. */
-static void print_raw(const struct reply *r)
-{
-	fwrite(r->body, 1, r->len, stdout);
-	if (!r->len || r->body[r->len - 1] != '\n')
-		putchar('\n');
-}
-
-static int http_failed(const struct ctl *c, const char *path, const struct reply *r,
-		       const json_t *doc)
-{
-	fprintf(stderr, "bearmonctl: %s%s: HTTP %ld: %s\n", c->url, path, r->status,
-		str_of(doc, "error"));
-	return EXIT_FAIL;
-}
-
 /* --- status ---------------------------------------------------------------- */
 
 static void print_summary(const json_t *st)
@@ -329,13 +239,13 @@ static void print_subscriptions(const json_t *subs)
 
 static int cmd_status(const struct ctl *c)
 {
-	struct reply r = {0};
+	struct ctl_reply r = {0};
 	json_t *doc = NULL;
-	int rc = fetch_json(c, "GET", API "/status", &r, &doc);
+	int rc = ctl_http_json(&c->http, "GET", API "/status", &r, &doc);
 	if (!rc && r.status != 200)
-		rc = http_failed(c, API "/status", &r, doc);
+		rc = ctl_http_failed(&c->http, API "/status", &r, doc);
 	else if (!rc && c->json)
-		print_raw(&r);
+		ctl_reply_print(&r);
 	else if (!rc) {
 		print_summary(doc);
 		print_subscriptions(json_object_get(json_object_get(doc, "bus"), "subscriptions"));
@@ -389,13 +299,13 @@ static void print_plugins(const json_t *list)
 
 static int cmd_plugins(const struct ctl *c)
 {
-	struct reply r = {0};
+	struct ctl_reply r = {0};
 	json_t *doc = NULL;
-	int rc = fetch_json(c, "GET", API "/plugins", &r, &doc);
+	int rc = ctl_http_json(&c->http, "GET", API "/plugins", &r, &doc);
 	if (!rc && r.status != 200)
-		rc = http_failed(c, API "/plugins", &r, doc);
+		rc = ctl_http_failed(&c->http, API "/plugins", &r, doc);
 	else if (!rc && c->json)
-		print_raw(&r);
+		ctl_reply_print(&r);
 	else if (!rc)
 		print_plugins(json_object_get(doc, "plugins"));
 	json_decref(doc);
@@ -407,14 +317,14 @@ static int cmd_plugins(const struct ctl *c)
 
 static int cmd_reload(const struct ctl *c)
 {
-	struct reply r = {0};
+	struct ctl_reply r = {0};
 	json_t *doc = NULL;
-	int rc = fetch_json(c, "POST", API "/reload", &r, &doc);
+	int rc = ctl_http_json(&c->http, "POST", API "/reload", &r, &doc);
 	if (rc)
 		goto out;
 	bool ok = r.status == 200 && strcmp(str_of(doc, "status"), "ok") == 0;
 	if (c->json)
-		print_raw(&r);
+		ctl_reply_print(&r);
 	else if (ok)
 		printf("reloaded\n");
 	else
@@ -596,12 +506,12 @@ static int selector_query(const char *sel, char *out, size_t n)
 static int cmd_export(const struct ctl *c)
 {
 	char path[2048], q[1536];
-	struct reply r = {0};
+	struct ctl_reply r = {0};
 	if (selector_query(c->file, q, sizeof(q)))
 		return EXIT_FAIL;
 	snprintf(path, sizeof(path), API "/export%s%s%s%s%s", q, c->start ? "&start=" : "",
 		 c->start ? c->start : "", c->end ? "&end=" : "", c->end ? c->end : "");
-	int rc = http_call(c, "GET", path, &r);
+	int rc = ctl_http_send(&c->http, "GET", path, "", 0, &r);
 	if (!rc && r.status != 200) {
 		fprintf(stderr, "bearmonctl: export: HTTP %ld: %.*s\n", r.status, (int)r.len, r.body);
 		rc = EXIT_FAIL;
@@ -635,16 +545,16 @@ static char *slurp(const char *file, size_t *len)
  * delete. */
 static int store_post(const struct ctl *c, const char *path, const char *body, size_t len)
 {
-	struct reply r = {0};
+	struct ctl_reply r = {0};
 	json_t *doc = NULL;
-	int rc = http_send(c, "POST", path, body, len, &r);
+	int rc = ctl_http_send(&c->http, "POST", path, body, len, &r);
 	if (!rc) {
 		json_error_t jerr;
 		doc = json_loadb(r.body ? r.body : "", r.len, 0, &jerr);
 		if (c->json)
-			print_raw(&r);
+			ctl_reply_print(&r);
 		if (r.status != 200)
-			rc = http_failed(c, path, &r, doc);
+			rc = ctl_http_failed(&c->http, path, &r, doc);
 		else if (!c->json && json_object_get(doc, "deleted"))
 			printf("deleted %lld series\n", int_of(doc, "deleted"));
 		else if (!c->json)
@@ -679,89 +589,6 @@ static int cmd_delete(const struct ctl *c)
 }
 
 /* --- command line ---------------------------------------------------------- */
-
-/* http.listen is where the daemon binds; a wildcard address is reached
- * through loopback. */
-static int url_from_listen(struct ctl *c, const char *listen)
-{
-	const char *colon = strrchr(listen, ':');
-	if (!colon || colon == listen) {
-		fprintf(stderr, "bearmonctl: %s: http.listen \"%s\" is not HOST:PORT\n", c->config,
-			listen);
-		return EXIT_FAIL;
-	}
-	int hlen = (int)(colon - listen);
-	if (strncmp(listen, "0.0.0.0:", 8) == 0)
-		snprintf(c->url, sizeof(c->url), "http://127.0.0.1%s", colon);
-	else if (strncmp(listen, "[::]:", 5) == 0)
-		snprintf(c->url, sizeof(c->url), "http://[::1]%s", colon);
-	else if (listen[0] != '[' && memchr(listen, ':', (size_t)hlen))
-		snprintf(c->url, sizeof(c->url), "http://[%.*s]%s", hlen, listen, colon);
-	else
-		snprintf(c->url, sizeof(c->url), "http://%s", listen);
-	return EXIT_OK;
-}
-
-/* With tokens or TLS on the daemon, bearmonctl (run by its admin, who can
- * read the config) uses the admin token and trusts the daemon's own
- * certificate. */
-static int access_from_config(struct ctl *c, const struct cfg *cfg)
-{
-	const char *tok_file = cfg->core.http.admin_token_file;
-	const char *cert = cfg->core.http.tls_cert;
-	if (tok_file && *tok_file) {
-		struct bm_err err = {0};
-		char *tok = http_read_token(tok_file, "admin_token_file", &err);
-		if (!tok) {
-			fprintf(stderr, "bearmonctl: %s: %s\n", c->config, err.msg);
-			return EXIT_FAIL;
-		}
-		snprintf(c->token, sizeof(c->token), "%s", tok);
-		free(tok);
-	}
-	if (cert && *cert) {
-		char rest[sizeof(c->url) - 8];
-		snprintf(rest, sizeof(rest), "%s", c->url + strlen("http://"));
-		snprintf(c->url, sizeof(c->url), "https://%s", rest);
-		snprintf(c->cafile, sizeof(c->cafile), "%s", cert);
-	}
-	return EXIT_OK;
-}
-
-static int resolve_url(struct ctl *c)
-{
-	if (c->url_opt) {
-		snprintf(c->url, sizeof(c->url), "%s", c->url_opt);
-	} else if (!c->config) {
-		snprintf(c->url, sizeof(c->url), "%s", DEFAULT_URL);
-	} else {
-		struct cfg_errs errs = {0};
-		struct cfg *cfg = cfg_load(c->config, NULL, 0, &errs);
-		int rc = EXIT_OK;
-		const char *listen = cfg ? cfg->core.http.listen : NULL;
-		if (!cfg) {
-			fprintf(stderr, "bearmonctl: cannot read %s: %s\n", c->config,
-				errs.n ? errs.lines[0] : "unknown error");
-			rc = EXIT_FAIL;
-		} else if (!listen || !*listen) {
-			fprintf(stderr,
-				"bearmonctl: %s: http.listen is empty: the daemon serves no API\n",
-				c->config);
-			rc = EXIT_FAIL;
-		} else {
-			rc = url_from_listen(c, listen);
-			if (!rc)
-				rc = access_from_config(c, cfg);
-		}
-		cfg_errs_free(&errs);
-		cfg_free(cfg);
-		if (rc)
-			return rc;
-	}
-	for (size_t n = strlen(c->url); n > 0 && c->url[n - 1] == '/'; n--)
-		c->url[n - 1] = '\0';
-	return EXIT_OK;
-}
 
 static int parse_args(int argc, char **argv, struct ctl *c)
 {
@@ -833,7 +660,7 @@ static int parse_args(int argc, char **argv, struct ctl *c)
 
 static int run_remote(struct ctl *c, int (*cmd)(const struct ctl *))
 {
-	int rc = resolve_url(c);
+	int rc = ctl_http_resolve(&c->http, c->url_opt, c->config);
 	if (rc)
 		return rc;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -882,6 +709,12 @@ int main(int argc, char **argv)
 	struct ctl c = {0};
 	if (argc > 1 && strcmp(argv[1], "replay") == 0)
 		return replay_main(argc - 1, argv + 1);
+	if (ctl_alerts_handles(argc, argv))
+		return ctl_alerts_main(argc, argv);
+	if (ctl_view_handles(argc, argv))
+		return ctl_view_main(argc, argv);
+	if (ctl_optimizer_handles(argc, argv))
+		return ctl_optimizer_main(argc, argv);
 	c.sets = calloc((size_t)argc, sizeof(*c.sets));
 	if (!c.sets) {
 		fprintf(stderr, "bearmonctl: out of memory\n");

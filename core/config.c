@@ -120,7 +120,7 @@ static const struct bm_option query_options[] = {
 	 .min = 1000, .max = 86400000, .offset = QUERY_OFF(lookback_delta_ms),
 	 .help = "PromQL: how far back an instant selector looks for a sample (Prometheus' "
 		 "--query.lookback-delta)"},
-	{.name = "max_samples", .type = BM_OPT_INT, .def = "50000000", .flags = BM_OPTF_BOUNDED,
+	{.name = "max_samples", .type = BM_OPT_INT, .def = "5000000", .flags = BM_OPTF_BOUNDED,
 	 .min = 1000, .max = 2000000000, .offset = QUERY_OFF(max_samples),
 	 .help = "PromQL: samples one query may load before it fails with an error (Prometheus' "
 		 "--query.max-samples)"},

@@ -23,6 +23,7 @@
 #include "http.h"
 #include "instance.h"
 #include "log.h"
+#include "notify_systemd.h"
 #include "plugin_loader.h"
 #include "privdrop.h"
 #include "selfmetrics.h"
@@ -253,6 +254,17 @@ static void raise_fd_limit(void)
 			 (unsigned long long)rl.rlim_max);
 }
 
+/* READY=1 for the service manager, with the instance count as status. */
+static void notify_running(const struct daemon *d)
+{
+	size_t running = 0;
+	for (size_t i = 0; i < d->n_inst; i++)
+		running += d->inst[i]->st == INST_RUNNING;
+	char status[128];
+	snprintf(status, sizeof(status), "%zu of %zu instances running", running, d->n_inst);
+	notify_ready(status);
+}
+
 /* Listeners bound, store open, plugins loaded: become the configured user
  * with the capabilities the enabled instances' plugins declare, before
  * any of them starts. */
@@ -312,6 +324,8 @@ int daemon_start(struct daemon *d, const char *path, char *const *overrides, siz
 	d->sm = selfmetrics_start(d);
 	LOG_NOTICE("bearmond %s started: %zu of %zu instances running, http %s, data %s", BM_VERSION,
 		   running, d->n_inst, d->http ? d->cfg->core.http.listen : "off", d->cfg->core.data_dir);
+	notify_running(d);
+	d->sd_watchdog = notify_watchdog_start(d->loop);
 	rc = 0;
 out:
 	cfg_errs_free(&errs);
@@ -325,6 +339,7 @@ int daemon_run(struct daemon *d)
 
 int daemon_reload(struct daemon *d)
 {
+	notify_reloading();
 	struct cfg_errs errs = {0};
 	struct cfg *cfg = cfg_load(d->config_path, d->overrides, d->n_overrides, &errs);
 	struct bm_ctx **next = NULL;
@@ -379,6 +394,7 @@ int daemon_reload(struct daemon *d)
 	cfg_free(old_cfg);
 	d->reloads_ok++;
 	LOG_NOTICE("config reloaded: %zu unchanged, %zu stopped, %zu started", kept, stopped, started);
+	notify_running(d);
 	return 0;
 reject:
 	report(&errs, NULL);
@@ -386,12 +402,14 @@ reject:
 	cfg_free(cfg);
 	d->reloads_failed++;
 	LOG_ERR("config reload rejected: the running config stays in force");
+	notify_running(d);
 	return -1;
 }
 
 void daemon_stop(struct daemon *d)
 {
 	int64_t t0 = mono_ms();
+	notify_stopping();
 	/* one deadline for every collection still running: a wedged plugin
 	 * must not hold shutdown past shutdown_timeout */
 	int64_t deadline = t0 + (d->cfg ? d->cfg->core.shutdown_timeout_ms : 4000) / 2;
@@ -418,6 +436,8 @@ void daemon_stop(struct daemon *d)
 			event_free(d->sig_ev[i]);
 	if (d->watchdog)
 		event_free(d->watchdog);
+	if (d->sd_watchdog)
+		event_free(d->sd_watchdog);
 	bus_free(d->bus);
 	if (d->loop)
 		event_base_free(d->loop);

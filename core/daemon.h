@@ -37,6 +37,7 @@ struct daemon {
 	uint64_t reloads_failed;
 	struct event *sig_ev[4];
 	struct event *watchdog; /* every second: collections stuck too long */
+	struct event *sd_watchdog; /* systemd's WatchdogSec ping, or NULL */
 	int64_t clock_wall_ms, clock_mono_ms; /* last watchdog tick: clock jumps */
 	uint64_t clock_jumps;
 };

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "instance.h"
 #include "log.h"
+#include "prom_api.h"
 #include "store.h"
 #include "staleness.h"
 #include "store_api.h"
@@ -335,6 +336,12 @@ static int h_store_instant(struct bm_ctx *ctx, int64_t id, int64_t at_ms, int64_
 	return v ? store_instant(s, id, at_ms, lookback_ms, v) : BM_EINVAL;
 }
 
+static long h_promql(struct bm_ctx *ctx, const char *expr, int64_t start_ms, int64_t end_ms,
+		     int64_t step_ms, bm_promql_cb cb, void *user, char *err, size_t errlen)
+{
+	return prom_api_query(ctx->d, expr, start_ms, end_ms, step_ms, cb, user, err, errlen);
+}
+
 static const struct bm_host_api host_api = {
 	.api_size = sizeof(struct bm_host_api),
 	.abi_major = BM_ABI_MAJOR,
@@ -370,6 +377,7 @@ static const struct bm_host_api host_api = {
 	.store_range = h_store_range,
 	.store_instant = h_store_instant,
 	.http_takeover = http_req_takeover,
+	.promql = h_promql,
 };
 
 const struct bm_host_api *host_api_table(void) { return &host_api; }

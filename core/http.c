@@ -298,12 +298,14 @@ static uint64_t peer_hash(struct evhttp_request *er)
 }
 
 /* Tokens and the rate limit. Every method but GET and HEAD changes
- * something, so it needs the admin token whatever the route says. */
+ * something, so it needs the admin token, unless the route is marked
+ * read-only (a query taking a POST form). */
 static bool allowed(struct http *h, struct bm_http_req *req, const struct route *rt)
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req->r);
-	bool admin = (rt && (rt->flags & BM_HTTP_ADMIN)) ||
-		     (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD);
+	bool reads = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD ||
+		     (rt && (rt->flags & BM_HTTP_READONLY) && m == EVHTTP_REQ_POST);
+	bool admin = !reads;
 	const char *why = NULL;
 	int status = http_security_check(h->sec, http_req_header(req, "Authorization"), admin,
 					 peer_hash(req->r), &why);

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "plugin_host.h"
 #include "log.h"
+#include "manpage.h"
 #include "plugin_loader.h"
 #include "table.h"
 
@@ -24,6 +25,7 @@ static void usage(FILE *f)
 		"usage: bearmond [-c FILE] [--set KEY=VALUE]...\n"
 		"       bearmond --check-config FILE [--set KEY=VALUE]...\n"
 		"       bearmond [-c FILE] --plugin KIND/NAME --help\n"
+		"       bearmond [-c FILE] --dump-options\n"
 		"\n"
 		"  -c, --config FILE        config file (default " DEFAULT_CONFIG ")\n"
 		"  -s, --set KEY=VALUE      override an option: core options by path\n"
@@ -33,6 +35,8 @@ static void usage(FILE *f)
 		"  -t, --check-config FILE  validate FILE and its plugins, then exit\n"
 		"                           (0 when valid, 1 with one line per problem)\n"
 		"  -p, --plugin KIND/NAME   with --help: print the plugin's options\n"
+		"  -D, --dump-options       print every core option and every installed\n"
+		"                           plugin's options as troff (bearmon.conf(5))\n"
 		"  -V, --version            print the version and ABI\n"
 		"  -h, --help               this text\n");
 }
@@ -77,6 +81,7 @@ int main(int argc, char **argv)
 		{"set", required_argument, NULL, 's'},
 		{"check-config", required_argument, NULL, 't'},
 		{"plugin", required_argument, NULL, 'p'},
+		{"dump-options", no_argument, NULL, 'D'},
 		{"plugin-host", required_argument, NULL, 'H'},
 		{"fd", required_argument, NULL, 'F'},
 		{"version", no_argument, NULL, 'V'},
@@ -89,15 +94,17 @@ int main(int argc, char **argv)
 	const char *plugin_host = NULL; /* internal: an isolated instance's host */
 	int host_fd = -1;
 	bool help = false;
+	bool dump = false;
 	char **sets = calloc((size_t)argc, sizeof(*sets));
 	size_t n_sets = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "c:s:t:p:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:t:p:DVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 's': sets[n_sets++] = optarg; break;
 		case 't': check = optarg; break;
 		case 'p': plugin = optarg; break;
+		case 'D': dump = true; break;
 		case 'H': plugin_host = optarg; break;
 		case 'F': host_fd = atoi(optarg); break;
 		case 'V':
@@ -117,6 +124,8 @@ int main(int argc, char **argv)
 		rc = host_fd >= 0 ? plugin_host_run(config, sets, n_sets, plugin_host, host_fd) : 2;
 	} else if (plugin) {
 		rc = plugin_help(config, plugin, sets, n_sets);
+	} else if (dump) {
+		rc = manpage_dump_options(config, sets, n_sets, stdout);
 	} else if (help) {
 		usage(stdout);
 		rc = 0;

@@ -28,6 +28,7 @@
 #include "bearmon/bm_vec.h"
 #include "log.h"
 #include "store_codec.h"
+#include "promql_regex.h"
 #include "store_rollup.h"
 
 #define PENDING_MAX 65536 /* sealed chunks waiting for a working disk */
@@ -41,6 +42,8 @@ struct series {
 	bool dirty;    /* open chunk changed since the last flush */
 	bool has_last;
 	int64_t last_ts;
+	bool live;     /* ingested since the store opened: last_v is its newest value */
+	double last_v;
 	struct chunk_enc enc;
 	char *name;
 	char *labels; /* k\x1fv\x1ek\x1fv */
@@ -410,6 +413,8 @@ int store_ingest(struct store *s, const struct bm_metric_batch *b)
 		}
 		se->has_last = true;
 		se->last_ts = smp->ts_ms;
+		se->live = true;
+		se->last_v = smp->value;
 		se->dirty = true;
 		s->st.samples_in++;
 		if (chunk_enc_count(&se->enc) >= s->conf.chunk_samples)
@@ -1108,7 +1113,10 @@ long store_series(struct store *s, const struct bm_matcher *m, size_t n,
 		if (m[i].op == BM_MATCH_RE || m[i].op == BM_MATCH_NRE) {
 			char anchored[1024];
 			snprintf(anchored, sizeof(anchored), "^(%s)$", m[i].value);
-			if (regcomp(&c[i].re, anchored, REG_EXTENDED | REG_NOSUB)) {
+			/* a pattern from outside (HTTP, a plugin): refuse what would
+			 * blow regcomp up or break out of the anchors */
+			if (pq_regex_check(m[i].value) ||
+			    regcomp(&c[i].re, anchored, REG_EXTENDED | REG_NOSUB)) {
 				count = BM_EINVAL;
 				goto out;
 			}
@@ -1131,6 +1139,23 @@ out:
 			regfree(&c[i].re);
 	free(c);
 	return count;
+}
+
+long store_latest(struct store *s, void (*cb)(void *u, const char *name, const char *text,
+					      int64_t ts_ms, double v),
+		  void *u)
+{
+	long n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_ids; i++) {
+		const struct series *se = s->by_id[i];
+		if (se && se->live) {
+			cb(u, se->name, se->key, se->last_ts, se->last_v);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 static long emit_chunk(const uint8_t *data, size_t len, int64_t start, int64_t end,

@@ -66,6 +66,14 @@ void store_get_stats(struct store *s, struct store_stats *out);
 long store_series(struct store *s, const struct bm_matcher *m, size_t n,
 		  void (*cb)(void *u, int64_t id, const char *text), void *u);
 
+/* The newest sample of every series ingested since the store opened
+ * (imports and older data excluded), stale markers included, in id order:
+ * cb(name, canonical text, ts, value). cb runs under the store's lock
+ * and must not call the store. Returns the count. */
+long store_latest(struct store *s, void (*cb)(void *u, const char *name, const char *text,
+					      int64_t ts_ms, double v),
+		  void *u);
+
 /* Raw samples of series id with start_ms <= ts <= end_ms, oldest first,
  * the open chunk included. Returns the count or a BM_E* code. */
 long store_raw(struct store *s, int64_t id, int64_t start_ms, int64_t end_ms,

@@ -20,6 +20,7 @@
 #include "expfmt.h"
 #include "http.h"
 #include "log.h"
+#include "prom_api.h"
 #include "store.h"
 #include "store_events.h"
 
@@ -106,6 +107,9 @@ int store_attach(struct daemon *d)
 		http_add_route(d->http, ss, API "/export", 0, h_export, ss);
 		http_add_route(d->http, ss, API "/series/delete", BM_HTTP_ADMIN, h_delete, ss);
 		http_add_route(d->http, ss, API "/import", BM_HTTP_ADMIN, h_import, ss);
+		/* Prometheus' API and /metrics live and go with the store */
+		if (prom_api_attach(d, ss))
+			LOG_WARN("store: the Prometheus API routes could not all be registered");
 	}
 	return 0;
 }

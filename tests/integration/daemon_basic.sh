@@ -53,7 +53,7 @@ pass "a route can take its connection over"
 
 curl -s -o /dev/null -w '%{http_code}' "$URL/api/bearmon/v1/nope" | grep -q 404 || fail "unknown route must 404"
 curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/api/bearmon/v1/status" | grep -q 405 || fail "POST status must 405"
-curl -s "$URL/api/v1/query" | jget .error | grep -q "no route" || fail "/api/v1 reserved, not served yet"
+[ "$(curl -s "$URL/api/v1/query?query=1%2B1" | jget '.data.result[1]')" = 2 ] || fail "/api/v1/query answers PromQL"
 pass "HTTP errors are JSON with the right status"
 
 stop_daemon

@@ -93,6 +93,32 @@ typedef void (*bm_series_cb)(void *user, int64_t series_id, const char *series);
 typedef void (*bm_point_cb)(void *user, int64_t ts_ms, double v);
 
 /*
+ * PromQL results (since 1.2). The result type is Prometheus' resultType:
+ * an instant query gives SCALAR (one call, no labels, one point), VECTOR
+ * (one call per series, one point each, at the evaluation time), MATRIX
+ * (a range selector like `x[5m]`: the raw samples) or STRING (one call,
+ * str set, one point); a range query always gives MATRIX, one call per
+ * series with a point per step that has a value (a scalar expression: one
+ * series without labels).
+ */
+enum bm_promql_type { BM_PROMQL_SCALAR = 1, BM_PROMQL_VECTOR, BM_PROMQL_MATRIX, BM_PROMQL_STRING };
+struct bm_label; /* bm_event.h */
+struct bm_promql_series {
+	enum bm_promql_type type;      /* the whole result's, the same in every call */
+	const char *name;              /* metric name; NULL when dropped (rate(), a + b,
+					* ...) and for scalars and strings */
+	const struct bm_label *labels; /* sorted by name, __name__ not among them */
+	uint32_t n_labels;
+	const int64_t *ts_ms;          /* n points, oldest first */
+	const double *v;
+	size_t n;
+	const char *str;               /* STRING only, else NULL */
+};
+/* Every pointer in s (and s itself) is borrowed for the call only: copy
+ * what you keep. */
+typedef void (*bm_promql_cb)(void *user, const struct bm_promql_series *s);
+
+/*
  * HTTP handler: runs on the main thread and must answer with
  * bm_http_reply() before it returns. req and every string obtained from
  * it are valid until the reply.
@@ -100,7 +126,14 @@ typedef void (*bm_point_cb)(void *user, int64_t ts_ms, double v);
 typedef void (*bm_http_cb)(void *user, struct bm_http_req *req);
 enum bm_http_route_flags {
 	BM_HTTP_PREFIX = 1u << 0, /* path matches itself and everything below */
-	BM_HTTP_ADMIN = 1u << 1,  /* needs the admin token where tokens exist */
+	/* Where tokens exist, GET and HEAD need the read token and every other
+	 * method the admin token; BM_HTTP_ADMIN says so explicitly for a route
+	 * that changes state. */
+	BM_HTTP_ADMIN = 1u << 1,
+	/* since 1.2: the route changes nothing whatever the method (a query
+	 * that also takes a POST form, as Prometheus' /api/v1/query does): the
+	 * read token suffices for POST too */
+	BM_HTTP_READONLY = 1u << 2,
 };
 
 struct bm_host_api {
@@ -206,6 +239,20 @@ struct bm_host_api {
 	 * waits for the 101 first). Main thread only, from the route's handler. */
 	int (*http_takeover)(struct bm_http_req *req, int *fd);
 
+	/* --- since 1.2: PromQL over the store (any thread; BM_ENOTSUP when
+	 * the store is disabled) --- */
+	/* Evaluate expr as Prometheus does: an instant query at start_ms when
+	 * step_ms == 0 and start_ms == end_ms, else a range query from start_ms
+	 * to end_ms every step_ms (step_ms > 0). cb gets each series of the
+	 * result (struct bm_promql_series above), during the call. Returns the
+	 * number of series, or BM_EINVAL (the expression does not parse, or bad
+	 * arguments), BM_ERANGE (the query would load more samples or points
+	 * than the daemon allows), BM_EPROTO (evaluation failed, e.g. a
+	 * many-to-many vector match), BM_ENOMEM. err (may be NULL) gets the
+	 * message, e.g. "1:10: parse error: unexpected end of input". */
+	long (*promql)(struct bm_ctx *ctx, const char *expr, int64_t start_ms, int64_t end_ms,
+		       int64_t step_ms, bm_promql_cb cb, void *user, char *err, size_t errlen);
+
 	/* append new entries below, never reorder */
 };
 
@@ -304,6 +351,18 @@ static inline int bm_http_takeover(struct bm_http_req *r, int *fd)
 	if (!BM_HOST_HAS(bm__host_api, http_takeover))
 		return BM_ENOTSUP;
 	return bm__host_api->http_takeover(r, fd);
+}
+
+static inline long bm_promql(struct bm_ctx *ctx, const char *expr, int64_t start_ms,
+			     int64_t end_ms, int64_t step_ms, bm_promql_cb cb, void *user, char *err,
+			     size_t errlen)
+{
+	if (!BM_HOST_HAS(bm__host_api, promql)) {
+		if (err && errlen)
+			snprintf(err, errlen, "PromQL is not supported by this host");
+		return BM_ENOTSUP;
+	}
+	return bm__host_api->promql(ctx, expr, start_ms, end_ms, step_ms, cb, user, err, errlen);
 }
 
 static inline long bm_store_series(struct bm_ctx *ctx, const struct bm_matcher *m, size_t n,

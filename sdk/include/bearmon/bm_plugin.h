@@ -28,7 +28,8 @@ extern "C" {
  */
 #define BM_ABI_MAJOR 1
 #define BM_ABI_MINOR 2 /* 1.1: store queries in the host API; 1.2: the
-			  * BM_TOPIC_EVENTS subscription, http_takeover */
+			  * BM_TOPIC_EVENTS subscription, http_takeover, promql,
+			  * BM_HTTP_READONLY, descriptor capabilities */
 
 /* Binary-compatibility signature: sizes of the basic types. A plugin built
  * for another data model (32-bit, different time_t) is refused. */
