@@ -43,7 +43,7 @@ grep -q 'WWW-Authenticate' <(curl -s -D - -o /dev/null --cacert "$T/cert.pem" "$
 	fail "read token may reload"
 [ "$(curl_ -H "Authorization: Bearer $R" -X POST --data-binary 'x 1' "$URL/api/bearmon/v1/import")" = 403 ] ||
 	fail "read token may import"
-[ "$(curl_ -H "Authorization: Bearer $R" -X POST --data 'query=1+1' "$URL/api/v1/query")" = 200 ] ||
+[ "$(curl_ -H "Authorization: Bearer $R" -X POST --data-urlencode 'query=1+1' "$URL/api/v1/query")" = 200 ] ||
 	fail "read token cannot POST a query form (Grafana does): $(cat "$T/body")"
 [ "$(curl_ -H "Authorization: Bearer $A" -X POST "$URL/api/bearmon/v1/reload")" = 200 ] ||
 	fail "admin token cannot reload: $(cat "$T/body")"
