@@ -76,16 +76,21 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
 fds() { ls -l "/proc/$DPID/fd" 2>/dev/null | awk 'NR > 1 && $NF !~ /^\/proc\//' | wc -l; }
 t0=$(date +%s)
 warm=$((SECONDS_ / 2 < 60 ? SECONDS_ / 2 : 60))
-rss0="" fd0="" readings=()
+rss0="" fd0="" readings=() query_failures=0 reload_failures=0
 next_reload=$((t0 + RELOAD)) next_sample=$((t0 + warm))
 while kill -0 "$LPID" 2>/dev/null; do
 	now=$(date +%s)
-	curl -sf "$URL/api/bearmon/v1/series?name_re=node_cpu_.*" >/dev/null
-	id=$(curl -sf "$URL/api/bearmon/v1/series?name=node_load1" | jq -r '.series[0].id // empty')
-	[ -n "$id" ] && curl -sf "$URL/api/bearmon/v1/range?id=$id&start=$(((now - 3600) * 1000))&step=60000" >/dev/null
-	statsd_tick
+	# a query that fails is counted, not fatal: the figures say what broke
+	curl -sf "$URL/api/bearmon/v1/series?name_re=node_cpu_.*" >/dev/null || query_failures=$((query_failures + 1))
+	id=$(curl -sf "$URL/api/bearmon/v1/series?name=node_load1" | jq -r '.series[0].id // empty' || true)
+	if [ -n "$id" ]; then
+		curl -sf "$URL/api/bearmon/v1/range?id=$id&start=$(((now - 3600) * 1000))&step=60000" \
+			>/dev/null || query_failures=$((query_failures + 1))
+	fi
+	statsd_tick || true
 	if [ "$now" -ge "$next_reload" ]; then
-		"$BUILD/core/bearmonctl" -c "$WORK/bearmon.conf" reload >/dev/null
+		"$BUILD/core/bearmonctl" -c "$WORK/bearmon.conf" reload >/dev/null ||
+			reload_failures=$((reload_failures + 1))
 		next_reload=$((now + RELOAD))
 	fi
 	if [ "$now" -ge "$next_sample" ]; then
@@ -119,3 +124,5 @@ echo "BENCH soak bearmon fd_growth $(( ${last_fd:-0} - ${fd0:-0} )) fds"
 echo "BENCH soak bearmon lost_samples $((sent - stored)) 1"
 echo "BENCH soak bearmon errors_logged $errors 1"
 echo "BENCH soak bearmon samples_sent $sent 1"
+echo "BENCH soak bearmon failed_queries $query_failures 1"
+echo "BENCH soak bearmon failed_reloads $reload_failures 1"

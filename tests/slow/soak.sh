@@ -11,6 +11,8 @@ echo "$out"
 get() { echo "$out" | awk -v m="$1" '$4 == m { print $5 }'; }
 [ "$(get lost_samples)" = 0 ] || { echo "FAIL: lost samples: $(get lost_samples)"; exit 1; }
 [ "$(get errors_logged)" = 0 ] || { echo "FAIL: errors logged: $(get errors_logged)"; exit 1; }
+[ "$(get failed_queries)" = 0 ] || { echo "FAIL: $(get failed_queries) queries failed"; exit 1; }
+[ "$(get failed_reloads)" = 0 ] || { echo "FAIL: $(get failed_reloads) reloads failed"; exit 1; }
 [ "$(get fd_growth)" -le 2 ] || { echo "FAIL: fds grew by $(get fd_growth)"; exit 1; }
 awk -v g="$(get rss_growth_pct)" 'BEGIN { exit !(g <= 25) }' ||
 	{ echo "FAIL: RSS grew by $(get rss_growth_pct) % in the short run"; exit 1; }
