@@ -728,6 +728,10 @@ static int open_db(const char *path, int flags, sqlite3 **db, struct bm_err *err
 	 * no committed transaction; only a power cut may lose the newest ones */
 	if (exec_sql(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") != SQLITE_OK)
 		return bm_err_set(err, BM_EIO, "store %s: %s", path, sqlite3_errmsg(*db));
+	/* a bounded page cache per connection (sqlite's default is 2 MiB): the
+	 * store's working set is its open chunks in memory, not pages, and an
+	 * agent's RSS must stay flat */
+	exec_sql(*db, "PRAGMA cache_size=-512");
 	return 0;
 }
 

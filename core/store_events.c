@@ -381,6 +381,8 @@ static int open_conn(const char *path, sqlite3 **db)
 	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_busy_timeout(*db, 5000);
+	/* low-rate inserts and small reads: a small page cache */
+	sqlite3_exec(*db, "PRAGMA cache_size=-256", NULL, NULL, NULL);
 	return 0;
 }
 
