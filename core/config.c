@@ -300,6 +300,28 @@ static config_setting_t *root_for(struct cfg *cfg, const char *name)
 	return config_root_setting(cfg->docs[0]);
 }
 
+/* --set KEY=["a", "b"]: the value read as a libconfig array of strings
+ * into array s. Returns 0 on success. */
+static int set_string_list(config_setting_t *s, const char *value)
+{
+	config_t tmp;
+	char *doc = NULL;
+	int rc = -1;
+	config_init(&tmp);
+	if (asprintf(&doc, "v = %s;", value) >= 0 && config_read_string(&tmp, doc) == CONFIG_TRUE) {
+		const config_setting_t *v = config_lookup(&tmp, "v");
+		rc = v && config_setting_type(v) == CONFIG_TYPE_ARRAY ? 0 : -1;
+		for (int i = 0; rc == 0 && i < config_setting_length(v); i++) {
+			const char *e = config_setting_get_string_elem(v, i);
+			if (!e || !config_setting_set_string_elem(s, -1, e))
+				rc = -1;
+		}
+	}
+	free(doc);
+	config_destroy(&tmp);
+	return rc;
+}
+
 /* Walk (creating groups as needed) to the parent of the last component. */
 static config_setting_t *override_parent(struct cfg *cfg, char **parts, size_t n, const char *kv,
 					 struct cfg_errs *errs)
@@ -360,12 +382,16 @@ static int apply_override(struct cfg *cfg, const char *kv, struct cfg_errs *errs
 	}
 	if (config_setting_get_member(parent, leaf))
 		config_setting_remove(parent, leaf);
-	config_setting_t *s = config_setting_add(parent, leaf, CONFIG_TYPE_STRING);
+	bool list = eq[1] == '[';
+	config_setting_t *s = config_setting_add(parent, leaf, list ? CONFIG_TYPE_ARRAY : CONFIG_TYPE_STRING);
 	if (!s) {
 		cfg_errs_add(errs, false, "--set %s: \"%s\" is not a valid option name", kv, leaf);
 		goto out;
 	}
-	config_setting_set_string(s, eq + 1);
+	if (list ? set_string_list(s, eq + 1) : !config_setting_set_string(s, eq + 1)) {
+		cfg_errs_add(errs, false, "--set %s: a list value is [\"a\", \"b\"], strings only", kv);
+		goto out;
+	}
 	config_setting_set_hook(s, &cfg_override_mark);
 	rc = 0;
 out:

@@ -155,7 +155,8 @@ char *bm_arena_strndup(struct bm_arena *a, const char *s, size_t n)
 		if (!p)
 			return NULL;
 	}
-	memcpy(p, s, n);
+	if (n)
+		memcpy(p, s, n); /* s may be NULL for an empty string */
 	p[n] = '\0';
 	return p;
 }

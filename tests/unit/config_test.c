@@ -340,6 +340,17 @@ static void test_overrides(void **state)
 	schema_release(popts, &pc);
 	cfg_free(c);
 
+	/* a list in libconfig syntax is a list, not a string */
+	char *lists[] = {"p.tags=[\"q\", \"r,s\"]"};
+	c = load("p = { plugin = \"collector/x\"; };\n", lists, 1, &errs);
+	assert_int_equal(cfg_errs_fatal(&errs), 0);
+	memset(&pc, 0, sizeof(pc));
+	assert_int_equal(cfg_fill_instance(cfg_find_instance(c, "p"), popts, &pc, &errs), 0);
+	assert_int_equal(pc.tags.n, 2);
+	assert_string_equal(pc.tags.v[1], "r,s");
+	schema_release(popts, &pc);
+	cfg_free(c);
+
 	char *bad[] = {"p.count=lots", "p.items.5.url=x", "noequals"};
 	c = load("p = { plugin = \"collector/x\"; items = ( { url = \"a\"; } ); };\n", bad, 3, &errs);
 	assert_line(&errs, "--set p.items.5.url=x: list index 5 out of range (1 items)");
