@@ -406,11 +406,6 @@ reject:
 	return -1;
 }
 
-static bool is_collector(const struct bm_ctx *in)
-{
-	return strcmp(in->kind, "collector") == 0;
-}
-
 void daemon_stop(struct daemon *d)
 {
 	int64_t t0 = mono_ms();
@@ -425,19 +420,19 @@ void daemon_stop(struct daemon *d)
 		/* callbacks still running now are not waited for any longer */
 		bus_watchdog(d->bus, 0, report_stuck_sub, d);
 	}
-	/* producers before consumers: collectors stop first (their series'
-	 * stale markers reach the notifiers, remote write and analyzers still
-	 * subscribed), then the rest in reverse order of the config */
-	for (size_t i = 0; i < d->n_inst; i++) {
-		if (is_collector(d->inst[i])) {
-			instance_free(d->inst[i]);
-			d->inst[i] = NULL;
+	/* consumers first, then collectors (each in reverse config order): a
+	 * daemon that stops is not the end of its series, so analyzers, the
+	 * alert engine and remote write do not see the stale markers stopping
+	 * collectors leave in the store (a restart must not resolve alerts;
+	 * Prometheus writes no stale markers at shutdown either) */
+	for (int collectors = 0; collectors < 2; collectors++) {
+		for (size_t i = d->n_inst; i-- > 0;) {
+			if (d->inst[i] && (strcmp(d->inst[i]->kind, "collector") == 0) == collectors) {
+				instance_free(d->inst[i]);
+				d->inst[i] = NULL;
+			}
 		}
 	}
-	if (d->bus)
-		bus_drain(d->bus, 1000);
-	for (size_t i = d->n_inst; i-- > 0;)
-		instance_free(d->inst[i]); /* NULL for the collectors freed above */
 	free(d->inst);
 	/* plugins may publish while they stop: let the store have it */
 	if (d->bus)

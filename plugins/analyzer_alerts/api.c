@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "promrules.h"
+#include "promview.h"
 #include "timeparse.h"
 #include "yamljson.h"
 
@@ -516,6 +517,33 @@ static void h_silence(void *user, struct bm_http_req *r)
 	reply_ok(r, 200, "silence", j);
 }
 
+/* --- Prometheus' formats ----------------------------------------------------------- */
+
+/* GET /api/v1/alerts and GET /api/v1/rules[?type=alert|record]. */
+static void h_prom_alerts(void *user, struct bm_http_req *r)
+{
+	struct alerts *a = user;
+	pthread_mutex_lock(&a->lock);
+	json_t *j = al_prom_alerts_json(a->eng);
+	pthread_mutex_unlock(&a->lock);
+	reply_json(r, 200, j);
+}
+
+static void h_prom_rules(void *user, struct bm_http_req *r)
+{
+	struct alerts *a = user;
+	const char *type = bm_http_query(r, "type");
+	if (type && strcmp(type, "alert") != 0 && strcmp(type, "record") != 0) {
+		reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "status", "error", "errorType",
+					     "bad_data", "error", "type: alert or record"));
+		return;
+	}
+	pthread_mutex_lock(&a->lock);
+	json_t *j = al_prom_rules_json(a->eng, type);
+	pthread_mutex_unlock(&a->lock);
+	reply_json(r, 200, j);
+}
+
 /* --- routes -------------------------------------------------------------------- */
 
 int alerts_api_register(struct alerts *a, struct bm_err *err)
@@ -531,6 +559,10 @@ int alerts_api_register(struct alerts *a, struct bm_err *err)
 		{ALERTS_API "/rules/", BM_HTTP_PREFIX | BM_HTTP_ADMIN, h_rule},
 		{ALERTS_API "/silences", BM_HTTP_ADMIN, h_silences},
 		{ALERTS_API "/silences/", BM_HTTP_PREFIX | BM_HTTP_ADMIN, h_silence},
+		/* Prometheus' own paths and shapes (the core answers them empty
+		 * while no rule engine runs) */
+		{"/api/v1/alerts", 0, h_prom_alerts},
+		{"/api/v1/rules", 0, h_prom_rules},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		int rc = bm_http_route(a->ctx, routes[i].path, routes[i].flags, routes[i].cb, a);

@@ -9,7 +9,7 @@ set(BM_ALERTS_ENGINE_SOURCES
   ${BM_ALERTS_DIR}/timeparse.c ${BM_ALERTS_DIR}/selector.c ${BM_ALERTS_DIR}/template.c
   ${BM_ALERTS_DIR}/rule.c ${BM_ALERTS_DIR}/hmap.c ${BM_ALERTS_DIR}/engine.c
   ${BM_ALERTS_DIR}/cond.c ${BM_ALERTS_DIR}/instance.c ${BM_ALERTS_DIR}/group.c
-  ${BM_ALERTS_DIR}/silence.c ${BM_ALERTS_DIR}/view.c ${BM_ALERTS_DIR}/state.c
+  ${BM_ALERTS_DIR}/silence.c ${BM_ALERTS_DIR}/view.c ${BM_ALERTS_DIR}/promview.c ${BM_ALERTS_DIR}/state.c
   ${BM_ALERTS_DIR}/promrules.c ${BM_ALERTS_DIR}/testrules.c)
 # Included once per directory that links the engine (core/, here): the
 # variables are set in each, the imported target made once.

@@ -45,6 +45,16 @@ wait_until 20 notified "$FP"
 wait_until 20 grep -q 'alert firing: TgHigh severity=critical' "$T/log"
 pass "a config rule fires: /alerts, alert history, notification history, the log notifier"
 
+# --- the same in Prometheus' formats (Grafana's alert list reads these) --------
+pa=$(api /api/v1/alerts)
+echo "$pa" | jq -e '.status == "success" and ([.data.alerts[] | select(.labels.alertname == "TgHigh" and .state == "firing" and .value == "9" and .annotations.summary == "series 9 is 9" and (.activeAt | test("^20[0-9-]+T")))] | length == 1)' >/dev/null ||
+	fail "/api/v1/alerts: $pa"
+pr=$(api /api/v1/rules)
+echo "$pr" | jq -e '[.data.groups[].rules[] | select(.name == "TgHigh" and .type == "alerting" and .state == "firing" and .health == "ok" and (.alerts | length) == 1)] | length == 1' >/dev/null ||
+	fail "/api/v1/rules: $pr"
+[ "$(api '/api/v1/rules?type=record' | jq '[.data.groups[].rules[]] | length')" = 0 ] || fail "type=record"
+pass "/api/v1/alerts and /api/v1/rules in Prometheus' formats"
+
 # --- malformed rules -------------------------------------------------------------
 code=$(post "$API/rules" '{"name":"Bad","metric":"testgen_value","condition":"gt","threshold":"high"}')
 [ "$code" = 400 ] || fail "malformed rule: HTTP $code"
