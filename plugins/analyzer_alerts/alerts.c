@@ -292,6 +292,18 @@ static int write_state_file(const char *path, const char *text)
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == ENOENT) {
+		/* the directory went away under us (a data dir made anew, a
+		 * cleanup): make it again rather than fail every interval */
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+				fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		}
+	}
 	if (fd < 0)
 		return -1;
 	size_t len = strlen(text), done = 0;
