@@ -387,6 +387,19 @@ static int meta_put(struct store *s, const char *name, enum bm_metric_type type,
 	return 0;
 }
 
+/* A chunk row must fit its b-tree page: sqlite keeps up to about 1,000
+ * bytes of a WITHOUT ROWID row on a 4 KiB page and moves the rest to
+ * overflow pages, most of which is then waste. Series that compress well
+ * fill chunk_samples long before this; noisy ones seal early instead. */
+#define CHUNK_MAX_BYTES 940
+
+static bool chunk_full(const struct chunk_enc *e)
+{
+	size_t len;
+	chunk_enc_data(e, &len);
+	return len >= CHUNK_MAX_BYTES;
+}
+
 int store_ingest(struct store *s, const struct bm_metric_batch *b)
 {
 	int rc = 0;
@@ -417,7 +430,7 @@ int store_ingest(struct store *s, const struct bm_metric_batch *b)
 		se->last_v = smp->value;
 		se->dirty = true;
 		s->st.samples_in++;
-		if (chunk_enc_count(&se->enc) >= s->conf.chunk_samples)
+		if (chunk_enc_count(&se->enc) >= s->conf.chunk_samples || chunk_full(&se->enc))
 			seal(s, se);
 		if (!bm_is_stale_nan(smp->value) && seal_rollups(s, se, smp->ts_ms, smp->value)) {
 			rc = BM_ENOMEM;
