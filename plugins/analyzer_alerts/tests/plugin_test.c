@@ -343,7 +343,7 @@ static void api_rules(void **st)
 	host_setup(false);
 	struct alerts *a = from_shipped_config(&conf);
 	assert_int_equal(alerts_api_register(a, &(struct bm_err){0}), 0);
-	assert_int_equal(th.routes, 6);
+	assert_int_equal(th.routes, 8); /* 6 of its own, /api/v1/alerts and /api/v1/rules */
 	json_t *j = call(h_rules, a, "POST", "/api/bearmon/v1/rules",
 			 "{\"id\":\"r1\",\"name\":\"Tg\",\"metric\":\"tg{series=\\\"1\\\"}\","
 			 "\"condition\":\"gt\",\"threshold\":0,\"expires\":\"1h\"}",

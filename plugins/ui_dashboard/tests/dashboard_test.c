@@ -135,7 +135,12 @@ static json_t *next_msg(struct tclient *c, int *op, int *close_code)
 	if (close_code)
 		*close_code = m.close_code;
 	free(c->last);
-	c->last = strndup((const char *)m.payload, m.len);
+	/* the payload is not NUL-terminated: strndup would read past it under
+	 * strict string checks */
+	c->last = malloc(m.len + 1);
+	assert_non_null(c->last);
+	memcpy(c->last, m.payload, m.len);
+	c->last[m.len] = '\0';
 	return m.opcode == WS_OP_TEXT ? json_loads(c->last, 0, NULL) : json_object();
 }
 
