@@ -193,38 +193,7 @@ static void series_free(struct series *se)
 size_t store_series_text(const char *name, const struct bm_label *l, uint32_t n_labels, char *buf,
 			 size_t n)
 {
-	size_t used = 0;
-#define PUT(c)                            \
-	do {                              \
-		if (used + 1 < n)         \
-			buf[used] = (c);  \
-		used++;                   \
-	} while (0)
-	for (const char *p = name; *p; p++)
-		PUT(*p);
-	PUT('{');
-	for (uint32_t i = 0; i < n_labels; i++) {
-		if (i)
-			PUT(',');
-		for (const char *p = l[i].name; *p; p++)
-			PUT(*p);
-		PUT('=');
-		PUT('"');
-		for (const char *p = l[i].value; *p; p++) {
-			if (*p == '\\' || *p == '"' || *p == '\n') {
-				PUT('\\');
-				PUT(*p == '\n' ? 'n' : *p);
-			} else {
-				PUT(*p);
-			}
-		}
-		PUT('"');
-	}
-	PUT('}');
-#undef PUT
-	if (n)
-		buf[used < n ? used : n - 1] = '\0';
-	return used;
+	return bm_series_text(name, l, n_labels, buf, n);
 }
 
 static char *labels_field(const struct bm_label *l, uint32_t n)

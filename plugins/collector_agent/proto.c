@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bearmon/bm_event.h>
+
 #include <msgpack.h>
 
 #include "mp.h"
@@ -21,42 +23,10 @@
  * Strings
  * --------------------------------------------------------------------- */
 
-/* A small hand-written check: glib or libunistring for one loop is not
- * worth a new dependency of the plugin. ASCII runs go 8 bytes at a time. */
 bool ap_utf8_valid(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	while (p < end) {
-		if (end - p >= 8) {
-			uint64_t w;
-			memcpy(&w, p, 8);
-			/* no byte >= 0x80 and no zero byte */
-			if (!(w & 0x8080808080808080ULL) &&
-			    !((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)) {
-				p += 8;
-				continue;
-			}
-		}
-		unsigned c = *p;
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-			   : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-		if (!len || (size_t)(end - p) < len)
-			return false;
-		for (size_t i = 1; i < len; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || /* overlong, surrogates */
-		    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))   /* overlong, > U+10FFFF */
-			return false;
-		p += len;
-	}
-	return true;
+	/* C strings: no NUL inside */
+	return bm_utf8_valid(s, n) && !memchr(s, '\0', n);
 }
 
 /* Decoding fails with one of these; ap_decode tells msgpack from shape. */

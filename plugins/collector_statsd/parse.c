@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bearmon/bm_event.h>
+
 static const char *const result_names[STATSD_N_RESULTS] = {
 	[STATSD_OK] = "ok",
 	[STATSD_ERR_SYNTAX] = "syntax",
@@ -54,41 +56,7 @@ const char *statsd_result_text(enum statsd_result r)
 
 bool statsd_utf8_valid(const char *str, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	const unsigned char *e = s + n;
-	while (s < e) {
-		unsigned c = *s;
-		if (c < 0x80) {
-			s++;
-			continue;
-		}
-		size_t len;
-		unsigned lo = 0x80, hi = 0xbf; /* bounds of the second byte */
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			if (c == 0xe0)
-				lo = 0xa0; /* overlong */
-			else if (c == 0xed)
-				hi = 0x9f; /* surrogates */
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			if (c == 0xf0)
-				lo = 0x90; /* overlong */
-			else if (c == 0xf4)
-				hi = 0x8f; /* above U+10FFFF */
-		} else {
-			return false;
-		}
-		if ((size_t)(e - s) < len || s[1] < lo || s[1] > hi)
-			return false;
-		for (size_t i = 2; i < len; i++)
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-		s += len;
-	}
-	return true;
+	return bm_utf8_valid(str, n);
 }
 
 /* No NUL byte, and valid UTF-8 where a byte >= 0x80 occurs. Eight bytes

@@ -339,38 +339,7 @@ struct bm_series_ref as_series_ref(const struct as_key *k)
 
 size_t as_series_text(const struct as_key *k, char *buf, size_t n)
 {
-	size_t used = 0;
-#define PUT(c)                           \
-	do {                             \
-		if (used + 1 < n)        \
-			buf[used] = (c); \
-		used++;                  \
-	} while (0)
-	for (const char *p = k->name; *p; p++)
-		PUT(*p);
-	PUT('{');
-	for (uint32_t i = 0; i < k->n_labels; i++) {
-		if (i)
-			PUT(',');
-		for (const char *p = k->labels[i].name; *p; p++)
-			PUT(*p);
-		PUT('=');
-		PUT('"');
-		for (const char *p = k->labels[i].value; *p; p++) {
-			if (*p == '\\' || *p == '"' || *p == '\n') {
-				PUT('\\');
-				PUT(*p == '\n' ? 'n' : *p);
-			} else {
-				PUT(*p);
-			}
-		}
-		PUT('"');
-	}
-	PUT('}');
-#undef PUT
-	if (n)
-		buf[used < n ? used : n - 1] = '\0';
-	return used;
+	return bm_series_text(k->name, k->labels, k->n_labels, buf, n);
 }
 
 json_t *as_number(double v)

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <bearmon/bm_event.h>
 #include <strings.h>
 
 #include <bearmon/bm_err.h>
@@ -68,40 +70,7 @@ bool ws_header_has_token(const char *value, const char *token)
 
 bool ws_utf8_valid(const uint8_t *p, size_t n)
 {
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = p[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t need;
-		uint8_t lo = 0x80, hi = 0xbf; /* range of the second byte */
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			if (c == 0xe0)
-				lo = 0xa0; /* overlong */
-			else if (c == 0xed)
-				hi = 0x9f; /* surrogates */
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			if (c == 0xf0)
-				lo = 0x90; /* overlong */
-			else if (c == 0xf4)
-				hi = 0x8f; /* above U+10FFFF */
-		} else {
-			return false;
-		}
-		if (n - i - 1 < need || p[i + 1] < lo || p[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k <= need; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-		i += need + 1;
-	}
-	return true;
+	return bm_utf8_valid(p, n);
 }
 
 bool ws_close_code_valid(int code)

@@ -22,29 +22,13 @@
 static int put(struct bm_buf *o, const char *s, size_t n) { return bm_buf_append(o, s, n); }
 static int puts_(struct bm_buf *o, const char *s) { return put(o, s, strlen(s)); }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
-static size_t utf8_len(const uint8_t *s, size_t n)
-{
-	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-		   : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-	if (!len || len > n || (len == 2 && s[0] < 0xc2) || (len == 4 && s[0] > 0xf4))
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	}
-	if ((len == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (len == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
-	    (len == 4 && s[0] == 0xf0 && s[1] < 0x90) || (len == 4 && s[0] == 0xf4 && s[1] >= 0x90))
-		return 0; /* overlong, surrogate, above U+10FFFF */
-	return len;
-}
 
 /* A JSON string; invalid UTF-8 becomes U+FFFD so the output stays valid. */
 static int json_str(struct bm_buf *o, const uint8_t *s, size_t n)
 {
 	int rc = put(o, "\"", 1);
 	for (size_t i = 0; i < n && !rc;) {
-		size_t len = utf8_len(s + i, n - i);
+		size_t len = bm_utf8_len(s + i, n - i);
 		char esc[8];
 		if (!len) {
 			rc = puts_(o, "\\ufffd");

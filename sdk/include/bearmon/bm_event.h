@@ -147,6 +147,19 @@ struct bm_label {
 			    * Prometheus, so producers drop empty labels */
 };
 
+/* The canonical text of a series, name{a="x",b="y"} with Prometheus'
+ * escaping (\\, \", \n), as the store, the APIs and the UI show it (since
+ * ABI 1.2). Returns the length it needs, as snprintf does; buf gets at most
+ * n - 1 bytes and a NUL. */
+size_t bm_series_text(const char *name, const struct bm_label *l, uint32_t n_labels, char *buf,
+		      size_t n);
+/* UTF-8 (since ABI 1.2): the length of the valid sequence at s (n bytes
+ * left), 0 when none starts there (overlong forms, surrogates and code
+ * points above U+10FFFF are invalid); and whether all n bytes are valid.
+ * NUL is a valid character: callers that need C strings check for it. */
+size_t bm_utf8_len(const void *s, size_t n);
+bool bm_utf8_valid(const void *s, size_t n);
+
 /* Sort n labels by name (byte order, as Prometheus does), in place.
  * Encoders do not sort: a series' label set must be sorted once, by its
  * producer, so that equal series encode to equal bytes. */
