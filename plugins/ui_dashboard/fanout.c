@@ -435,9 +435,12 @@ static bool anyone_wants(const struct dash *d, int topic)
 static void batch_add(struct dash *d, int topic, const char *json, size_t len)
 {
 	struct dash_batch *b = &d->batches[topic];
-	char *copy = strndup(json, len);
+	/* json is a buffer, not a C string: copy exactly len bytes */
+	char *copy = malloc(len + 1);
 	if (!copy)
 		return;
+	memcpy(copy, json, len);
+	copy[len] = '\0';
 	if ((int64_t)b->n >= d->conf->max_batched_events) {
 		STAT_ADD(d, events_dropped, 1);
 		free(b->json[0]);
