@@ -34,9 +34,13 @@ STATSD_PORT=$((PORT + 1))
 mkdir -p "$WORK/conf.d"
 cp "$ROOT"/conf/conf.d/*.conf "$WORK/conf.d/"
 have_statsd=false
-if [ -f "$BUILD/plugins/bm_collector_statsd.so" ] && grep -q 'collector/statsd' "$WORK"/conf.d/*.conf; then
+SETS=()
+# the statsd instance of the shipped conf.d, on this run's own port
+statsd_inst=$(grep -l 'collector/statsd' "$WORK"/conf.d/*.conf 2>/dev/null | head -n 1 |
+	xargs -r sed -n 's/^\([a-z0-9_]*\)[[:space:]]*=[[:space:]]*{.*/\1/p' | head -n 1)
+if [ -f "$BUILD/plugins/bm_collector_statsd.so" ] && [ -n "$statsd_inst" ]; then
 	have_statsd=true
-	sed -i -E "s/\"127\.0\.0\.1:8125\"/\"127.0.0.1:$STATSD_PORT\"/g" "$WORK"/conf.d/*.conf
+	SETS+=(--set "$statsd_inst.udp_listen=127.0.0.1:$STATSD_PORT")
 fi
 {
 	echo "data_dir = \"$WORK/data\";"
@@ -45,7 +49,7 @@ fi
 	echo "interval = \"1s\";"
 	echo "http = { listen = \"127.0.0.1:$PORT\"; };"
 } >"$WORK/bearmon.conf"
-"$BUILD/core/bearmond" -c "$WORK/bearmon.conf" >"$WORK/log" 2>&1 &
+"$BUILD/core/bearmond" -c "$WORK/bearmon.conf" "${SETS[@]}" >"$WORK/log" 2>&1 &
 DPID=$!
 URL=http://127.0.0.1:$PORT
 for _ in $(seq 100); do curl -sf "$URL/api/bearmon/v1/status" >/dev/null && break; sleep 0.1; done

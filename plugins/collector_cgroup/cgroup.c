@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../common/procfs.h"
+#include "../common/publish.h"
 
 struct cg_conf {
 	char *root;      /* cgroup root: the v2 mount, or the tmpfs holding v1 controllers */
@@ -86,7 +87,7 @@ enum cg_fam {
 	F_CPU_USAGE, F_CPU_USER, F_CPU_SYSTEM, F_CFS_PERIODS, F_CFS_THR_PERIODS, F_CFS_THR_SECONDS,
 	F_CPU_QUOTA, F_CPU_PERIOD,
 	F_MEM_USAGE, F_MEM_WS, F_MEM_RSS, F_MEM_CACHE, F_MEM_MAPPED, F_MEM_SWAP, F_MEM_MAX_USAGE,
-	F_MEM_FAILCNT, F_MEM_LIMIT, F_MEM_RESERVATION, F_MEM_HIGH, F_OOM, F_MEM_EVENTS,
+	F_MEM_FAILCNT, F_MEM_LIMIT, F_MEM_RESERVATION, F_MEM_HIGH, F_OOM, F_MEM_EVENTS, F_MEM_FAILURES,
 	F_FS_RBYTES, F_FS_WBYTES, F_FS_READS, F_FS_WRITES,
 	F_TASKS, F_PIDS_MAX,
 	F_PSI_CPU_SOME, F_PSI_CPU_FULL, F_PSI_MEM_SOME, F_PSI_MEM_FULL, F_PSI_IO_SOME, F_PSI_IO_FULL,
@@ -123,6 +124,7 @@ static const struct {
 	[F_MEM_HIGH] = {"container_spec_memory_high_bytes", G, "bytes", "memory.high throttling threshold (cgroup v2), only when set"},
 	[F_OOM] = {"container_oom_events_total", C, NULL, "count of out of memory kills in the cgroup"},
 	[F_MEM_EVENTS] = {"container_memory_events_total", C, NULL, "memory.events counters by event (low, high, max, oom, oom_kill)"},
+	[F_MEM_FAILURES] = {"container_memory_failures_total", C, NULL, "page faults (failure_type pgfault, pgmajfault) of the cgroup (scope container) or of its subtree (scope hierarchy), memory.stat"},
 	[F_FS_RBYTES] = {"container_fs_reads_bytes_total", C, "bytes", "cumulative bytes read, by device"},
 	[F_FS_WBYTES] = {"container_fs_writes_bytes_total", C, "bytes", "cumulative bytes written, by device"},
 	[F_FS_READS] = {"container_fs_reads_total", C, NULL, "cumulative count of reads completed, by device"},
@@ -148,6 +150,7 @@ enum {
 	CG_MAX_DEVS = 64,       /* cached MAJ:MIN -> name */
 	CG_DEV_REFRESH = 300,   /* collections between device name refreshes */
 	CG_MAX_LABELS = 4,      /* cgroup, unit, container_id, one more */
+	CG_MAX_HELD_DIRS = 1024, /* directory fds kept open at most */
 };
 
 /* statfs f_type of cgroup v1 and v2 mounts (linux/magic.h) */
@@ -157,11 +160,94 @@ enum {
 /* v1 reports "no limit" as a page-rounded LLONG_MAX (9223372036854771712). */
 #define CG_V1_UNLIMITED (1ull << 62)
 
+/* The files read in a cgroup directory, indexes of cg_files[] and of a
+ * node's kept-open files. */
+enum cg_file {
+	CGF_BLKIO_THROTTLE_IO_SERVICE_BYTES,
+	CGF_BLKIO_THROTTLE_IO_SERVICE_BYTES_RECURSIVE,
+	CGF_BLKIO_THROTTLE_IO_SERVICED,
+	CGF_BLKIO_THROTTLE_IO_SERVICED_RECURSIVE,
+	CGF_CPU_CFS_PERIOD_US,
+	CGF_CPU_CFS_QUOTA_US,
+	CGF_CPU_MAX,
+	CGF_CPU_PRESSURE,
+	CGF_CPU_STAT,
+	CGF_CPUACCT_STAT,
+	CGF_CPUACCT_USAGE,
+	CGF_IO_PRESSURE,
+	CGF_IO_STAT,
+	CGF_MEMORY_CURRENT,
+	CGF_MEMORY_EVENTS,
+	CGF_MEMORY_FAILCNT,
+	CGF_MEMORY_HIGH,
+	CGF_MEMORY_LIMIT_IN_BYTES,
+	CGF_MEMORY_MAX,
+	CGF_MEMORY_MAX_USAGE_IN_BYTES,
+	CGF_MEMORY_MIN,
+	CGF_MEMORY_OOM_CONTROL,
+	CGF_MEMORY_PEAK,
+	CGF_MEMORY_PRESSURE,
+	CGF_MEMORY_SOFT_LIMIT_IN_BYTES,
+	CGF_MEMORY_STAT,
+	CGF_MEMORY_SWAP_CURRENT,
+	CGF_MEMORY_USAGE_IN_BYTES,
+	CGF_PIDS_CURRENT,
+	CGF_PIDS_MAX,
+	CGF_N
+};
+static const char *const cg_files[CGF_N] = {
+	[CGF_BLKIO_THROTTLE_IO_SERVICE_BYTES] = "blkio.throttle.io_service_bytes",
+	[CGF_BLKIO_THROTTLE_IO_SERVICE_BYTES_RECURSIVE] = "blkio.throttle.io_service_bytes_recursive",
+	[CGF_BLKIO_THROTTLE_IO_SERVICED] = "blkio.throttle.io_serviced",
+	[CGF_BLKIO_THROTTLE_IO_SERVICED_RECURSIVE] = "blkio.throttle.io_serviced_recursive",
+	[CGF_CPU_CFS_PERIOD_US] = "cpu.cfs_period_us",
+	[CGF_CPU_CFS_QUOTA_US] = "cpu.cfs_quota_us",
+	[CGF_CPU_MAX] = "cpu.max",
+	[CGF_CPU_PRESSURE] = "cpu.pressure",
+	[CGF_CPU_STAT] = "cpu.stat",
+	[CGF_CPUACCT_STAT] = "cpuacct.stat",
+	[CGF_CPUACCT_USAGE] = "cpuacct.usage",
+	[CGF_IO_PRESSURE] = "io.pressure",
+	[CGF_IO_STAT] = "io.stat",
+	[CGF_MEMORY_CURRENT] = "memory.current",
+	[CGF_MEMORY_EVENTS] = "memory.events",
+	[CGF_MEMORY_FAILCNT] = "memory.failcnt",
+	[CGF_MEMORY_HIGH] = "memory.high",
+	[CGF_MEMORY_LIMIT_IN_BYTES] = "memory.limit_in_bytes",
+	[CGF_MEMORY_MAX] = "memory.max",
+	[CGF_MEMORY_MAX_USAGE_IN_BYTES] = "memory.max_usage_in_bytes",
+	[CGF_MEMORY_MIN] = "memory.min",
+	[CGF_MEMORY_OOM_CONTROL] = "memory.oom_control",
+	[CGF_MEMORY_PEAK] = "memory.peak",
+	[CGF_MEMORY_PRESSURE] = "memory.pressure",
+	[CGF_MEMORY_SOFT_LIMIT_IN_BYTES] = "memory.soft_limit_in_bytes",
+	[CGF_MEMORY_STAT] = "memory.stat",
+	[CGF_MEMORY_SWAP_CURRENT] = "memory.swap.current",
+	[CGF_MEMORY_USAGE_IN_BYTES] = "memory.usage_in_bytes",
+	[CGF_PIDS_CURRENT] = "pids.current",
+	[CGF_PIDS_MAX] = "pids.max",
+};
+
 struct cg_hier {
 	char path[PATH_MAX];
 	unsigned mask; /* CGC_* */
 	dev_t dev;
 	ino_t ino;
+	bool kernfs;   /* on cgroupfs (checked when its root is opened) */
+};
+
+/*
+ * A cgroup directory of one hierarchy on cgroupfs, kept between
+ * collections: its directory fd and its files stay open, so that a
+ * collection reads each file with one pread instead of a path walk, an
+ * open (which allocates on kernfs), a read and a close, several times
+ * cheaper. Nodes not visited in a collection (removed cgroups) are closed.
+ */
+struct cg_node {
+	uint64_t key;  /* cg_node_key() of hierarchy and path; 0: empty slot */
+	uint32_t gen;  /* collection it was last visited in */
+	int dirfd;     /* -1: not held */
+	struct pf_file f[CGF_N];
 };
 
 /* Paths seen in this collection (several v1 walks visit the same path):
@@ -215,7 +301,13 @@ struct cg {
 	size_t n_devs;
 	unsigned collections;
 
+	struct cg_node *nodes; /* open addressing, nodes_cap a power of two, 3/4 full at most */
+	size_t nodes_cap, nodes_n;
+	size_t dirs_held;
+	struct cg_node *node;  /* the cgroup being read; NULL: open each file */
+
 	struct bm_batch batch;
+	struct pub_families families; /* metadata already published */
 	char buf[CG_BUF];
 };
 
@@ -378,7 +470,8 @@ static void cg_detect(struct cg *p)
 /* Batch helpers                                                      */
 /* ------------------------------------------------------------------ */
 
-static void cg_add(struct cg *p, enum cg_fam f, double v, const char *xname, const char *xval)
+/* A sample of family f with the cgroup's labels and nx more. */
+static void cg_add_labels(struct cg *p, enum cg_fam f, double v, const struct bm_label *x, size_t nx)
 {
 	if (p->rc)
 		return;
@@ -388,12 +481,31 @@ static void cg_add(struct cg *p, enum cg_fam f, double v, const char *xname, con
 			return;
 		p->declared |= 1ull << f;
 	}
-	struct bm_label l[CG_MAX_LABELS + 1];
+	struct bm_label l[CG_MAX_LABELS + 2];
 	size_t n = p->n_lab;
 	memcpy(l, p->lab, n * sizeof(l[0]));
-	if (xname)
-		l[n++] = (struct bm_label){xname, xval};
+	for (size_t i = 0; i < nx && n < sizeof(l) / sizeof(l[0]); i++)
+		l[n++] = x[i];
 	p->rc = bm_batch_add(&p->batch, cg_fam[f].name, v, l, n);
+}
+
+static void cg_add(struct cg *p, enum cg_fam f, double v, const char *xname, const char *xval)
+{
+	const struct bm_label x = {xname, xval};
+	cg_add_labels(p, f, v, &x, xname ? 1 : 0);
+}
+
+/* container_memory_failures_total{failure_type,scope}: v[0] pgfault,
+ * v[1] pgmajfault when found. */
+static void cg_failures(struct cg *p, unsigned found, const uint64_t *v, const char *scope)
+{
+	static const char *const types[2] = {"pgfault", "pgmajfault"};
+	for (int i = 0; i < 2; i++) {
+		if (!((found >> i) & 1u))
+			continue;
+		const struct bm_label x[2] = {{"failure_type", types[i]}, {"scope", scope}};
+		cg_add_labels(p, F_MEM_FAILURES, (double)v[i], x, 2);
+	}
 }
 
 static bool cg_is_hex64(const char *s, const char *start, const char *end)
@@ -453,9 +565,10 @@ static void cg_labels(struct cg *p, const char *path)
 
 /* dfd/name into p->buf. NULL when absent, vanished or empty:
  * a cgroup removed under us answers ENOENT or ENODEV, which is not an error. */
-static char *cg_read(struct cg *p, int dfd, const char *name)
+static char *cg_read(struct cg *p, int dfd, enum cg_file id)
 {
-	ssize_t n = pf_read_at(dfd, name, p->buf, sizeof(p->buf));
+	ssize_t n = p->node ? pf_file_read(&p->node->f[id], dfd, cg_files[id], p->buf, sizeof(p->buf))
+			    : pf_read_at(dfd, cg_files[id], p->buf, sizeof(p->buf));
 	if (n <= 0)
 		return NULL;
 	if ((size_t)n == sizeof(p->buf) - 1) { /* truncated: keep whole lines */
@@ -469,9 +582,9 @@ static char *cg_read(struct cg *p, int dfd, const char *name)
 
 enum { CG_VAL_NONE, CG_VAL_NUM, CG_VAL_MAX };
 /* A file with one number, or "max" (v2 for no limit). */
-static int cg_read_value(struct cg *p, int dfd, const char *name, uint64_t *v)
+static int cg_read_value(struct cg *p, int dfd, enum cg_file id, uint64_t *v)
 {
-	const char *s = cg_read(p, dfd, name);
+	const char *s = cg_read(p, dfd, id);
 	if (!s)
 		return CG_VAL_NONE;
 	if (strncmp(s, "max", 3) == 0 && (s[3] == '\n' || s[3] == '\0'))
@@ -618,9 +731,9 @@ static int cg_blkio(struct cg *p, const char *s, enum cg_fam f_read, enum cg_fam
 }
 
 /* The "total=" of the some and full lines of a pressure file, in µs. */
-static void cg_psi(struct cg *p, int dfd, const char *name, enum cg_fam f_some, enum cg_fam f_full)
+static void cg_psi(struct cg *p, int dfd, enum cg_file id, enum cg_fam f_some, enum cg_fam f_full)
 {
-	const char *s = cg_read(p, dfd, name);
+	const char *s = cg_read(p, dfd, id);
 	while (s && *s) {
 		const char *eol = strchrnul(s, '\n');
 		enum cg_fam f = strncmp(s, "some ", 5) == 0 ? f_some : strncmp(s, "full ", 5) == 0 ? f_full : F_N;
@@ -634,16 +747,16 @@ static void cg_psi(struct cg *p, int dfd, const char *name, enum cg_fam f_some, 
 
 static void cg_read_psi(struct cg *p, int dfd)
 {
-	cg_psi(p, dfd, "cpu.pressure", F_PSI_CPU_SOME, F_PSI_CPU_FULL);
-	cg_psi(p, dfd, "memory.pressure", F_PSI_MEM_SOME, F_PSI_MEM_FULL);
-	cg_psi(p, dfd, "io.pressure", F_PSI_IO_SOME, F_PSI_IO_FULL);
+	cg_psi(p, dfd, CGF_CPU_PRESSURE, F_PSI_CPU_SOME, F_PSI_CPU_FULL);
+	cg_psi(p, dfd, CGF_MEMORY_PRESSURE, F_PSI_MEM_SOME, F_PSI_MEM_FULL);
+	cg_psi(p, dfd, CGF_IO_PRESSURE, F_PSI_IO_SOME, F_PSI_IO_FULL);
 }
 
 /* A limit gauge only when a limit is set. */
-static void cg_limit(struct cg *p, int dfd, const char *name, enum cg_fam f, bool zero_is_unset)
+static void cg_limit(struct cg *p, int dfd, enum cg_file id, enum cg_fam f, bool zero_is_unset)
 {
 	uint64_t v;
-	if (cg_read_value(p, dfd, name, &v) == CG_VAL_NUM && v < CG_V1_UNLIMITED && !(zero_is_unset && v == 0))
+	if (cg_read_value(p, dfd, id, &v) == CG_VAL_NUM && v < CG_V1_UNLIMITED && !(zero_is_unset && v == 0))
 		cg_add(p, f, (double)v, NULL, NULL);
 }
 
@@ -674,14 +787,14 @@ static void cg_v2(struct cg *p, int dfd)
 	const char *s;
 
 	static const char *const cpu_keys[] = {"usage_usec", "user_usec", "system_usec", "nr_periods", "nr_throttled", "throttled_usec"};
-	if ((s = cg_read(p, dfd, "cpu.stat"))) {
+	if ((s = cg_read(p, dfd, CGF_CPU_STAT))) {
 		unsigned m = cg_kv(s, cpu_keys, 6, v);
 		static const enum cg_fam f[] = {F_CPU_USAGE, F_CPU_USER, F_CPU_SYSTEM, F_CFS_PERIODS, F_CFS_THR_PERIODS, F_CFS_THR_SECONDS};
 		for (int i = 0; i < 6; i++)
 			if (HAS(m, i))
 				cg_add(p, f[i], i == 3 || i == 4 ? (double)v[i] : (double)v[i] / 1e6, NULL, NULL);
 	}
-	if ((s = cg_read(p, dfd, "cpu.max"))) { /* "max 100000" or "50000 100000" */
+	if ((s = cg_read(p, dfd, CGF_CPU_MAX))) { /* "max 100000" or "50000 100000" */
 		const char *e = NULL;
 		uint64_t quota, period;
 		bool has_quota = pf_parse_u64(s, &quota, &e);
@@ -694,20 +807,22 @@ static void cg_v2(struct cg *p, int dfd)
 	}
 
 	uint64_t usage = 0;
-	bool has_usage = cg_read_value(p, dfd, "memory.current", &usage) == CG_VAL_NUM;
-	static const char *const mem_keys[] = {"anon", "file", "file_mapped", "inactive_file"};
-	unsigned m = (s = cg_read(p, dfd, "memory.stat")) ? cg_kv(s, mem_keys, 4, v) : 0;
+	bool has_usage = cg_read_value(p, dfd, CGF_MEMORY_CURRENT, &usage) == CG_VAL_NUM;
+	static const char *const mem_keys[] = {"anon", "file", "file_mapped", "inactive_file", "pgfault",
+					       "pgmajfault"};
+	unsigned m = (s = cg_read(p, dfd, CGF_MEMORY_STAT)) ? cg_kv(s, mem_keys, 6, v) : 0;
 	cg_memory_common(p, has_usage, usage, m, v);
+	cg_failures(p, m >> 4, v + 4, "hierarchy"); /* v2 memory.stat counts the subtree */
 	uint64_t x;
-	if (cg_read_value(p, dfd, "memory.swap.current", &x) == CG_VAL_NUM)
+	if (cg_read_value(p, dfd, CGF_MEMORY_SWAP_CURRENT, &x) == CG_VAL_NUM)
 		cg_add(p, F_MEM_SWAP, (double)x, NULL, NULL);
-	if (cg_read_value(p, dfd, "memory.peak", &x) == CG_VAL_NUM)
+	if (cg_read_value(p, dfd, CGF_MEMORY_PEAK, &x) == CG_VAL_NUM)
 		cg_add(p, F_MEM_MAX_USAGE, (double)x, NULL, NULL);
-	cg_limit(p, dfd, "memory.max", F_MEM_LIMIT, false);
-	cg_limit(p, dfd, "memory.high", F_MEM_HIGH, false);
-	cg_limit(p, dfd, "memory.min", F_MEM_RESERVATION, true);
+	cg_limit(p, dfd, CGF_MEMORY_MAX, F_MEM_LIMIT, false);
+	cg_limit(p, dfd, CGF_MEMORY_HIGH, F_MEM_HIGH, false);
+	cg_limit(p, dfd, CGF_MEMORY_MIN, F_MEM_RESERVATION, true);
 	static const char *const ev_keys[] = {"low", "high", "max", "oom", "oom_kill"};
-	if ((s = cg_read(p, dfd, "memory.events"))) {
+	if ((s = cg_read(p, dfd, CGF_MEMORY_EVENTS))) {
 		m = cg_kv(s, ev_keys, 5, v);
 		for (int i = 0; i < 5; i++)
 			if (HAS(m, i))
@@ -716,12 +831,12 @@ static void cg_v2(struct cg *p, int dfd)
 			cg_add(p, F_OOM, (double)v[4], NULL, NULL);
 	}
 
-	if ((s = cg_read(p, dfd, "io.stat")))
+	if ((s = cg_read(p, dfd, CGF_IO_STAT)))
 		cg_io_stat(p, s);
 
-	if (cg_read_value(p, dfd, "pids.current", &x) == CG_VAL_NUM)
+	if (cg_read_value(p, dfd, CGF_PIDS_CURRENT, &x) == CG_VAL_NUM)
 		cg_add(p, F_TASKS, (double)x, NULL, NULL);
-	cg_limit(p, dfd, "pids.max", F_PIDS_MAX, false);
+	cg_limit(p, dfd, CGF_PIDS_MAX, F_PIDS_MAX, false);
 
 	cg_read_psi(p, dfd);
 }
@@ -729,14 +844,14 @@ static void cg_v2(struct cg *p, int dfd)
 static void cg_v1_cpuacct(struct cg *p, int dfd)
 {
 	uint64_t v;
-	if (cg_read_value(p, dfd, "cpuacct.usage", &v) == CG_VAL_NUM)
+	if (cg_read_value(p, dfd, CGF_CPUACCT_USAGE, &v) == CG_VAL_NUM)
 		cg_add(p, F_CPU_USAGE, (double)v / 1e9, NULL, NULL);
 	/* user and system in USER_HZ ticks, as cAdvisor reads them: one file
 	 * instead of cpuacct.usage_user + cpuacct.usage_sys (ns, 4.7+), and
 	 * every cgroup file costs a few microseconds to open and read */
 	static const char *const keys[] = {"user", "system"};
 	uint64_t t[2];
-	const char *s = cg_read(p, dfd, "cpuacct.stat");
+	const char *s = cg_read(p, dfd, CGF_CPUACCT_STAT);
 	unsigned m = s ? cg_kv(s, keys, 2, t) : 0;
 	if (HAS(m, 0))
 		cg_add(p, F_CPU_USER, (double)t[0] / (double)p->clk_tck, NULL, NULL);
@@ -748,7 +863,7 @@ static void cg_v1_cpu(struct cg *p, int dfd)
 {
 	static const char *const keys[] = {"nr_periods", "nr_throttled", "throttled_time"};
 	uint64_t v[3];
-	const char *s = cg_read(p, dfd, "cpu.stat");
+	const char *s = cg_read(p, dfd, CGF_CPU_STAT);
 	unsigned m = s ? cg_kv(s, keys, 3, v) : 0;
 	if (HAS(m, 0))
 		cg_add(p, F_CFS_PERIODS, (double)v[0], NULL, NULL);
@@ -757,23 +872,28 @@ static void cg_v1_cpu(struct cg *p, int dfd)
 	if (HAS(m, 2))
 		cg_add(p, F_CFS_THR_SECONDS, (double)v[2] / 1e9, NULL, NULL);
 	uint64_t period;
-	if (cg_read_value(p, dfd, "cpu.cfs_period_us", &period) == CG_VAL_NUM) {
+	if (cg_read_value(p, dfd, CGF_CPU_CFS_PERIOD_US, &period) == CG_VAL_NUM) {
 		cg_add(p, F_CPU_PERIOD, (double)period, NULL, NULL);
 		/* -1 = no quota: fails cg_u64 and is skipped */
-		cg_limit(p, dfd, "cpu.cfs_quota_us", F_CPU_QUOTA, false);
+		cg_limit(p, dfd, CGF_CPU_CFS_QUOTA_US, F_CPU_QUOTA, false);
 	}
 }
 
 static void cg_v1_memory(struct cg *p, int dfd)
 {
 	uint64_t usage = 0, x, st[5], tot[5];
-	bool has_usage = cg_read_value(p, dfd, "memory.usage_in_bytes", &usage) == CG_VAL_NUM;
+	bool has_usage = cg_read_value(p, dfd, CGF_MEMORY_USAGE_IN_BYTES, &usage) == CG_VAL_NUM;
 	/* hierarchical totals (total_*) as cAdvisor uses them, else the local ones */
 	static const char *const keys[] = {"rss", "cache", "mapped_file", "inactive_file", "swap"};
 	static const char *const tkeys[] = {"total_rss", "total_cache", "total_mapped_file", "total_inactive_file", "total_swap"};
-	const char *s = cg_read(p, dfd, "memory.stat");
+	static const char *const fkeys[] = {"pgfault", "pgmajfault", "total_pgfault", "total_pgmajfault"};
+	uint64_t fv[4];
+	const char *s = cg_read(p, dfd, CGF_MEMORY_STAT);
 	unsigned m = s ? cg_kv(s, keys, 5, st) : 0;
 	unsigned tm = s ? cg_kv(s, tkeys, 5, tot) : 0;
+	unsigned fm = s ? cg_kv(s, fkeys, 4, fv) : 0;
+	cg_failures(p, fm, fv, "container");
+	cg_failures(p, fm >> 2, fv + 2, "hierarchy");
 	for (int i = 0; i < 5; i++)
 		if (HAS(tm, i)) {
 			st[i] = tot[i];
@@ -782,29 +902,29 @@ static void cg_v1_memory(struct cg *p, int dfd)
 	cg_memory_common(p, has_usage, usage, m, st);
 	if (HAS(m, 4))
 		cg_add(p, F_MEM_SWAP, (double)st[4], NULL, NULL);
-	if (cg_read_value(p, dfd, "memory.max_usage_in_bytes", &x) == CG_VAL_NUM)
+	if (cg_read_value(p, dfd, CGF_MEMORY_MAX_USAGE_IN_BYTES, &x) == CG_VAL_NUM)
 		cg_add(p, F_MEM_MAX_USAGE, (double)x, NULL, NULL);
-	if (cg_read_value(p, dfd, "memory.failcnt", &x) == CG_VAL_NUM)
+	if (cg_read_value(p, dfd, CGF_MEMORY_FAILCNT, &x) == CG_VAL_NUM)
 		cg_add(p, F_MEM_FAILCNT, (double)x, NULL, NULL);
-	cg_limit(p, dfd, "memory.limit_in_bytes", F_MEM_LIMIT, false);
-	cg_limit(p, dfd, "memory.soft_limit_in_bytes", F_MEM_RESERVATION, false);
+	cg_limit(p, dfd, CGF_MEMORY_LIMIT_IN_BYTES, F_MEM_LIMIT, false);
+	cg_limit(p, dfd, CGF_MEMORY_SOFT_LIMIT_IN_BYTES, F_MEM_RESERVATION, false);
 	static const char *const okeys[] = {"oom_kill"}; /* kernel 4.13+ */
-	if ((s = cg_read(p, dfd, "memory.oom_control")) && cg_kv(s, okeys, 1, &x))
+	if ((s = cg_read(p, dfd, CGF_MEMORY_OOM_CONTROL)) && cg_kv(s, okeys, 1, &x))
 		cg_add(p, F_OOM, (double)x, NULL, NULL);
 }
 
 static void cg_v1_blkio(struct cg *p, int dfd)
 {
 	/* the _recursive files include descendants, as v2 io.stat does */
-	const char *s = cg_read(p, dfd, "blkio.throttle.io_service_bytes_recursive");
+	const char *s = cg_read(p, dfd, CGF_BLKIO_THROTTLE_IO_SERVICE_BYTES_RECURSIVE);
 	if (!s)
-		s = cg_read(p, dfd, "blkio.throttle.io_service_bytes");
+		s = cg_read(p, dfd, CGF_BLKIO_THROTTLE_IO_SERVICE_BYTES);
 	/* no device line in the bytes file ("Total 0"): none in the ops file */
 	if (!s || !cg_blkio(p, s, F_FS_RBYTES, F_FS_WBYTES))
 		return;
-	s = cg_read(p, dfd, "blkio.throttle.io_serviced_recursive");
+	s = cg_read(p, dfd, CGF_BLKIO_THROTTLE_IO_SERVICED_RECURSIVE);
 	if (!s)
-		s = cg_read(p, dfd, "blkio.throttle.io_serviced");
+		s = cg_read(p, dfd, CGF_BLKIO_THROTTLE_IO_SERVICED);
 	if (s)
 		cg_blkio(p, s, F_FS_READS, F_FS_WRITES);
 }
@@ -812,9 +932,9 @@ static void cg_v1_blkio(struct cg *p, int dfd)
 static void cg_v1_pids(struct cg *p, int dfd)
 {
 	uint64_t x;
-	if (cg_read_value(p, dfd, "pids.current", &x) == CG_VAL_NUM)
+	if (cg_read_value(p, dfd, CGF_PIDS_CURRENT, &x) == CG_VAL_NUM)
 		cg_add(p, F_TASKS, (double)x, NULL, NULL);
-	cg_limit(p, dfd, "pids.max", F_PIDS_MAX, false);
+	cg_limit(p, dfd, CGF_PIDS_MAX, F_PIDS_MAX, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -907,6 +1027,116 @@ static void cg_read_cgroup(struct cg *p, const struct cg_hier *h, int dfd, const
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* Kept-open cgroup directories                                        */
+/* ------------------------------------------------------------------ */
+
+static uint64_t cg_node_key(int hier, const char *path, size_t len)
+{
+	uint64_t k = cg_hash(path, len) ^ ((uint64_t)(hier + 1) * 0x9e3779b97f4a7c15ull);
+	return k ? k : 1;
+}
+
+/* The slot of key: where it is, or the empty one where it would go. */
+static struct cg_node *cg_node_slot(struct cg_node *t, size_t cap, uint64_t key)
+{
+	for (size_t i = (size_t)key & (cap - 1);; i = (i + 1) & (cap - 1))
+		if (t[i].key == key || t[i].key == 0)
+			return &t[i];
+}
+
+static void cg_node_close(struct cg *p, struct cg_node *n)
+{
+	for (int i = 0; i < CGF_N; i++)
+		pf_file_close(&n->f[i]);
+	if (n->dirfd >= 0) {
+		close(n->dirfd);
+		p->dirs_held--;
+	}
+	n->dirfd = -1;
+}
+
+/* Move the nodes of this collection (all, when keep_all) into a table of
+ * cap slots, closing the others. false when memory runs out (nothing
+ * changed then). */
+static bool cg_nodes_rebuild(struct cg *p, size_t cap, bool keep_all)
+{
+	struct cg_node *t = calloc(cap, sizeof(*t));
+	if (!t)
+		return false;
+	size_t n = 0;
+	for (size_t i = 0; i < p->nodes_cap; i++) {
+		struct cg_node *e = &p->nodes[i];
+		if (!e->key)
+			continue;
+		if (!keep_all && e->gen != p->gen) {
+			cg_node_close(p, e);
+			continue;
+		}
+		*cg_node_slot(t, cap, e->key) = *e;
+		n++;
+	}
+	free(p->nodes);
+	p->nodes = t;
+	p->nodes_cap = cap;
+	p->nodes_n = n;
+	return true;
+}
+
+/* The node of hierarchy hier and path (visited now), created when new;
+ * NULL when memory runs out. Pointers last until the next call. */
+static struct cg_node *cg_node_get(struct cg *p, int hier, const char *path, size_t len)
+{
+	uint64_t key = cg_node_key(hier, path, len);
+	struct cg_node *n = p->nodes_cap ? cg_node_slot(p->nodes, p->nodes_cap, key) : NULL;
+	if (!n || !n->key) { /* new: make room first */
+		if (4 * (p->nodes_n + 1) > 3 * p->nodes_cap &&
+		    !cg_nodes_rebuild(p, p->nodes_cap ? 2 * p->nodes_cap : 64, true))
+			return NULL;
+		n = cg_node_slot(p->nodes, p->nodes_cap, key);
+	}
+	if (!n->key) {
+		n->key = key;
+		n->dirfd = -1;
+		for (int i = 0; i < CGF_N; i++)
+			n->f[i] = (struct pf_file)PF_FILE_INIT;
+		p->nodes_n++;
+	}
+	n->gen = p->gen;
+	return n;
+}
+
+/* Close the nodes of cgroups not visited in this collection. */
+static void cg_nodes_sweep(struct cg *p)
+{
+	size_t stale = 0;
+	for (size_t i = 0; i < p->nodes_cap; i++)
+		stale += p->nodes[i].key && p->nodes[i].gen != p->gen;
+	if (stale && !cg_nodes_rebuild(p, p->nodes_cap, false)) { /* no memory: close in place */
+		for (size_t i = 0; i < p->nodes_cap; i++)
+			if (p->nodes[i].key && p->nodes[i].gen != p->gen)
+				cg_node_close(p, &p->nodes[i]);
+	}
+}
+
+/* The directory fd of a visited cgroup: the node's, or dir/name opened
+ * now and kept in the node when the hierarchy is on cgroupfs. *held says
+ * whether the caller must leave it open. -1 when it cannot be opened. */
+static int cg_open_dir(struct cg *p, const struct cg_hier *h, struct cg_node *n, int dir,
+		       const char *name, bool *held)
+{
+	*held = n && n->dirfd >= 0;
+	if (*held)
+		return n->dirfd;
+	int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && n && h->kernfs && p->dirs_held < CG_MAX_HELD_DIRS) {
+		n->dirfd = fd;
+		p->dirs_held++;
+		*held = true;
+	}
+	return fd;
+}
+
 #ifdef CG_TESTING
 /* Tests remove directories between readdir and open with this hook, and
  * take the link-count shortcut on fixture trees (ext4, tmpfs count alike). */
@@ -914,9 +1144,12 @@ static void (*cg_test_before_open)(struct cg *p, int dfd, const char *name);
 static bool cg_test_kernfs;
 #endif
 
-static void cg_visit(struct cg *p, const struct cg_hier *h, int dfd, size_t plen, int depth)
+static void cg_visit(struct cg *p, int hi, int dfd, bool held, size_t plen, int depth)
 {
+	const struct cg_hier *h = &p->hier[hi];
+	p->node = cg_node_get(p, hi, p->path, plen);
 	cg_read_cgroup(p, h, dfd, plen ? p->path : "/", plen ? plen : 1);
+	p->node = NULL;
 	if (depth >= p->max_depth || p->rc)
 		return;
 	/* kernfs keeps a directory's link count at 2 + its subdirectories:
@@ -925,6 +1158,8 @@ static void cg_visit(struct cg *p, const struct cg_hier *h, int dfd, size_t plen
 	if (p->kernfs && fstat(dfd, &st) == 0 && st.st_nlink == 2)
 		return;
 	char *dbuf = p->dents + (size_t)depth * CG_DENTS;
+	if (held && lseek(dfd, 0, SEEK_SET) != 0) /* a kept directory: list it from the start */
+		return;
 	for (;;) {
 		ssize_t n = getdents64(dfd, dbuf, CG_DENTS);
 		if (n <= 0)
@@ -944,13 +1179,15 @@ static void cg_visit(struct cg *p, const struct cg_hier *h, int dfd, size_t plen
 			if (cg_test_before_open)
 				cg_test_before_open(p, dfd, name);
 #endif
-			int cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (cfd < 0)
-				continue; /* removed since readdir, or not a directory */
 			p->path[plen] = '/';
 			memcpy(p->path + plen + 1, name, nl + 1);
-			cg_visit(p, h, cfd, plen + 1 + nl, depth + 1);
-			close(cfd);
+			bool cheld;
+			int cfd = cg_open_dir(p, h, cg_node_get(p, hi, p->path, plen + 1 + nl), dfd, name,
+					      &cheld);
+			if (cfd >= 0) /* else removed since readdir, or not a directory */
+				cg_visit(p, hi, cfd, cheld, plen + 1 + nl, depth + 1);
+			if (cfd >= 0 && !cheld)
+				close(cfd);
 			p->path[plen] = '\0';
 		}
 	}
@@ -1020,7 +1257,12 @@ static int cg_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 static void cg_fini(void *state)
 {
 	struct cg *p = state;
+	for (size_t i = 0; i < p->nodes_cap; i++)
+		if (p->nodes[i].key)
+			cg_node_close(p, &p->nodes[i]);
+	free(p->nodes);
 	bm_batch_free(&p->batch);
+	pub_families_free(&p->families);
 	bm_filter_free(&p->filter);
 	free(p->seen);
 	free(p->dents);
@@ -1052,30 +1294,40 @@ static int cg_collect(void *state, int64_t now_ms, struct bm_err *err)
 	p->path[0] = '\0';
 
 	for (int i = 0; i < p->n_hier && !p->rc; i++) {
-		const struct cg_hier *h = &p->hier[i];
-		int fd = open(h->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct cg_hier *h = &p->hier[i];
+		struct cg_node *root = cg_node_get(p, i, "", 0);
+		bool held = root && root->dirfd >= 0;
+		int fd = held ? root->dirfd : open(h->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0) {
 			if (!fail)
 				fail = bm_err_set(err, BM_EIO, "cannot open %s: %s", h->path, strerror(errno));
 			continue;
 		}
-		struct statfs sfs;
-		p->kernfs = fstatfs(fd, &sfs) == 0 &&
-			    (sfs.f_type == CG_CGROUP_SUPER_MAGIC || sfs.f_type == CG_CGROUP2_SUPER_MAGIC);
+		if (!held) {
+			struct statfs sfs;
+			h->kernfs = fstatfs(fd, &sfs) == 0 && (sfs.f_type == CG_CGROUP_SUPER_MAGIC ||
+							       sfs.f_type == CG_CGROUP2_SUPER_MAGIC);
+			if (root && h->kernfs) {
+				root->dirfd = fd;
+				p->dirs_held++;
+				held = true;
+			}
+		}
+		p->kernfs = h->kernfs;
 #ifdef CG_TESTING
 		p->kernfs |= cg_test_kernfs;
 #endif
-		cg_visit(p, h, fd, 0, 0);
-		close(fd);
+		cg_visit(p, i, fd, held, 0, 0);
+		if (!held)
+			close(fd);
 	}
+	cg_nodes_sweep(p);
 	p->n_lab = 0;
 	cg_add(p, F_DROPPED, (double)p->dropped_total, NULL, NULL);
 	cg_add(p, F_CGROUPS, (double)p->n_kept, NULL, NULL);
 	if (p->rc)
 		return bm_err_set(err, p->rc, "cannot build the batch: %s", bm_strerror(p->rc));
-	struct bm_metric_batch mb;
-	bm_batch_view(&p->batch, &mb);
-	int rc = bm_metrics_publish(p->ctx, &mb);
+	int rc = publish_batch_once(p->ctx, &p->batch, 0, err, &p->families);
 	return fail ? fail : rc;
 }
 

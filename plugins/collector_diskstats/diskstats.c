@@ -113,11 +113,13 @@ struct ds_state {
 	const struct ds_conf *conf;
 	struct bm_filter filter;
 	char path[PATH_MAX];  /* PROC_ROOT/diskstats */
+	struct pf_file file;  /* PROC_ROOT/diskstats, kept open */
 	char *buf;            /* file contents, grown as needed, kept */
 	size_t cap;
 	struct ds_dev *dev;   /* in file order, vanished ones removed */
 	size_t n_dev, cap_dev;
 	struct bm_batch batch;
+	struct pub_families families; /* metadata already published */
 	bool warned_garbage;  /* a malformed line was logged at warn once */
 	bool warned_full;     /* the device table limit was logged once */
 };
@@ -256,7 +258,9 @@ static void ds_fini(void *state)
 	if (!s)
 		return;
 	bm_filter_free(&s->filter);
+	pf_file_close(&s->file);
 	bm_batch_free(&s->batch);
+	pub_families_free(&s->families);
 	free(s->buf);
 	free(s->dev);
 	bm_free(s);
@@ -270,6 +274,7 @@ static int ds_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	s->ctx = ctx;
 	s->conf = c;
+	s->file = (struct pf_file)PF_FILE_INIT;
 	const char *root = c->proc_root ? c->proc_root : "/proc";
 	if (!pf_path(s->path, sizeof(s->path), root, "diskstats")) {
 		bm_free(s);
@@ -288,13 +293,13 @@ static int ds_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct ds_state *s = state;
 	size_t len = 0;
-	int rc = pf_read_file(s->path, &s->buf, &s->cap, DS_MAX_FILE, &len, NULL, err);
+	int rc = pf_file_load(&s->file, s->path, &s->buf, &s->cap, DS_MAX_FILE, &len, NULL, err);
 	if (rc)
 		return rc;
 	ds_parse(s, len);
 	bm_batch_reset(&s->batch);
 	s->batch.ts_ms = now_ms;
-	return publish_batch(s->ctx, &s->batch, ds_emit(s), err);
+	return publish_batch_once(s->ctx, &s->batch, ds_emit(s), err, &s->families);
 }
 
 static const struct bm_plugin_ops ds_ops = {

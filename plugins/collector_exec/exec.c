@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/expfmt.h"
+#include "../common/publish.h"
 
 extern char **environ;
 
@@ -63,6 +64,7 @@ struct exec {
 	struct bm_ctx *ctx;
 	const struct exec_conf *conf;
 	struct bm_batch batch;
+	struct pub_families families; /* metadata already published */
 	char *out; /* one command's stdout, max_output + 1 bytes */
 	struct expfmt_item item;
 	char why[256];
@@ -109,6 +111,7 @@ static void exec_fini(void *state)
 {
 	struct exec *e = state;
 	bm_batch_free(&e->batch);
+	pub_families_free(&e->families);
 	free(e->out);
 	free(e);
 }
@@ -350,9 +353,7 @@ static int exec_collect(void *state, int64_t now_ms, struct bm_err *err)
 		rc = bm_batch_addl(b, "bearmon_exec_commands", 0, NULL);
 	if (rc)
 		return bm_err_set(err, rc, "cannot build the batch: %s", bm_strerror(rc));
-	struct bm_metric_batch mb;
-	bm_batch_view(b, &mb);
-	return bm_metrics_publish(e->ctx, &mb);
+	return publish_batch_once(e->ctx, b, 0, err, &e->families);
 }
 
 static const struct bm_plugin_ops exec_ops = {

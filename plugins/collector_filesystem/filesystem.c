@@ -4,6 +4,8 @@
  * filesystem (node_filesystem_*{device,fstype,mountpoint}) from
  * PROC_ROOT/self/mountinfo and statvfs(). statvfs runs on a worker thread
  * with a per-mount deadline, so a hung NFS mount never stalls collection.
+ * The mount table is kept open and parsed again only when poll() says it
+ * changed.
  */
 #include <bearmon/bm_batch.h>
 #include <bearmon/bm_event.h>
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -137,6 +140,8 @@ struct fs_state {
 	char mountinfo[PATH_MAX];
 	char mounts[PATH_MAX];
 	bool use_mounts;            /* no mountinfo: PROC_ROOT/mounts */
+	struct pf_file table;       /* the mount table file, kept open */
+	bool parsed;                /* s->m holds the table as last read */
 	fs_stat_fn statfn;          /* statvfs; tests put a fake here */
 	char *buf;                  /* file contents */
 	size_t cap;
@@ -154,6 +159,7 @@ struct fs_state {
 	struct fs_stuck stuck[FS_MAX_STUCK];
 	size_t n_stuck;
 	struct bm_batch batch;
+	struct pub_families families; /* metadata already published */
 	bool warned_garbage;
 	bool warned_stuck_full;
 };
@@ -461,17 +467,35 @@ static bool fs_grow(void **v, size_t *cap, size_t need, size_t size)
 	return true;
 }
 
+/*
+ * Whether the kept-open mount table still reads as it was parsed: procfs
+ * signals a change of the mount namespace to poll() as POLLPRI (and
+ * POLLERR) once per open file. A table not kept open (a fixture file)
+ * is always read again.
+ */
+static bool fs_table_unchanged(const struct fs_state *s)
+{
+	if (!s->parsed || s->table.fd < 0)
+		return false;
+	struct pollfd pfd = {.fd = s->table.fd, .events = POLLPRI};
+	return poll(&pfd, 1, 0) == 0;
+}
+
 /* Read and parse the mount table, decide which mounts to stat. */
 static int fs_load_mounts(struct fs_state *s, struct bm_err *err)
 {
 	size_t len = 0;
 	int eno = 0;
-	int rc = pf_read_file(s->use_mounts ? s->mounts : s->mountinfo, &s->buf, &s->cap,
+	if (fs_table_unchanged(s))
+		return 0;
+	s->parsed = false;
+	int rc = pf_file_load(&s->table, s->use_mounts ? s->mounts : s->mountinfo, &s->buf, &s->cap,
 			      FS_MAX_FILE, &len, &eno, err);
 	if (rc && !s->use_mounts && eno == ENOENT) {
 		bm_log_info(s->ctx, "%s not found, reading %s instead", s->mountinfo, s->mounts);
 		s->use_mounts = true;
-		rc = pf_read_file(s->mounts, &s->buf, &s->cap, FS_MAX_FILE, &len, &eno, err);
+		rc = pf_file_load(&s->table, s->mounts, &s->buf, &s->cap, FS_MAX_FILE, &len, &eno,
+				  err);
 	}
 	if (rc)
 		return rc;
@@ -523,6 +547,7 @@ static int fs_load_mounts(struct fs_state *s, struct bm_err *err)
 		}
 		s->n_m++;
 	}
+	s->parsed = true;
 	return 0;
 }
 
@@ -657,6 +682,8 @@ static void fs_fini(void *state)
 	bm_filter_free(&s->fstypes);
 	bm_filter_free(&s->mountpoints);
 	bm_batch_free(&s->batch);
+	pub_families_free(&s->families);
+	pf_file_close(&s->table);
 	free(s->buf);
 	free(s->m);
 	free(s->verdict);
@@ -674,6 +701,7 @@ static int fs_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 	if (!s)
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	s->ctx = ctx;
+	s->table = (struct pf_file)PF_FILE_INIT;
 	s->conf = c;
 	s->statfn = fs_statvfs;
 	const char *root = c->proc_root ? c->proc_root : "/proc";
@@ -709,7 +737,7 @@ static int fs_collect(void *state, int64_t now_ms, struct bm_err *err)
 		return rc;
 	bm_batch_reset(&s->batch);
 	s->batch.ts_ms = now_ms;
-	return publish_batch(s->ctx, &s->batch, fs_emit(s), err);
+	return publish_batch_once(s->ctx, &s->batch, fs_emit(s), err, &s->families);
 }
 
 static const struct bm_plugin_ops fs_ops = {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/procfs.h"
+#include "../common/publish.h"
 #include "nvml_min.h"
 
 #define GPU_MAX_DEVICES 64 /* physical NVIDIA GPUs or AMD cards we follow */
@@ -115,6 +116,7 @@ struct gpu {
 	nvmlProcessInfo_v3_t *procs;
 	unsigned procs_cap;
 	struct bm_batch batch;
+	struct pub_families families; /* metadata already published */
 	char buf[256];
 	char path[PATH_MAX];
 	bool amd_gone_logged;
@@ -319,6 +321,7 @@ static void gpu_fini(void *state)
 	nvml_close(g);
 	bm_filter_free(&g->filter);
 	bm_batch_free(&g->batch);
+	pub_families_free(&g->families);
 	free(g->procs);
 	free(g);
 }
@@ -639,9 +642,7 @@ static int gpu_collect(void *state, int64_t now_ms, struct bm_err *err)
 		rc = amd_device(g, &g->amd[i]);
 	if (rc)
 		return bm_err_set(err, rc, "cannot build the batch: %s", bm_strerror(rc));
-	struct bm_metric_batch mb;
-	bm_batch_view(b, &mb);
-	return bm_metrics_publish(g->ctx, &mb);
+	return publish_batch_once(g->ctx, b, 0, err, &g->families);
 }
 
 static const struct bm_plugin_ops gpu_ops = {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/procfs.h"
+#include "../common/publish.h"
 
 #define HW_MAX_CHIPS 256 /* hwmon directories looked at */
 #define HW_MAX_FILES 512 /* value files kept per chip */
@@ -125,6 +126,7 @@ struct hw {
 	bool none_logged;   /* "no sensors" said once */
 	bool eacces_logged; /* "energy_uj unreadable" said once */
 	struct bm_batch batch;
+	struct pub_families families; /* metadata already published */
 };
 
 /* openat(2) through a pointer the tests replace (root ignores file modes,
@@ -786,6 +788,7 @@ static void hw_fini(void *state)
 	free(s->fams);
 	bm_filter_free(&s->filter);
 	bm_batch_free(&s->batch);
+	pub_families_free(&s->families);
 	free(s);
 }
 
@@ -899,9 +902,7 @@ static int hw_collect(void *state, int64_t now_ms, struct bm_err *err)
 			    "no hwmon chips, thermal zones or RAPL zones under %s/class "
 			    "(virtual machine?), publishing bearmon_hwmon_chips 0",
 			    s->conf->sys_root);
-	struct bm_metric_batch mb;
-	bm_batch_view(b, &mb);
-	return bm_metrics_publish(s->ctx, &mb);
+	return publish_batch_once(s->ctx, b, 0, err, &s->families);
 }
 
 static const struct bm_plugin_ops hw_ops = {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../common/procfs.h"
+#include "../common/publish.h"
 
 struct load_conf {
 	char *proc_root; /* where procfs is mounted ("/proc"; a fixture in tests) */
@@ -34,7 +35,9 @@ struct load {
 	struct bm_ctx *ctx;
 	char path[PATH_MAX];   /* proc_root/loadavg */
 	char buf[256];         /* one read of loadavg: "0.05 0.37 0.43 1/85 10747\n" */
+	struct pf_file file;   /* loadavg, kept open */
 	struct bm_batch batch; /* reused every collection */
+	struct pub_families families; /* metadata already published */
 };
 
 /* The parsed content of /proc/loadavg. */
@@ -50,6 +53,7 @@ static int load_init(struct bm_ctx *ctx, const void *conf, void **state, struct 
 	if (!l)
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	l->ctx = ctx;
+	l->file = (struct pf_file)PF_FILE_INIT;
 	if (!pf_path(l->path, sizeof(l->path), c->proc_root ? c->proc_root : "/proc", "loadavg")) {
 		free(l);
 		return bm_err_set(err, BM_EINVAL, "proc_root too long");
@@ -62,6 +66,8 @@ static void load_fini(void *state)
 {
 	struct load *l = state;
 	bm_batch_free(&l->batch);
+	pf_file_close(&l->file);
+	pub_families_free(&l->families);
 	free(l);
 }
 
@@ -92,7 +98,7 @@ static int load_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct load *l = state;
 	struct load_values v;
-	ssize_t n = pf_read_at(AT_FDCWD, l->path, l->buf, sizeof(l->buf));
+	ssize_t n = pf_file_read(&l->file, AT_FDCWD, l->path, l->buf, sizeof(l->buf));
 	if (n < 0)
 		return bm_err_set(err, BM_EIO, "cannot read %s: %s", l->path, strerror((int)-n));
 	int rc = 0;
@@ -121,12 +127,7 @@ static int load_collect(void *state, int64_t now_ms, struct bm_err *err)
 				     "scheduling entities (processes and threads) that exist, 4th field of /proc/loadavg after the slash");
 	if (!rc)
 		rc = bm_batch_addl(b, "bearmon_load_tasks_total", (double)v.total, NULL);
-	if (rc)
-		return bm_err_set(err, rc, "cannot build the batch: %s", bm_strerror(rc));
-
-	struct bm_metric_batch mb;
-	bm_batch_view(b, &mb);
-	return bm_metrics_publish(l->ctx, &mb);
+	return publish_batch_once(l->ctx, b, rc, err, &l->families);
 }
 
 static const struct bm_plugin_ops load_ops = {

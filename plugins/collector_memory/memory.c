@@ -2,7 +2,7 @@
 /*
  * collector/memory: every /proc/meminfo line as node_memory_<Name>_bytes
  * (or node_memory_<Name> for counts such as HugePages_Total) and the
- * /proc/vmstat fields selected by vmstat_fields as node_vmstat_<name>,
+ * /proc/vmstat fields (all, or those vmstat_fields selects) as node_vmstat_<name>,
  * named and typed like node_exporter's meminfo and vmstat collectors.
  */
 #define _GNU_SOURCE
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../common/procfs.h"
+#include "../common/publish.h"
 
 #define MEM_FILE_MAX (4u << 20) /* refuse a meminfo or vmstat larger than this */
 #define MEM_KEY_MAX 64          /* longest field name we publish, with the NUL */
@@ -32,8 +33,8 @@ struct mem_conf {
 static const struct bm_option mem_options[] = {
 	BM_OPTION("proc_root", BM_OPT_STRING, "/proc", struct mem_conf, proc_root,
 		  "procfs mount point to read meminfo and vmstat from"),
-	BM_OPTION("vmstat_fields", BM_OPT_STRING_LIST, "^(oom_kill|pgpg|pswp|pg.*fault).*", struct mem_conf,
-		  vmstat_fields, "regexes (anchored) of the /proc/vmstat fields to publish; empty list = every field"),
+	BM_OPTION("vmstat_fields", BM_OPT_STRING_LIST, NULL, struct mem_conf, vmstat_fields,
+		  "regexes (anchored) of the /proc/vmstat fields to publish; empty list (the default) = every field"),
 	BM_OPTION_END,
 };
 
@@ -52,6 +53,7 @@ struct mem_key {
 /* One source file: its path, read buffer and line cache. */
 struct mem_file {
 	char path[PATH_MAX];
+	struct pf_file file; /* kept open */
 	char *buf;
 	size_t cap;
 	struct mem_key *keys;
@@ -64,16 +66,19 @@ struct mem {
 	struct mem_file vmstat;
 	struct bm_filter vm_filter; /* vmstat_fields */
 	struct bm_batch batch;      /* reused every collection */
+	struct pub_families families; /* metadata already published */
 };
 
 static void mem_file_free(struct mem_file *f)
 {
+	pf_file_close(&f->file);
 	free(f->buf);
 	free(f->keys);
 }
 
 static int mem_file_init(struct mem_file *f, const char *root, const char *name)
 {
+	f->file = (struct pf_file)PF_FILE_INIT;
 	return pf_path(f->path, sizeof(f->path), root, name) ? 0 : BM_EINVAL;
 }
 
@@ -84,6 +89,7 @@ static void mem_fini(void *state)
 	mem_file_free(&m->vmstat);
 	bm_filter_free(&m->vm_filter);
 	bm_batch_free(&m->batch);
+	pub_families_free(&m->families);
 	free(m);
 }
 
@@ -94,6 +100,7 @@ static int mem_init(struct bm_ctx *ctx, const void *conf, void **state, struct b
 	if (!m)
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	m->ctx = ctx;
+	m->meminfo.file = m->vmstat.file = (struct pf_file)PF_FILE_INIT;
 	struct bm_err ferr = {0};
 	int rc = bm_filter_init(&m->vm_filter, &c->vmstat_fields, NULL, &ferr);
 	if (rc) {
@@ -189,8 +196,9 @@ static int mem_meminfo_line(struct mem *m, size_t idx, const char *p, const char
 		mem_sanitize(name, sizeof(name), p, klen);
 		snprintf(k->metric, sizeof(k->metric), "node_memory_%s%s", name, kb ? "_bytes" : "");
 	}
-	int rc = bm_batch_family(&m->batch, k->metric, BM_METRIC_GAUGE, kb ? "bytes" : NULL,
-				 kb ? "memory information field, /proc/meminfo" : "memory information field (count), /proc/meminfo");
+	int rc = pub_declare(&m->batch, &m->families, k->metric, BM_METRIC_GAUGE, kb ? "bytes" : NULL,
+			     kb ? "memory information field, /proc/meminfo"
+				: "memory information field (count), /proc/meminfo");
 	if (!rc)
 		rc = bm_batch_addl(&m->batch, k->metric, kb ? v * 1024.0 : v, NULL);
 	return rc;
@@ -218,7 +226,8 @@ static int mem_vmstat_line(struct mem *m, size_t idx, const char *p, const char 
 	}
 	if (!k->metric[0])
 		return 0;
-	int rc = bm_batch_family(&m->batch, k->metric, BM_METRIC_UNTYPED, NULL, "/proc/vmstat information field");
+	int rc = pub_declare(&m->batch, &m->families, k->metric, BM_METRIC_UNTYPED, NULL,
+			     "/proc/vmstat information field");
 	if (!rc)
 		rc = bm_batch_addl(&m->batch, k->metric, v, NULL);
 	return rc;
@@ -249,8 +258,8 @@ static int mem_collect(void *state, int64_t now_ms, struct bm_err *err)
 	struct mem *m = state;
 	struct mem_file *files[2] = {&m->meminfo, &m->vmstat};
 	for (int i = 0; i < 2; i++) {
-		ssize_t len = pf_slurp_at(AT_FDCWD, files[i]->path, &files[i]->buf, &files[i]->cap,
-					  MEM_FILE_MAX);
+		ssize_t len = pf_file_slurp(&files[i]->file, AT_FDCWD, files[i]->path, &files[i]->buf,
+					    &files[i]->cap, MEM_FILE_MAX);
 		if (len < 0)
 			return bm_err_set(err, BM_EIO, "cannot read %s: %s", files[i]->path, strerror((int)-len));
 	}
@@ -261,9 +270,7 @@ static int mem_collect(void *state, int64_t now_ms, struct bm_err *err)
 		rc = mem_parse(m, &m->vmstat, mem_vmstat_line, err);
 	if (rc)
 		return rc;
-	struct bm_metric_batch mb;
-	bm_batch_view(&m->batch, &mb);
-	return bm_metrics_publish(m->ctx, &mb);
+	return publish_batch_once(m->ctx, &m->batch, 0, err, &m->families);
 }
 
 static const struct bm_plugin_ops mem_ops = {
@@ -274,7 +281,7 @@ static const struct bm_plugin_ops mem_ops = {
 };
 
 BM_PLUGIN_DEFINE(collector, memory, BM_KIND_COLLECTOR,
-		 .version = "1.0.0",
+		 .version = "1.1.0",
 		 .license = "Apache-2.0",
 		 .description = "memory usage from /proc/meminfo and paging, swapping and OOM counters from /proc/vmstat",
 		 .origin = "bearmon plugins/collector_memory",

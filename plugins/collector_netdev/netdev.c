@@ -2,8 +2,9 @@
 /*
  * Collector "netdev": per interface counters from PROC_ROOT/net/dev
  * (node_network_*{device}, 32-bit wraps unwrapped), protocol counters from
- * net/snmp, net/netstat and net/snmp6 (node_netstat_<Proto>_<Field>) and
- * socket counts from net/sockstat and net/sockstat6 (node_sockstat_*).
+ * net/snmp, net/netstat and net/snmp6 (node_netstat_<Proto>_<Field>),
+ * socket counts from net/sockstat and net/sockstat6 (node_sockstat_*) and
+ * interface attributes from SYS/class/net (netclass.c).
  */
 #include <bearmon/bm_batch.h>
 #include <bearmon/bm_event.h>
@@ -22,9 +23,11 @@
 #include "../common/counter32.h"
 #include "../common/procfs.h"
 #include "../common/publish.h"
+#include "netclass.h"
 
-/* node_exporter's --collector.netstat.fields default (no \d to translate) */
-#define ND_DEFAULT_NETSTAT_FIELDS                                                              \
+/* node_exporter's --collector.netstat.fields default (no \d to translate);
+ * bearmon's default is every field (see the README) */
+#define ND_NODE_EXPORTER_NETSTAT_FIELDS                                                              \
 	"^(.*Ip6.*|Icmp6?_(InErrors|OutErrors)|IpExt_(InOctets|OutOctets)|Ip_Forwarding|"      \
 	"Tcp_(ActiveOpens|CurrEstab|InErrs|InSegs|OutRsts|OutSegs|PassiveOpens|RetransSegs)|" \
 	"TcpExt_(ListenDrops|ListenOverflows|SyncookiesFailed|SyncookiesRecv|SyncookiesSent|" \
@@ -45,6 +48,8 @@ struct nd_conf {
 	bool netstat;                     /* read net/snmp, net/netstat, net/snmp6 */
 	struct bm_strlist netstat_fields; /* "Proto_Field" regexes to publish */
 	bool sockstat;                    /* read net/sockstat, net/sockstat6 */
+	bool netclass;                    /* read SYS/class/net/<device>/ */
+	char *sys_root;                   /* "/sys" */
 };
 
 static const struct bm_option nd_options[] = {
@@ -56,10 +61,15 @@ static const struct bm_option nd_options[] = {
 		  "interface name regexes (POSIX ERE, anchored) to skip; empty = none"),
 	BM_OPTION("netstat", BM_OPT_BOOL, "true", struct nd_conf, netstat,
 		  "publish node_netstat_* from net/snmp, net/netstat and net/snmp6"),
-	BM_OPTION("netstat_fields", BM_OPT_STRING_LIST, ND_DEFAULT_NETSTAT_FIELDS, struct nd_conf,
-		  netstat_fields, "Proto_Field regexes (POSIX ERE, anchored) of netstat counters to publish"),
+	BM_OPTION("netstat_fields", BM_OPT_STRING_LIST, NULL, struct nd_conf, netstat_fields,
+		  "Proto_Field regexes (POSIX ERE, anchored) of netstat counters to publish; empty (the default) = every field"),
 	BM_OPTION("sockstat", BM_OPT_BOOL, "true", struct nd_conf, sockstat,
 		  "publish node_sockstat_* from net/sockstat and net/sockstat6"),
+	BM_OPTION("netclass", BM_OPT_BOOL, "true", struct nd_conf, netclass,
+		  "publish interface attributes (node_network_up, _info, _mtu_bytes, _speed_bytes...) "
+		  "from SYS_ROOT/class/net"),
+	BM_OPTION("sys_root", BM_OPT_STRING, "/sys", struct nd_conf, sys_root,
+		  "sysfs mount point; SYS_ROOT/class/net/<device>/ is read"),
 	BM_OPTION_END,
 };
 
@@ -96,13 +106,15 @@ struct nd_iface {
 	bool seen;                /* listed in the current read */
 	uint64_t val[ND_FIELDS];  /* unwrapped values of the latest read */
 	struct counter32 c[ND_FIELDS];
+	struct nc_iface nc;       /* its class/net attributes, kept open */
 };
 
-/* The filter's verdict on the field at one position of a netstat file:
- * the layout never changes while the kernel runs, so the regexes run once. */
+/* The filter's verdict on the field at one position of a netstat file and
+ * the metric name it gives: the layout never changes while the kernel runs,
+ * so the regexes run and the name is built once. */
 struct nd_verdict {
 	char key[ND_KEY_MAX];
-	bool keep;
+	char name[ND_KEY_MAX + 16]; /* "node_netstat_<key>"; "" when filtered out */
 };
 
 /* One optional source file. */
@@ -121,14 +133,18 @@ struct nd_state {
 	struct bm_filter filter;        /* interfaces */
 	struct bm_filter fields;        /* netstat Proto_Field */
 	char path[PATH_MAX];            /* PROC_ROOT/net/dev */
+	char class_net[PATH_MAX];       /* SYS_ROOT/class/net */
 	char src_path[ND_N_SRC][PATH_MAX];
 	bool src_missing[ND_N_SRC];     /* logged once at info */
 	struct nd_cache cache[ND_N_SRC];
+	struct pf_file dev_file;        /* net/dev, kept open */
+	struct pf_file src_file[ND_N_SRC];
 	char *buf;                      /* file contents, grown as needed */
 	size_t cap;
 	struct nd_iface *ifs;           /* in file order, vanished ones removed */
 	size_t n_if, cap_if;
 	struct bm_batch batch;
+	struct pub_families families;   /* metadata already published */
 	double page_size;               /* sockstat "mem" is in pages */
 	bool warned_garbage;
 	bool warned_full;
@@ -149,8 +165,10 @@ static struct nd_iface *nd_lookup(struct nd_state *s, const char *name, size_t l
 	if (!d && s->n_if == ND_MAX_IFACES)
 		pf_log_once(s->ctx, &s->warned_full, BM_LOG_WARN,
 			    "%s: more than %d interfaces, ignoring the rest", s->path, ND_MAX_IFACES);
-	if (fresh)
+	if (fresh) {
 		d->skip = !bm_filter_match(&s->filter, d->name);
+		nc_iface_init(&d->nc);
+	}
 	return d;
 }
 
@@ -221,25 +239,35 @@ static void nd_parse_dev(struct nd_state *s, size_t len)
 	}
 	/* a vanished interface is a reset when it returns: drop its state */
 	size_t k = 0;
-	for (size_t i = 0; i < s->n_if; i++)
-		if (s->ifs[i].seen) {
-			if (k != i)
-				s->ifs[k] = s->ifs[i];
-			k++;
+	for (size_t i = 0; i < s->n_if; i++) {
+		if (!s->ifs[i].seen) {
+			nc_iface_close(&s->ifs[i].nc);
+			continue;
 		}
+		if (k != i)
+			s->ifs[k] = s->ifs[i];
+		k++;
+	}
 	s->n_if = k;
+}
+
+/* Whether an interface is kept (its families are declared then). */
+static bool nd_emit_declared(const struct nd_state *s)
+{
+	for (size_t i = 0; i < s->n_if; i++)
+		if (!s->ifs[i].skip)
+			return true;
+	return false;
 }
 
 static int nd_emit_dev(struct nd_state *s)
 {
-	bool any = false;
-	for (size_t i = 0; i < s->n_if; i++)
-		any |= !s->ifs[i].skip;
-	if (!any)
+	if (!nd_emit_declared(s))
 		return 0;
 	for (unsigned m = 0; m < ND_FIELDS; m++) {
 		const struct nd_metric *nm = &nd_metrics[m];
-		int rc = bm_batch_family(&s->batch, nm->name, BM_METRIC_COUNTER, nm->unit, nm->help);
+		int rc = pub_declare(&s->batch, &s->families, nm->name, BM_METRIC_COUNTER, nm->unit,
+				     nm->help);
 		for (size_t i = 0; i < s->n_if && !rc; i++)
 			if (!s->ifs[i].skip)
 				rc = bm_batch_addl(&s->batch, nm->name, (double)s->ifs[i].val[m],
@@ -250,32 +278,54 @@ static int nd_emit_dev(struct nd_state *s)
 	return 0;
 }
 
+/* The class/net attributes of every interface kept. */
+static int nd_emit_netclass(struct nd_state *s)
+{
+	int rc = nd_emit_declared(s) ? nc_declare(&s->batch) : 0;
+	for (size_t i = 0; i < s->n_if && !rc; i++)
+		if (!s->ifs[i].skip)
+			rc = nc_collect(&s->batch, s->class_net, s->ifs[i].name, &s->ifs[i].nc);
+	return rc;
+}
+
 /* ------------------------------------------------------ netstat and sockstat */
 
-/* Whether "Proto_Field" at position pos of source src passes the filter. */
-static bool nd_keep(struct nd_state *s, enum nd_src src, size_t pos, const char *key)
+/* The metric name of "Proto_Field" at position pos of source src, or
+ * NULL when the filter leaves it out. name (ND_KEY_MAX + 16 bytes) holds
+ * it when it cannot be cached. */
+static const char *nd_keep(struct nd_state *s, enum nd_src src, size_t pos, const char *key,
+			   char *name)
 {
 	struct nd_cache *c = &s->cache[src];
 	if (pos < c->n && strcmp(c->v[pos].key, key) == 0)
-		return c->v[pos].keep;
-	bool keep = bm_filter_match(&s->fields, key);
+		return c->v[pos].name[0] ? c->v[pos].name : NULL;
+	name[0] = '\0';
+	if (bm_filter_match(&s->fields, key))
+		snprintf(name, ND_KEY_MAX + 16, "node_netstat_%s", key);
 	if (strlen(key) >= ND_KEY_MAX || pos >= ND_MAX_STAT_FIELDS)
-		return keep;
+		return name[0] ? name : NULL;
 	if (pos >= c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 256;
 		while (cap <= pos)
 			cap *= 2;
 		struct nd_verdict *v = realloc(c->v, cap * sizeof(*v));
 		if (!v)
-			return keep;
+			return name[0] ? name : NULL;
 		c->v = v;
 		c->cap = cap;
 	}
 	while (c->n <= pos)
 		c->v[c->n++].key[0] = '\0';
-	snprintf(c->v[pos].key, sizeof(c->v[pos].key), "%s", key);
-	c->v[pos].keep = keep;
-	return keep;
+	memcpy(c->v[pos].key, key, strlen(key) + 1);
+	memcpy(c->v[pos].name, name, strlen(name) + 1);
+	return c->v[pos].name[0] ? c->v[pos].name : NULL;
+}
+
+/* A netstat counter, its own family (node_exporter types them untyped). */
+static int nd_add_netstat(struct nd_state *s, const char *name, double v)
+{
+	int rc = pub_declare(&s->batch, &s->families, name, BM_METRIC_UNTYPED, NULL, NULL);
+	return rc ? rc : bm_batch_addl(&s->batch, name, v, NULL);
 }
 
 /* Parse a (possibly negative) integer token; false when it is none. */
@@ -303,7 +353,7 @@ static int nd_add_one(struct nd_state *s, const char *prefix, const char *key,
 	char name[ND_KEY_MAX + 32];
 	if ((size_t)snprintf(name, sizeof(name), "node_%s_%s", prefix, key) >= sizeof(name))
 		return 0;
-	int rc = bm_batch_family(&s->batch, name, type, unit, NULL);
+	int rc = pub_declare(&s->batch, &s->families, name, type, unit, NULL);
 	return rc ? rc : bm_batch_addl(&s->batch, name, v, NULL);
 }
 
@@ -360,11 +410,11 @@ static int nd_parse_pairs(struct nd_state *s, enum nd_src src, size_t len)
 			if (plen + 1 + flen < sizeof(key)) {
 				memcpy(key + plen + 1, n, flen);
 				key[plen + 1 + flen] = '\0';
-				if (nd_keep(s, src, pos, key)) {
-					int rc = nd_add_one(s, "netstat", key, BM_METRIC_UNTYPED, NULL, val);
-					if (rc)
-						return rc;
-				}
+				char tmp[ND_KEY_MAX + 16];
+				const char *name = nd_keep(s, src, pos, key, tmp);
+				int rc = name ? nd_add_netstat(s, name, val) : 0;
+				if (rc)
+					return rc;
 			}
 			n = ne;
 			pos++;
@@ -404,11 +454,11 @@ static int nd_parse_snmp6(struct nd_state *s, size_t len)
 		key[plen] = '_';
 		memcpy(key + plen + 1, six + 1, nlen - plen);
 		key[nlen + 1] = '\0';
-		if (nd_keep(s, ND_SNMP6, pos++, key)) {
-			int rc = nd_add_one(s, "netstat", key, BM_METRIC_UNTYPED, NULL, val);
-			if (rc)
-				return rc;
-		}
+		char tmp[ND_KEY_MAX + 16];
+		const char *name = nd_keep(s, ND_SNMP6, pos++, key, tmp);
+		int rc = name ? nd_add_netstat(s, name, val) : 0;
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -472,7 +522,8 @@ static int nd_collect_src(struct nd_state *s, enum nd_src src)
 	size_t len = 0;
 	int eno = 0;
 	struct bm_err e = {0};
-	if (pf_read_file(s->src_path[src], &s->buf, &s->cap, ND_MAX_FILE, &len, &eno, &e)) {
+	if (pf_file_load(&s->src_file[src], s->src_path[src], &s->buf, &s->cap, ND_MAX_FILE, &len,
+			 &eno, &e)) {
 		if (!s->src_missing[src]) {
 			if (eno == ENOENT)
 				bm_log_info(s->ctx, "%s not found, skipping it", s->src_path[src]);
@@ -501,8 +552,14 @@ static void nd_fini(void *state)
 	bm_filter_free(&s->filter);
 	bm_filter_free(&s->fields);
 	bm_batch_free(&s->batch);
-	for (int i = 0; i < ND_N_SRC; i++)
+	pub_families_free(&s->families);
+	pf_file_close(&s->dev_file);
+	for (size_t i = 0; i < s->n_if; i++)
+		nc_iface_close(&s->ifs[i].nc);
+	for (int i = 0; i < ND_N_SRC; i++) {
 		free(s->cache[i].v);
+		pf_file_close(&s->src_file[i]);
+	}
 	free(s->buf);
 	free(s->ifs);
 	bm_free(s);
@@ -516,10 +573,15 @@ static int nd_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	s->ctx = ctx;
 	s->conf = c;
+	s->dev_file = (struct pf_file)PF_FILE_INIT;
+	for (int i = 0; i < ND_N_SRC; i++)
+		s->src_file[i] = (struct pf_file)PF_FILE_INIT;
 	long ps = sysconf(_SC_PAGESIZE);
 	s->page_size = ps > 0 ? (double)ps : 4096.0;
 	const char *root = c->proc_root ? c->proc_root : "/proc";
-	bool too_long = !pf_path(s->path, sizeof(s->path), root, "net/dev");
+	bool too_long = !pf_path(s->path, sizeof(s->path), root, "net/dev") ||
+			!pf_path(s->class_net, sizeof(s->class_net),
+				 c->sys_root ? c->sys_root : "/sys", "class/net");
 	for (int i = 0; i < ND_N_SRC; i++)
 		too_long |= !pf_path(s->src_path[i], sizeof(s->src_path[i]), root, nd_src_files[i]);
 	if (too_long) {
@@ -545,19 +607,21 @@ static int nd_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct nd_state *s = state;
 	size_t len = 0;
-	int rc = pf_read_file(s->path, &s->buf, &s->cap, ND_MAX_FILE, &len, NULL, err);
+	int rc = pf_file_load(&s->dev_file, s->path, &s->buf, &s->cap, ND_MAX_FILE, &len, NULL, err);
 	if (rc)
 		return rc;
 	nd_parse_dev(s, len);
 	bm_batch_reset(&s->batch);
 	s->batch.ts_ms = now_ms;
 	rc = nd_emit_dev(s);
+	if (!rc && s->conf->netclass)
+		rc = nd_emit_netclass(s);
 	for (int src = 0; src < ND_N_SRC && !rc; src++) {
 		bool want = src <= ND_SNMP6 ? s->conf->netstat : s->conf->sockstat;
 		if (want)
 			rc = nd_collect_src(s, (enum nd_src)src);
 	}
-	return publish_batch(s->ctx, &s->batch, rc, err);
+	return publish_batch_once(s->ctx, &s->batch, rc, err, &s->families);
 }
 
 static const struct bm_plugin_ops nd_ops = {
@@ -568,9 +632,9 @@ static const struct bm_plugin_ops nd_ops = {
 };
 
 BM_PLUGIN_DEFINE(collector, netdev, BM_KIND_COLLECTOR,
-		 .version = "1.0.0",
+		 .version = "1.1.0",
 		 .license = "Apache-2.0",
-		 .description = "network interface, protocol (snmp/netstat) and socket counters",
+		 .description = "network interface, protocol (snmp/netstat) and socket counters and interface attributes",
 		 .origin = "bearmon plugins/collector_netdev",
 		 .options = nd_options,
 		 .config_size = sizeof(struct nd_conf),

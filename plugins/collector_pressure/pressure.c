@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "../common/procfs.h"
+#include "../common/publish.h"
+
+#define PSI_RECHECK 60 /* collections between looks for a missing pressure file */
 
 struct psi_conf {
 	char *proc_root; /* procfs mount point */
@@ -73,8 +76,13 @@ struct psi {
 	struct bm_ctx *ctx;
 	char path[PSI_N_RES][PATH_MAX]; /* proc_root/pressure/<resource> */
 	char buf[512];                  /* one read of a pressure file (~110 bytes) */
+	struct pf_file file[PSI_N_RES]; /* kept open */
+	bool absent[PSI_N_RES];         /* missing at the last look */
+	uint32_t looked[PSI_N_RES];     /* collection of that look */
+	uint32_t collections;
 	bool absent_logged;             /* "no PSI" said once */
 	struct bm_batch batch;          /* reused every collection */
+	struct pub_families families;   /* metadata already published */
 };
 
 static int psi_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm_err *err)
@@ -85,6 +93,7 @@ static int psi_init(struct bm_ctx *ctx, const void *conf, void **state, struct b
 		return bm_err_set(err, BM_ENOMEM, "out of memory");
 	p->ctx = ctx;
 	for (int r = 0; r < PSI_N_RES; r++) {
+		p->file[r] = (struct pf_file)PF_FILE_INIT;
 		int n = snprintf(p->path[r], sizeof(p->path[r]), "%s/pressure/%s", c->proc_root, psi_res[r].name);
 		if (n < 0 || (size_t)n >= sizeof(p->path[r])) {
 			free(p);
@@ -98,7 +107,10 @@ static int psi_init(struct bm_ctx *ctx, const void *conf, void **state, struct b
 static void psi_fini(void *state)
 {
 	struct psi *p = state;
+	for (int r = 0; r < PSI_N_RES; r++)
+		pf_file_close(&p->file[r]);
 	bm_batch_free(&p->batch);
+	pub_families_free(&p->families);
 	free(p);
 }
 
@@ -204,11 +216,18 @@ static int psi_collect(void *state, int64_t now_ms, struct bm_err *err)
 	if (!rc)
 		rc = bm_batch_family(b, "bearmon_pressure_available", BM_METRIC_GAUGE, NULL,
 				     "1 when the kernel reports pressure stall information, 0 when it has none");
+	p->collections++;
 	for (int r = 0; r < PSI_N_RES && !rc; r++) {
 		struct psi_values v;
-		ssize_t n = pf_read_at(AT_FDCWD, p->path[r], p->buf, sizeof(p->buf));
+		/* a file this kernel lacks (irq before 6.1) stays missing: look
+		 * again now and then only */
+		if (p->absent[r] && p->collections - p->looked[r] < PSI_RECHECK)
+			continue;
+		ssize_t n = pf_file_read(&p->file[r], AT_FDCWD, p->path[r], p->buf, sizeof(p->buf));
 		int e = n < 0 ? (int)n : 0;
-		if (e && psi_errno_is_absent(-e))
+		p->absent[r] = e && psi_errno_is_absent(-e);
+		p->looked[r] = p->collections;
+		if (p->absent[r])
 			continue;
 		if (e) {
 			if (!fail)
@@ -235,9 +254,7 @@ static int psi_collect(void *state, int64_t now_ms, struct bm_err *err)
 			    "no pressure stall information in %.*s (kernel without CONFIG_PSI, or booted with psi=0), "
 			    "publishing bearmon_pressure_available 0 only",
 			    (int)(strrchr(p->path[0], '/') - p->path[0]), p->path[0]);
-	struct bm_metric_batch mb;
-	bm_batch_view(b, &mb);
-	rc = bm_metrics_publish(p->ctx, &mb);
+	rc = publish_batch_once(p->ctx, b, 0, err, &p->families);
 	return fail ? fail : rc;
 }
 

@@ -47,6 +47,7 @@
 #define PR_GROUP_AGENT "agent"
 #define PR_AGENT_TEXT 129       /* agent id (up to 128 bytes) or type, truncated */
 #define PR_MAX_AGENTS 100000    /* agent pids followed */
+#define PR_UID_REFRESH 10       /* collections a process's uid is taken as read */
 
 /* One `match` rule as configured. */
 struct pr_match_conf {
@@ -94,7 +95,8 @@ static const struct bm_option pr_options[] = {
 	BM_OPTION("thread_states", BM_OPT_BOOL, "false", struct pr_conf, thread_states,
 		  "count threads by state from PROC_ROOT/PID/task/*/stat (expensive)"),
 	BM_OPTION_BOUNDED("stat_fds", BM_OPT_INT, "1024", struct pr_conf, stat_fds, 0, 65536,
-			  "PID/stat files kept open and re-read with pread (at most a quarter of RLIMIT_NOFILE); 0 = open each time"),
+			  "PID/stat (and the selected processes' PID/io) files kept open and re-read with pread "
+			  "(at most a quarter of RLIMIT_NOFILE); 0 = open each time"),
 	{.name = "match", .type = BM_OPT_GROUP_LIST, .sub = pr_match_options,
 	 .sub_size = sizeof(struct pr_match_conf), .offset = offsetof(struct pr_conf, match),
 	 .help = "rules selecting processes by comm, cmdline and/or pidfile (all given must match)"},
@@ -115,6 +117,7 @@ struct pr_rule {
 struct pr_proc {
 	int pid;
 	int fd;                 /* PID/stat kept open, -1 none */
+	int io_fd;              /* PID/io kept open while selected, -1 none */
 	uint32_t gen;           /* collection it was last seen in */
 	uint64_t start;         /* starttime in ticks since boot: tells pid reuse */
 	uint64_t utime, stime;  /* latest */
@@ -133,6 +136,8 @@ struct pr_proc {
 	int last_group;         /* its group then */
 	uint32_t last_uid;      /* its uid then */
 	bool last_io_ok;        /* last_rd, last_wr were read then */
+	uint32_t uid;           /* effective uid from status */
+	uint64_t uid_read;      /* collections + 1 when status was read; 0 never */
 	uint64_t last_rd, last_wr; /* io read_bytes, write_bytes then */
 	char comm[PR_COMM_MAX]; /* sanitised */
 };
@@ -237,6 +242,7 @@ struct pr_state {
 	bool warned_garbage, logged_perm, logged_pidmax, logged_threadsmax, logged_btime;
 	bool logged_full;
 	struct bm_batch batch;
+	struct pub_families families; /* metadata already published */
 };
 
 /* ---------------------------------------------------------------------
@@ -442,6 +448,7 @@ static struct pr_proc *pr_insert(struct pr_state *s, int pid, bool *is_new)
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->fd = -1;
+	p->io_fd = -1;
 	size_t h = pr_hash(s, pid);
 	while (s->slots[h] >= 0)
 		h = (h + 1) & (s->cap_slots - 1);
@@ -449,8 +456,20 @@ static struct pr_proc *pr_insert(struct pr_state *s, int pid, bool *is_new)
 	return p;
 }
 
+/* Close the process's kept io file. */
+static void pr_release_io(struct pr_state *s, struct pr_proc *p)
+{
+	if (p->io_fd < 0)
+		return;
+	close(p->io_fd);
+	p->io_fd = -1;
+	s->n_fds--;
+}
+
+/* Close the process's kept files. */
 static void pr_release_fd(struct pr_state *s, struct pr_proc *p)
 {
+	pr_release_io(s, p);
 	if (p->fd < 0)
 		return;
 	close(p->fd);
@@ -689,10 +708,12 @@ static void pr_scan_pid(struct pr_state *s, const char *name, int pid, bool firs
 		return;
 	}
 	if (!is_new && p->start != st.start) { /* pid reused: a new process */
+		pr_release_io(s, p); /* the old process's */
 		int fd = p->fd;
 		memset(p, 0, sizeof(*p));
 		p->pid = pid;
 		p->fd = fd;
+		p->io_fd = -1;
 		is_new = true;
 	}
 	if (newfd >= 0) { /* p->fd is -1 here: a held one was read or released */
@@ -925,8 +946,70 @@ static void pr_log_perm(struct pr_state *s, const char *what, int pid, int e)
 }
 
 /*
- * Read status (uid), io and fd/ of each selected process. A process that
- * vanished since the scan is dropped from the selection silently.
+ * The effective uid of the process of e: status is the most expensive file
+ * of a process to produce, and a uid changes with exec (a new comm) or a
+ * setuid early in a daemon's life, so on procfs it is read when the process
+ * is selected first, when its comm changed and every PR_UID_REFRESH
+ * collections (*cached then true: the caller checks that the process is
+ * still there). False when the process is gone.
+ */
+static bool pr_selected_uid(struct pr_state *s, struct pr_sel *e, bool *cached)
+{
+	struct pr_proc *p = &s->procs[e->idx];
+	*cached = s->procfs && p->uid_read && !p->comm_changed &&
+		  s->collections + 1 - p->uid_read < PR_UID_REFRESH;
+	if (*cached) {
+		e->uid = p->uid;
+		return true;
+	}
+	char rel[32];
+	size_t n = pf_utoa((uint64_t)e->pid, rel);
+	memcpy(rel + n, "/status", sizeof("/status"));
+	if (pf_read_at(s->dfd, rel, s->buf, sizeof(s->buf)) < 0 || !pr_status_uid(s->buf, &e->uid))
+		return false;
+	p->uid = e->uid;
+	p->uid_read = s->collections + 1;
+	return true;
+}
+
+/*
+ * PID/io of a selected process into s->buf: kept open on procfs while the
+ * process lives (within the stat_fds budget), so a process selected again
+ * costs one pread (the ptrace check is done on every read anyway).
+ * Returns the length or -errno.
+ */
+static ssize_t pr_read_io(struct pr_state *s, struct pr_proc *p, const char *rel)
+{
+	if (p->io_fd >= 0) {
+		ssize_t n = pread(p->io_fd, s->buf, sizeof(s->buf) - 1, 0);
+		if (n >= 0) {
+			s->buf[n] = '\0';
+			return n;
+		}
+		pr_release_io(s, p); /* reaped: ESRCH */
+	}
+	int fd = openat(s->dfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = pf_read_fd(fd, s->buf, sizeof(s->buf));
+	if (n >= 0 && s->procfs && s->n_fds < s->max_fds) {
+		p->io_fd = fd;
+		s->n_fds++;
+	} else {
+		close(fd);
+	}
+	return n;
+}
+
+/* errno values that say a file of the process is not there */
+static bool pr_absent(int rc)
+{
+	return rc == -ENOENT || rc == -ESRCH;
+}
+
+/*
+ * Read the uid (status), io and fd/ of each selected process. A process
+ * that vanished since the scan is dropped from the selection silently.
  */
 static void pr_read_selected(struct pr_state *s)
 {
@@ -934,23 +1017,23 @@ static void pr_read_selected(struct pr_state *s)
 	size_t k = 0;
 	for (size_t i = 0; i < s->n_sel; i++) {
 		struct pr_sel *e = &s->sel[i];
-		snprintf(rel, sizeof(rel), "%d/status", e->pid);
-		if (pf_read_at(s->dfd, rel, s->buf, sizeof(s->buf)) < 0 ||
-		    !pr_status_uid(s->buf, &e->uid))
+		bool cached;
+		if (!pr_selected_uid(s, e, &cached))
 			continue; /* gone */
 		snprintf(e->user, sizeof(e->user), "%s", pr_user(s, e->uid));
 
-		snprintf(rel, sizeof(rel), "%d/io", e->pid);
-		ssize_t n = pf_read_at(s->dfd, rel, s->buf, sizeof(s->buf));
+		size_t pl = pf_utoa((uint64_t)e->pid, rel);
+		memcpy(rel + pl, "/io", sizeof("/io"));
+		ssize_t n = pr_read_io(s, &s->procs[e->idx], rel);
 		int rc = n < 0 ? (int)n : 0;
 		if (rc == 0) {
 			e->io_ok = pr_io_field(s->buf, "\nread_bytes:", &e->rd) &&
 				   pr_io_field(s->buf, "\nwrite_bytes:", &e->wr);
-		} else if (rc != -ENOENT && rc != -ESRCH) {
+		} else if (!pr_absent(rc)) { /* absent: no io accounting, or gone */
 			s->io_unreadable++;
 			pr_log_perm(s, "io", e->pid, -rc);
 		}
-		snprintf(rel, sizeof(rel), "%d/fd", e->pid);
+		memcpy(rel + pl, "/fd", sizeof("/fd"));
 		struct stat sb;
 		/* Linux 6.2+ reports the number of open fds as the size of
 		 * fd/, much cheaper than listing it; 0 there means an older
@@ -963,7 +1046,9 @@ static void pr_read_selected(struct pr_state *s)
 		}
 		if (rc == 0) {
 			e->fds_ok = true;
-		} else if (rc != -ENOENT && rc != -ESRCH) {
+		} else if (pr_absent(rc) && cached) {
+			continue; /* every live process has fd/: this one is gone */
+		} else if (!pr_absent(rc)) {
 			s->fds_unreadable++;
 			pr_log_perm(s, "fd", e->pid, -rc);
 		}
@@ -1554,6 +1639,7 @@ static void pr_fini(void *state)
 	bm_arena_free(&s->agent_arena);
 	pthread_mutex_destroy(&s->agent_lock);
 	bm_batch_free(&s->batch);
+	pub_families_free(&s->families);
 	bm_free(s);
 }
 
@@ -1717,7 +1803,7 @@ static int pr_collect(void *state, int64_t now_ms, struct bm_err *err)
 		pr_remember(s);
 	pr_evict(s);
 	s->collections++;
-	return publish_batch(s->ctx, &s->batch, rc, err);
+	return publish_batch_once(s->ctx, &s->batch, rc, err, &s->families);
 }
 
 static const struct bm_plugin_ops pr_ops = {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../common/expfmt.h"
+#include "../common/publish.h"
 
 struct textfile_conf {
 	char *directory;        /* where the *.prom files are */
@@ -46,6 +47,7 @@ struct textfile {
 	struct bm_ctx *ctx;
 	const struct textfile_conf *conf;
 	struct bm_batch batch;
+	struct pub_families families; /* metadata already published */
 	char *buf; /* one file's content, grown to the largest file */
 	size_t cap;
 	struct fam_seen *seen; /* parallel to batch.meta */
@@ -76,6 +78,7 @@ static void textfile_fini(void *state)
 {
 	struct textfile *t = state;
 	bm_batch_free(&t->batch);
+	pub_families_free(&t->families);
 	free(t->buf);
 	free(t->seen);
 	free(t);
@@ -326,9 +329,7 @@ static int textfile_collect(void *state, int64_t now_ms, struct bm_err *err)
 		rc = bm_err_set(err, rc, "cannot build the batch: %s", bm_strerror(rc));
 		goto out;
 	}
-	struct bm_metric_batch mb;
-	bm_batch_view(b, &mb);
-	rc = bm_metrics_publish(t->ctx, &mb);
+	rc = publish_batch_once(t->ctx, b, 0, err, &t->families);
 out:
 	for (int i = 0; i < n; i++)
 		free(names[i]);

@@ -2,9 +2,10 @@
 /*
  * Helpers shared by the collectors that read /proc and /sys: whole-file
  * reads into a growable buffer kept in the plugin state or into a fixed
- * one, one-number files, row and line parsers, paths under a root and
- * "log once" messages. Compiled into each plugin (and its unit test) from
- * procfs.c: the plugins link nothing but the SDK.
+ * one, files kept open between collections (struct pf_file), one-number
+ * files, row and line parsers, paths under a root and "log once"
+ * messages. Compiled into each plugin (and its unit test) from procfs.c:
+ * the plugins link nothing but the SDK.
  */
 #ifndef BEARMON_PLUGINS_PROCFS_H
 #define BEARMON_PLUGINS_PROCFS_H
@@ -80,6 +81,57 @@ int pf_parse_row(const char *p, int base, unsigned long long *v, int max, bool f
  */
 void *pf_table_get(void **tab, size_t *n, size_t *cap, size_t elem, size_t max, const char *name,
 		   size_t len, size_t hint, bool *fresh);
+
+/*
+ * A file of procfs, sysfs or cgroupfs kept open between collections and
+ * re-read from offset 0: those regenerate their content on every read at
+ * offset 0, so a collection saves the path walk, open and close of each
+ * file (3 to 40 us apiece, more than most reads). On any other filesystem
+ * (fixture trees in tests) the file is closed after each read, so a file
+ * replaced or removed between two reads reads as it is now. Zero-initialise
+ * with PF_FILE_INIT. At most PF_FILE_HELD_MAX files (and an eighth of the
+ * soft RLIMIT_NOFILE) are held per plugin; past that, files are opened per
+ * read like before.
+ */
+struct pf_file {
+	int fd;      /* -1: not held */
+	bool kernfs; /* sysfs or cgroupfs: one read returns the whole attribute */
+};
+#define PF_FILE_INIT {.fd = -1, .kernfs = false}
+#define PF_FILE_HELD_MAX 4096
+
+/*
+ * Read rel (relative to dirfd, or AT_FDCWD, when it is not held) into
+ * buf[cap], NUL-terminated, truncated at cap - 1 bytes. A held file whose
+ * read says it is gone (a device, cgroup or process removed: ENODEV,
+ * ESRCH, ENOENT) is closed and opened once more; one that has nothing to
+ * say now (EINVAL: the speed of an interface that is down) stays open.
+ * Returns the length or -errno (of the open when the file is gone).
+ */
+ssize_t pf_file_read(struct pf_file *f, int dirfd, const char *rel, char *buf, size_t cap);
+
+/* The same into a growable buffer, as pf_slurp_at. */
+ssize_t pf_file_slurp(struct pf_file *f, int dirfd, const char *rel, char **buf, size_t *cap,
+		      size_t max);
+
+/* pf_read_file through a kept-open file: the same errors in err
+ * ("cannot open PATH: ...", "cannot read PATH: ...", "PATH: cannot buffer
+ * N bytes"), *open_errno (when not NULL) 0 unless the open failed. */
+int pf_file_load(struct pf_file *f, const char *path, char **buf, size_t *cap, size_t max,
+		 size_t *len, int *open_errno, struct bm_err *err);
+
+/* An unsigned decimal file (sysfs, cgroupfs), as pf_read_u64_at. */
+bool pf_file_u64(struct pf_file *f, int dirfd, const char *rel, uint64_t *v);
+
+/* Close a held file (no-op when not held); it is opened again on the next read. */
+void pf_file_close(struct pf_file *f);
+
+/* Whether fd is on procfs, sysfs or cgroupfs (v1 or v2). */
+bool pf_is_kernel_fs(int fd);
+
+/* Format v as decimal into out (at least 21 bytes); returns the length.
+ * For labels built every collection (cpu numbers, pids): no snprintf. */
+size_t pf_utoa(uint64_t v, char *out);
 
 /* root/rel into out (rel alone when root is NULL); false when it does not fit. */
 bool pf_path(char *out, size_t n, const char *root, const char *rel);

@@ -118,6 +118,12 @@ static void check_hybrid(struct fixture *f)
 	assert_value("container_memory_usage_bytes", "cgroup=/", 407379968);
 	assert_value("container_memory_working_set_bytes", "cgroup=/", 407379968.0 - 134520832);
 	assert_value("container_memory_rss", "cgroup=/", 23650304);
+	assert_value("container_memory_failures_total", "cgroup=/,failure_type=pgfault,scope=container", 77755);
+	assert_value("container_memory_failures_total", "cgroup=/,failure_type=pgmajfault,scope=container", 0);
+	assert_value("container_memory_failures_total", "cgroup=/,failure_type=pgfault,scope=hierarchy",
+		     33747287);
+	assert_value("container_memory_failures_total", "cgroup=/,failure_type=pgmajfault,scope=hierarchy",
+		     6020);
 	assert_value("container_memory_cache", "cgroup=/", 383950848);
 	assert_value("container_memory_mapped_file", "cgroup=/", 13479936);
 	assert_value("container_memory_swap", "cgroup=/", 0);
@@ -209,6 +215,10 @@ static void check_v2(struct fixture *f, int depth)
 	assert_absent("container_memory_usage_bytes", "cgroup=/");
 	assert_absent("container_memory_working_set_bytes", "cgroup=/");
 	assert_value("container_memory_rss", "cgroup=/", 1073741824);
+	/* v2 memory.stat counts the subtree: scope hierarchy only */
+	assert_value("container_memory_failures_total", "cgroup=/,failure_type=pgfault,scope=hierarchy", 123456);
+	assert_value("container_memory_failures_total", "cgroup=/,failure_type=pgmajfault,scope=hierarchy", 78);
+	assert_absent("container_memory_failures_total", "cgroup=/,failure_type=pgfault,scope=container");
 	assert_value("container_memory_cache", "cgroup=/", 2147483648.0);
 	assert_value("container_memory_mapped_file", "cgroup=/", 52428800);
 	assert_value("container_fs_reads_bytes_total", "cgroup=/,device=vda", 1000000);
@@ -817,6 +827,9 @@ static void test_live(void **unused)
 		      us / (double)per);
 	assert_true(fakehost_value("bearmon_cgroup_cgroups", "") >= 1);
 	assert_int_equal(fakehost_unsorted(), 0);
+	/* cgroupfs: the directories stay open between collections */
+	assert_true(f.state->dirs_held >= 1);
+	assert_true(f.state->nodes_n >= f.state->dirs_held);
 	fixture_close(&f);
 }
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of collector/cpu against the fake host and tests/fixtures/cpu/:
- * /proc/stat recorded on a 2-core VM, hand-made cpufreq files for cpu0 only,
- * a second read with cpu1 offline, a garbage file and a missing one.
+ * /proc/stat, /proc/softirqs and /proc/interrupts recorded on a 2-core VM,
+ * too many interrupt sources, hand-made cpufreq
+ * files for cpu0 only, a second read with cpu1 offline, garbage files and
+ * missing ones.
  */
 #include <sys/stat.h>
 
@@ -83,7 +85,28 @@ static void test_recorded_per_cpu(void **unused)
 	assert_value("node_cpu_frequency_min_hertz", "cpu=0", 8e8);
 	assert_int_equal(fakehost_count("node_cpu_frequency_hertz"), 0); /* no cpuinfo_cur_freq */
 	assert_int_equal(fakehost_count("node_cpu_scaling_frequency_hertz"), 1);
-	assert_int_equal(fakehost_n_samples(), 16 + 4 + 6 + 5);
+	/* /proc/stat softirq line, per vector */
+	assert_value("node_softirqs_total", "vector=net_rx", 3097);
+	assert_value("node_softirqs_total", "vector=block", 137239);
+	assert_value("node_softirqs_total", "vector=rcu", 196687);
+	assert_int_equal(fakehost_count("node_softirqs_total"), 10);
+	assert_int_equal(fakehost_meta("node_softirqs_total")->type, BM_METRIC_COUNTER);
+	/* /proc/softirqs, per core and type */
+	assert_value("node_softirqs_functions_total", "cpu=1,type=NET_RX", 88673821);
+	assert_value("node_softirqs_functions_total", "cpu=0,type=TIMER", 403843);
+	assert_value("node_softirqs_functions_total", "cpu=1,type=IRQ_POLL", 0);
+	assert_int_equal(fakehost_count("node_softirqs_functions_total"), 20);
+	assert_int_equal(fakehost_meta("node_softirqs_functions_total")->type, BM_METRIC_COUNTER);
+	/* /proc/interrupts, per core: numbered sources with chip and devices,
+	 * named ones with their description; ERR and MIS (one count) left out */
+	assert_value("node_interrupts_total", "cpu=1,devices=4-edge ttyS0,info=IO-APIC,type=26", 14);
+	assert_value("node_interrupts_total",
+		     "cpu=0,devices=0-edge virtio0-config,info=PCI-MSIX-0000:00:01.0,type=28", 0);
+	assert_value("node_interrupts_total", "cpu=1,info=Local timer interrupts,type=LOC", 3339035);
+	assert_value("node_interrupts_total", "cpu=0,info=Non-maskable interrupts,type=NMI", 0);
+	assert_int_equal(fakehost_count("node_interrupts_total"), 66);
+	assert_int_equal(fakehost_meta("node_interrupts_total")->type, BM_METRIC_COUNTER);
+	assert_int_equal(fakehost_n_samples(), 16 + 4 + 6 + 5 + 10 + 20 + 66);
 	assert_int_equal(fakehost_meta("node_cpu_seconds_total")->type, BM_METRIC_COUNTER);
 	assert_string_equal(fakehost_meta("node_cpu_seconds_total")->unit, "seconds");
 	assert_int_equal(fakehost_meta("node_cpu_guest_seconds_total")->type, BM_METRIC_COUNTER);
@@ -100,6 +123,80 @@ static void test_recorded_per_cpu(void **unused)
 	fixture_close(&f);
 }
 
+/* Families are declared in the first batch only; a second collection
+ * publishes the same samples without metadata. */
+static void test_metadata_once(void **unused)
+{
+	struct fixture f;
+	fixture_open(&f, "proc", "sys", true);
+	pt_collect_ok(&cpu_ops, f.state, 1000);
+	size_t n = fakehost_n_samples();
+	assert_non_null(fakehost_meta("node_cpu_seconds_total"));
+	fakehost_reset();
+	pt_collect_ok(&cpu_ops, f.state, 2000);
+	assert_int_equal(fakehost_n_samples(), n);
+	assert_null(fakehost_meta("node_cpu_seconds_total"));
+	assert_null(fakehost_meta("node_softirqs_functions_total"));
+	check_times("0", rec_cpu0);
+	fixture_close(&f);
+}
+
+/* More cores x interrupt sources than CPU_MAX_IRQ_SERIES: left out, said
+ * once; the rest is published. */
+static void test_too_many_interrupts(void **unused)
+{
+	struct fixture f;
+	char dir[64], path[PATH_MAX], src[PATH_MAX];
+	pt_mkdtemp(dir, sizeof(dir), "bm-cpu-irq-");
+	pt_fixture_path(src, sizeof(src), "cpu", "proc");
+	snprintf(path, sizeof(path), "%s/proc", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	pt_copy_tree(src, path);
+	snprintf(path, sizeof(path), "%s/proc/interrupts", dir);
+	FILE *out = fopen(path, "w");
+	assert_non_null(out);
+	fprintf(out, "     CPU0  CPU1\n");
+	for (int i = 0; i <= CPU_MAX_IRQ_SERIES / 2; i++)
+		fprintf(out, "%4d:  1  2  PCI-MSI  %d-edge  eth0-rx-%d\n", i, i, i);
+	fclose(out);
+	fixture_open(&f, "proc", "sys", true);
+	snprintf(path, sizeof(path), "%s/proc", dir);
+	pt_set_str(&f.conf.proc_root, path);
+	pt_fini(&cpu_ops, f.state);
+	f.state = pt_init(&cpu_ops, &f.conf);
+	pt_collect_ok(&cpu_ops, f.state, 1);
+	assert_int_equal(fakehost_count("node_interrupts_total"), 0);
+	assert_int_equal(fakehost_count("node_softirqs_functions_total"), 20);
+	assert_non_null(strstr(fakehost_last_log(BM_LOG_WARN), "interrupts per core not published"));
+	fixture_close(&f);
+	pt_rm_tree(dir);
+}
+
+/* Per core softirqs and interrupts: missing is fine (told once), garbage
+ * fails. */
+static void test_softirqs_missing_or_garbage(void **unused)
+{
+	struct fixture f;
+	fixture_open(&f, "offline/proc", "sys", true);
+	pt_collect_ok(&cpu_ops, f.state, 1);
+	assert_int_equal(fakehost_count("node_softirqs_functions_total"), 0);
+	assert_int_equal(fakehost_count("node_interrupts_total"), 0);
+	/* the last of the two lines said at info */
+	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "interrupts per core not published"));
+	assert_true(((struct cpu *)f.state)->softirqs_logged);
+	fixture_close(&f);
+
+	fixture_open(&f, "garbage-softirqs/proc", "sys", true);
+	pt_collect_err(&cpu_ops, f.state, 1, BM_EPROTO, "garbage-softirqs/proc/softirqs: cannot parse",
+		       NULL);
+	fixture_close(&f);
+
+	fixture_open(&f, "garbage-interrupts/proc", "sys", true);
+	pt_collect_err(&cpu_ops, f.state, 1, BM_EPROTO,
+		       "garbage-interrupts/proc/interrupts: cannot parse", NULL);
+	fixture_close(&f);
+}
+
 static void test_total_only(void **unused)
 {
 	struct fixture f;
@@ -109,7 +206,9 @@ static void test_total_only(void **unused)
 	assert_int_equal(fakehost_count("node_cpu_seconds_total"), 8);
 	assert_int_equal(fakehost_count("node_cpu_scaling_frequency_hertz"), 0);
 	check_stat_lines(6184939);
-	assert_int_equal(fakehost_n_samples(), 8 + 2 + 6);
+	assert_int_equal(fakehost_count("node_softirqs_functions_total"), 0); /* per core only */
+	assert_int_equal(fakehost_count("node_interrupts_total"), 0);
+	assert_int_equal(fakehost_n_samples(), 8 + 2 + 6 + 10);
 	fixture_close(&f);
 }
 
@@ -222,6 +321,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recorded_per_cpu),
 		cmocka_unit_test(test_total_only),
+		cmocka_unit_test(test_metadata_once),
+		cmocka_unit_test(test_softirqs_missing_or_garbage),
+		cmocka_unit_test(test_too_many_interrupts),
 		cmocka_unit_test(test_cpu_offline),
 		cmocka_unit_test(test_no_cpufreq),
 		cmocka_unit_test(test_garbage),

@@ -249,6 +249,34 @@ static void test_real_statvfs(void **unused)
 	fixture_close(&f);
 }
 
+/* This machine's /proc: the mount table stays open and, with no mount
+ * change, is not read again; the samples are the same. */
+static void test_live_table_kept(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	bm__host_api = fakehost_api();
+	fakehost_reset();
+	memset(&f, 0, sizeof(f));
+	pt_conf_defaults(fs_options, &f.conf);
+	fixture_init(&f, true);
+	struct fs_state *s = f.state;
+	pt_collect_ok(&fs_ops, f.state, 1000);
+	if (s->table.fd < 0) { /* /proc is not procfs here */
+		fixture_close(&f);
+		skip();
+	}
+	size_t n = fakehost_n_samples();
+	assert_true(s->parsed);
+	assert_true(fs_table_unchanged(s));
+	const char *buf = s->buf;
+	fakehost_reset();
+	pt_collect_ok(&fs_ops, f.state, 2000);
+	assert_int_equal(fakehost_n_samples(), n);
+	assert_ptr_equal(s->buf, buf);
+	fixture_close(&f);
+}
+
 static void test_mounts_fallback(void **unused)
 {
 	(void)unused;
@@ -316,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_and_backoff),
 		cmocka_unit_test(test_fini_while_hung),
 		cmocka_unit_test(test_real_statvfs),
+		cmocka_unit_test(test_live_table_kept),
 		cmocka_unit_test(test_mounts_fallback),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_filters),

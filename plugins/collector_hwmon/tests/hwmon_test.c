@@ -108,6 +108,11 @@ static void check_hwmon(void)
 	assert_value("node_hwmon_power_cap_watt", GPU ",sensor=power1", 150);
 	assert_value("node_hwmon_curr_amps", GPU ",sensor=curr1", 2.5);
 	assert_value("node_hwmon_energy_joule_total", GPU ",sensor=energy1", 123.456789);
+}
+
+/* The families' metadata, published with an instance's first batch. */
+static void check_hwmon_meta(void)
+{
 	assert_int_equal(fakehost_meta("node_hwmon_energy_joule_total")->type, BM_METRIC_COUNTER);
 	assert_int_equal(fakehost_meta("node_hwmon_temp_celsius")->type, BM_METRIC_GAUGE);
 	assert_string_equal(fakehost_meta("node_hwmon_temp_celsius")->unit, "celsius");
@@ -130,6 +135,7 @@ static void test_recorded(void **unused)
 	fixture_open(&f, "sys", false);
 	pt_collect_ok(&hw_ops, f.state, 1700000000000);
 	check_hwmon();
+	check_hwmon_meta();
 	assert_int_equal(fakehost_count("node_thermal_zone_temp"), 2);
 	assert_value("node_thermal_zone_temp", "type=x86_pkg_temp,zone=0", 45);
 	assert_value("node_thermal_zone_temp", "type=acpitz,zone=1", 27.8);
@@ -151,10 +157,12 @@ static void test_recorded(void **unused)
 	    n, 1 + 5 + 6 + 7 + 1 + 3 + 4 + 1 + 2 + 1 +
 		   /* fan 3, in 3, in_min, pwm 2, power 2, curr, energy, thermal 2, rapl 3 */
 		   3 + 3 + 1 + 2 + 2 + 1 + 1 + 2 + 3);
-	/* a second collection (cached layout) publishes the same */
+	/* a second collection (cached layout) publishes the same, without
+	 * the metadata sent with the first */
 	fakehost_reset();
 	pt_collect_ok(&hw_ops, f.state, 1700000001000);
 	check_hwmon();
+	assert_null(fakehost_meta("node_hwmon_temp_celsius"));
 	assert_int_equal(fakehost_n_samples(), n);
 	fixture_close(&f);
 }

@@ -3,9 +3,12 @@
  * Unit tests of collector/kernel against the fake host and
  * tests/fixtures/kernel/: files recorded on the 2-core test VM (rec/), a
  * hand-made newer kernel on a 2-node machine without conntrack (hand/), an
- * old kernel without NUMA (old/), garbage, a missing root, a softnet
- * counter wrap; adjtimex and uname go through replaceable pointers.
+ * old kernel without NUMA or buddyinfo (old/), garbage, a missing root, a
+ * softnet counter wrap, conntrack statistics summed over CPUs; adjtimex
+ * and uname go through replaceable pointers.
  */
+#include <sys/stat.h>
+
 #include "plugintest.h"
 #include "kernel.c"
 
@@ -169,11 +172,33 @@ static void test_recorded(void **unused)
 		     1);
 	assert_value("node_os_version", "id=debian,name=Debian GNU/Linux", 12);
 	assert_value("node_time_seconds", "", 1700000000.5);
+	/* buddyinfo: zones DMA, DMA32, Normal of node 0, orders 0..10 */
+	assert_value("node_buddyinfo_blocks", "node=0,size=10,zone=DMA32", 752);
+	assert_value("node_buddyinfo_blocks", "node=0,size=0,zone=Normal", 9677);
+	assert_int_equal(fakehost_count("node_buddyinfo_blocks"), 33);
+	assert_int_equal(fakehost_meta("node_buddyinfo_blocks")->type, BM_METRIC_GAUGE);
+	/* conntrack statistics: all zero on this VM */
+	assert_value("node_nf_conntrack_stat_found", "", 0);
+	assert_value("node_nf_conntrack_stat_search_restart", "", 0);
+	assert_int_equal(fakehost_meta("node_nf_conntrack_stat_drop")->type, BM_METRIC_COUNTER);
 	assert_int_equal(fakehost_unsorted(), 0);
 	assert_string_equal(fakehost_last_log(BM_LOG_DEBUG), "");
-	/* 2 filefd, uptime, 2 conntrack, 2 x 7 softnet, 17 timex, 36 + 6 NUMA,
-	 * 2 entropy, uname, os info and version, time */
-	assert_int_equal(fakehost_n_samples(), 2 + 1 + 2 + 14 + 17 + 42 + 2 + 1 + 2 + 1);
+	/* 2 filefd, uptime, 2 conntrack, 8 conntrack stat, 2 x 7 softnet, 17
+	 * timex, 36 + 6 NUMA, 33 buddyinfo, 2 entropy, uname, os info and
+	 * version, time */
+	size_t want = 2 + 1 + 2 + 8 + 14 + 17 + 42 + 33 + 2 + 1 + 2 + 1;
+	assert_int_equal(fakehost_n_samples(), want);
+	/* the second collection: the same samples from kept-open files and
+	 * cached names, no metadata */
+	fakehost_reset();
+	pt_collect_ok(&kn_ops, f.state, 1700000001500);
+	assert_int_equal(fakehost_n_samples(), want);
+	assert_null(fakehost_meta("node_memory_numa_MemTotal"));
+	assert_value("node_memory_numa_Active_anon", "node=0", 1576.0 * 1024);
+	assert_value("node_memory_numa_numa_hit_total", "node=0", 33036063);
+	assert_value("node_timex_offset_seconds", "", 0.0015);
+	assert_int_equal(fakehost_count("node_uname_info"), 1); /* from the cached uname */
+	assert_int_equal(fakehost_count("node_os_info"), 1);
 	fixture_close(&f);
 }
 
@@ -219,6 +244,46 @@ static void test_hand(void **unused)
 	    "version=22.04.4 LTS (Jammy Jellyfish),version_codename=jammy,version_id=22.04",
 	    1);
 	assert_value("node_os_version", "id=ubuntu,id_like=debian,name=Ubuntu", 22.04);
+	/* buddyinfo of two nodes */
+	assert_value("node_buddyinfo_blocks", "node=1,size=10,zone=Normal", 110);
+	assert_value("node_buddyinfo_blocks", "node=0,size=3,zone=DMA", 1);
+	assert_int_equal(fakehost_count("node_buddyinfo_blocks"), 44);
+	assert_int_equal(fakehost_count("node_nf_conntrack_stat_found"), 0);
+	fixture_close(&f);
+}
+
+/* conntrack statistics: the named columns summed over the CPU lines; a
+ * garbage buddyinfo fails the collection with the file named. */
+static void test_conntrack_stat_and_buddy_garbage(void **unused)
+{
+	struct fixture f;
+	fixture_open(&f, "hand", true);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/proc/net/stat", f.tmp);
+	assert_int_equal(mkdir(path, 0700), 0);
+	pt_write_file(f.tmp, "proc/net/stat/nf_conntrack",
+		      "entries  clashres found new invalid ignore delete chainlength insert "
+		      "insert_failed drop early_drop icmp_error  expect_new expect_create "
+		      "expect_delete search_restart\n"
+		      "00000010  00000000 00000001 00000000 00000002 00000003 00000000 00000000 "
+		      "00000004 00000005 00000006 00000007 00000000  00000000 00000000 00000000 "
+		      "00000008\n"
+		      "00000010  00000000 00000010 00000000 00000020 00000030 00000000 00000000 "
+		      "00000040 00000050 00000060 00000070 00000000  00000000 00000000 00000000 "
+		      "00000080\n");
+	pt_collect_ok(&kn_ops, f.state, 1000);
+	assert_value("node_nf_conntrack_stat_found", "", 0x11);
+	assert_value("node_nf_conntrack_stat_invalid", "", 0x22);
+	assert_value("node_nf_conntrack_stat_ignore", "", 0x33);
+	assert_value("node_nf_conntrack_stat_insert", "", 0x44);
+	assert_value("node_nf_conntrack_stat_insert_failed", "", 0x55);
+	assert_value("node_nf_conntrack_stat_drop", "", 0x66);
+	assert_value("node_nf_conntrack_stat_early_drop", "", 0x77);
+	assert_value("node_nf_conntrack_stat_search_restart", "", 0x88);
+	pt_write_file(f.tmp, "proc/buddyinfo", "Node 0, zone Normal x y\n");
+	fakehost_reset();
+	pt_collect_err(&kn_ops, f.state, 2000, BM_EPROTO, "proc/buddyinfo: cannot parse line 1",
+		       NULL);
 	fixture_close(&f);
 }
 
@@ -375,6 +440,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_recorded),
 	    cmocka_unit_test(test_hand),
+	    cmocka_unit_test(test_conntrack_stat_and_buddy_garbage),
 	    cmocka_unit_test(test_softnet_wrap),
 	    cmocka_unit_test(test_old),
 	    cmocka_unit_test(test_timex),

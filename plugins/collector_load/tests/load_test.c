@@ -2,7 +2,8 @@
 /*
  * Unit tests of collector/load against the fake host and the fixtures in
  * tests/fixtures/load/: the recorded /proc/loadavg, a garbage file and a
- * missing one.
+ * missing one; and common/procfs.c's kept-open files (struct pf_file), on
+ * the live /proc and on a fixture file.
  */
 #include "plugintest.h"
 #include "load.c"
@@ -83,6 +84,64 @@ static void test_missing(void **unused)
 	fixture_close(&f);
 }
 
+/* A procfs file stays open and reads anew each time; a file of an ordinary
+ * filesystem is closed after each read, so a rewrite or removal shows. */
+static void test_pf_file(void **unused)
+{
+	char buf[256];
+	struct pf_file f = PF_FILE_INIT;
+	assert_true(pf_file_read(&f, AT_FDCWD, "/proc/self/stat", buf, sizeof(buf)) > 0);
+	assert_true(f.fd >= 0);
+	int held = f.fd;
+	char pid[24];
+	pf_utoa((uint64_t)getpid(), pid);
+	assert_int_equal(strncmp(buf, pid, strlen(pid)), 0);
+	assert_true(pf_file_read(&f, AT_FDCWD, "/nonexistent", buf, sizeof(buf)) > 0);
+	assert_int_equal(f.fd, held); /* held: the path is not looked up again */
+	pf_file_close(&f);
+	assert_int_equal(f.fd, -1);
+	assert_true(pf_file_read(&f, AT_FDCWD, "/nonexistent", buf, sizeof(buf)) == -ENOENT);
+
+	char dir[64], path[PATH_MAX];
+	pt_mkdtemp(dir, sizeof(dir), "bm-pf-file-");
+	snprintf(path, sizeof(path), "%s/value", dir);
+	FILE *out = fopen(path, "w");
+	assert_non_null(out);
+	fputs("42\n", out);
+	fclose(out);
+	uint64_t v = 0;
+	assert_true(pf_file_u64(&f, AT_FDCWD, path, &v));
+	assert_true(v == 42);
+	assert_int_equal(f.fd, -1); /* not a kernel filesystem: not held */
+	assert_int_equal(unlink(path), 0);
+	assert_false(pf_file_u64(&f, AT_FDCWD, path, &v));
+	pt_rm_tree(dir);
+
+	char num[24];
+	assert_int_equal(pf_utoa(0, num), 1);
+	assert_string_equal(num, "0");
+	assert_int_equal(pf_utoa(18446744073709551615ull, num), 20);
+	assert_string_equal(num, "18446744073709551615");
+}
+
+/* A growable read of a procfs file larger than a page (seq_file hands out
+ * a page per read) is whole, and the same the second time. */
+static void test_pf_file_slurp(void **unused)
+{
+	struct pf_file f = PF_FILE_INIT;
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n1 = pf_file_slurp(&f, AT_FDCWD, "/proc/self/smaps", &buf, &cap, 1u << 24);
+	assert_true(n1 > 8192); /* smaps: dozens of mappings, several pages */
+	assert_int_equal(strlen(buf), (size_t)n1);
+	assert_true(f.fd >= 0);
+	ssize_t n2 = pf_file_slurp(&f, AT_FDCWD, "/proc/self/smaps", &buf, &cap, 1u << 24);
+	assert_true(n2 > 0);
+	assert_int_equal(buf[n2 - 1], '\n');
+	pf_file_close(&f);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -90,6 +149,8 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_pf_file),
+		cmocka_unit_test(test_pf_file_slurp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

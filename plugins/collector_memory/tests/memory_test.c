@@ -34,8 +34,7 @@ static void test_recorded(void **unused)
 {
 	struct fixture f;
 	conf_open(&f, "proc");
-	assert_int_equal(f.conf.vmstat_fields.n, 1);
-	assert_string_equal(f.conf.vmstat_fields.v[0], "^(oom_kill|pgpg|pswp|pg.*fault).*");
+	assert_int_equal(f.conf.vmstat_fields.n, 0); /* default: every field */
 	f.state = pt_init(&mem_ops, &f.conf);
 	pt_collect_ok(&mem_ops, f.state, 1700000000000);
 	assert_value("node_memory_MemTotal_bytes", "", 24684092.0 * 1024);
@@ -60,8 +59,8 @@ static void test_recorded(void **unused)
 	assert_value("node_vmstat_pgfault", "", 24841290);
 	assert_value("node_vmstat_pgmajfault", "", 4885);
 	assert_value("node_vmstat_oom_kill", "", 0);
-	assert_absent("node_vmstat_nr_free_pages", "");
-	assert_int_equal(fakehost_n_samples(), 54 + 7);
+	assert_value("node_vmstat_nr_free_pages", "", 1131972);
+	assert_int_equal(fakehost_n_samples(), 54 + 192);
 
 	const struct fh_meta *mt = fakehost_meta("node_memory_MemAvailable_bytes");
 	assert_non_null(mt);
@@ -75,7 +74,9 @@ static void test_recorded(void **unused)
 
 	/* second round: same again from the line cache */
 	pt_collect_ok(&mem_ops, f.state, 1700000001000);
-	assert_int_equal(fakehost_n_samples(), 2 * (54 + 7));
+	assert_int_equal(fakehost_n_samples(), 2 * (54 + 192));
+	/* the families went out with the first batch only */
+	assert_int_equal(fakehost_count("node_vmstat_pgfault"), 2);
 	assert_value("node_memory_Active_anon_bytes", "", 1528.0 * 1024);
 	assert_value("node_vmstat_pgmajfault", "", 4885);
 	assert_int_equal(fakehost_unsorted(), 0);
@@ -99,15 +100,33 @@ static void test_vmstat_fields(void **unused)
 	fixture_close(&f);
 }
 
-static void test_vmstat_all(void **unused)
+/* node_exporter's default selection, as the README shows it. */
+static void test_vmstat_node_exporter_subset(void **unused)
 {
 	struct fixture f;
 	conf_open(&f, "proc");
-	pt_set_list(&f.conf.vmstat_fields, NULL);
+	pt_set_list(&f.conf.vmstat_fields, "^(oom_kill|pgpg|pswp|pg.*fault).*", NULL);
 	f.state = pt_init(&mem_ops, &f.conf);
 	pt_collect_ok(&mem_ops, f.state, 1);
+	assert_int_equal(fakehost_n_samples(), 54 + 7);
+	assert_value("node_vmstat_pgmajfault", "", 4885);
+	assert_absent("node_vmstat_nr_free_pages", "");
+	fixture_close(&f);
+}
+
+/* Metadata goes with the first batch of an instance only. */
+static void test_metadata_once(void **unused)
+{
+	struct fixture f;
+	conf_open(&f, "proc");
+	f.state = pt_init(&mem_ops, &f.conf);
+	pt_collect_ok(&mem_ops, f.state, 1);
+	assert_non_null(fakehost_meta("node_vmstat_pgfault"));
+	fakehost_reset();
+	pt_collect_ok(&mem_ops, f.state, 2);
 	assert_int_equal(fakehost_n_samples(), 54 + 192);
-	assert_value("node_vmstat_nr_free_pages", "", 1131972);
+	assert_null(fakehost_meta("node_vmstat_pgfault"));
+	assert_null(fakehost_meta("node_memory_MemTotal_bytes"));
 	fixture_close(&f);
 }
 
@@ -171,7 +190,7 @@ static void test_fields_change(void **unused)
 	assert_value("node_memory_HugePages_Free", "", 3);
 	assert_value("node_vmstat_pgfault", "", 10);
 	assert_value("node_vmstat_oom_kill", "", 1);
-	assert_int_equal(fakehost_n_samples(), 4);
+	assert_int_equal(fakehost_n_samples(), 5); /* every vmstat field by default */
 	fakehost_reset();
 
 	pt_write_file(dir, "meminfo",
@@ -184,7 +203,7 @@ static void test_fields_change(void **unused)
 	assert_value("node_vmstat_pgmajfault", "", 11);
 	assert_value("node_vmstat_pgfault", "", 12);
 	assert_value("node_vmstat_oom_kill", "", 2);
-	assert_int_equal(fakehost_n_samples(), 6);
+	assert_int_equal(fakehost_n_samples(), 7);
 	fixture_close(&f);
 	pt_rm_tree(dir);
 }
@@ -194,7 +213,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recorded),
 		cmocka_unit_test(test_vmstat_fields),
-		cmocka_unit_test(test_vmstat_all),
+		cmocka_unit_test(test_vmstat_node_exporter_subset),
+		cmocka_unit_test(test_metadata_once),
 		cmocka_unit_test(test_bad_regex),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_missing),

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of collector/netdev against the fake host and
- * tests/fixtures/netdev/: net/dev, snmp, netstat, snmp6, sockstat and
- * sockstat6 recorded on the build VM; a sequence with a 32-bit wrap and an
- * interface that vanishes and comes back; garbage files; missing files.
+ * tests/fixtures/netdev/: net/dev, snmp, netstat, snmp6, sockstat,
+ * sockstat6 and sys/class/net recorded on the build VM; a sequence with a
+ * 32-bit wrap and an interface that vanishes and comes back; garbage
+ * files; missing files.
  */
 #include "plugintest.h"
 #include "netdev.c"
@@ -24,8 +25,10 @@ static void fixture_conf(struct fixture *f, const char *sub)
 	assert_int_equal(f->conf.exclude.n, 0);
 	assert_true(f->conf.netstat);
 	assert_true(f->conf.sockstat);
-	assert_int_equal(f->conf.netstat_fields.n, 1);
-	assert_string_equal(f->conf.netstat_fields.v[0], ND_DEFAULT_NETSTAT_FIELDS);
+	assert_int_equal(f->conf.netstat_fields.n, 0); /* every field */
+	assert_true(f->conf.netclass);
+	assert_string_equal(f->conf.sys_root, "/sys");
+	f->conf.netclass = false; /* test_netclass turns it on, with its fixture */
 	pt_set_fixture(&f->conf.proc_root, "netdev", sub);
 }
 
@@ -47,6 +50,7 @@ static void test_recorded(void **unused)
 	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
+	pt_set_list(&f.conf.netstat_fields, ND_NODE_EXPORTER_NETSTAT_FIELDS, NULL);
 	f.state = pt_init(&nd_ops, &f.conf);
 	pt_collect_ok(&nd_ops, f.state, 1000);
 	/* eth0: 19735283 585 0 0 0 0 0 0 26570 310 0 0 0 0 0 0 */
@@ -63,7 +67,7 @@ static void test_recorded(void **unused)
 	}
 	assert_string_equal(fakehost_meta("node_network_receive_bytes_total")->unit, "bytes");
 
-	/* netstat, default field filter: 69 series on this recording */
+	/* netstat, node_exporter's field filter: 69 series on this recording */
 	size_t n_netstat = 0;
 	for (size_t i = 0; i < fakehost_n_samples(); i++)
 		n_netstat += strncmp(fakehost_sample(i)->name, "node_netstat_", 13) == 0;
@@ -112,6 +116,108 @@ static void test_recorded(void **unused)
 	assert_ptr_equal(cached, s->cache[ND_NETSTAT].v);
 	assert_value("node_netstat_Tcp_ActiveOpens", "", 440);
 	fixture_close(&f);
+}
+
+/* The default: every field of snmp, netstat and snmp6 (312 + 90 on this
+ * recording), each family declared in the first batch only. */
+static void test_all_fields(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	fixture_conf(&f, "proc");
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
+	size_t n_netstat = 0;
+	for (size_t i = 0; i < fakehost_n_samples(); i++)
+		n_netstat += strncmp(fakehost_sample(i)->name, "node_netstat_", 13) == 0;
+	assert_int_equal(n_netstat, 312 + 90);
+	assert_value("node_netstat_Tcp_MaxConn", "", -1);
+	assert_value("node_netstat_TcpExt_TW", "", 412);
+	assert_int_equal(fakehost_meta("node_netstat_TcpExt_TW")->type, BM_METRIC_UNTYPED);
+	size_t before = fakehost_n_samples();
+	fakehost_reset();
+	pt_collect_ok(&nd_ops, f.state, 2000);
+	assert_int_equal(fakehost_n_samples(), before);
+	assert_null(fakehost_meta("node_netstat_TcpExt_TW"));
+	assert_null(fakehost_meta("node_network_receive_bytes_total"));
+	assert_value("node_netstat_Tcp_ActiveOpens", "", 440);
+	fixture_close(&f);
+}
+
+/* class/net attributes of the recorded interfaces: lo (no speed), ifb0
+ * and ifb1 (down: no carrier, no dormant), eth0 (speed -1: unknown); then
+ * eth0 at 10 Gbit/s at once and with a new MTU after NC_STATIC_REFRESH
+ * collections, and an interface without a sysfs directory. */
+static void test_netclass(void **unused)
+{
+	(void)unused;
+	struct fixture f;
+	char tmp[64], src[PATH_MAX], path[PATH_MAX + 32];
+	fixture_conf(&f, "proc");
+	f.conf.netclass = true;
+	f.conf.netstat = false;
+	f.conf.sockstat = false;
+	pt_mkdtemp(tmp, sizeof(tmp), "bm-netclass-test-");
+	pt_fixture_path(src, sizeof(src), "netdev", "sys");
+	pt_copy_tree(src, tmp);
+	pt_set_str(&f.conf.sys_root, tmp);
+	f.state = pt_init(&nd_ops, &f.conf);
+	pt_collect_ok(&nd_ops, f.state, 1000);
+	assert_value("node_network_up", "device=eth0", 1);
+	assert_value("node_network_up", "device=lo", 0); /* operstate "unknown" */
+	assert_value("node_network_up", "device=ifb0", 0);
+	assert_value("node_network_info",
+		     "address=02:fc:00:00:00:01,adminstate=up,broadcast=ff:ff:ff:ff:ff:ff,"
+		     "device=eth0,duplex=unknown,operstate=up",
+		     1);
+	assert_value("node_network_info",
+		     "address=da:6a:21:9b:a6:b2,adminstate=down,broadcast=ff:ff:ff:ff:ff:ff,"
+		     "device=ifb0,operstate=down",
+		     1);
+	assert_value("node_network_mtu_bytes", "device=eth0", 1400);
+	assert_value("node_network_mtu_bytes", "device=lo", 65536);
+	assert_absent("node_network_speed_bytes", "device=eth0"); /* -1 */
+	assert_absent("node_network_speed_bytes", "device=lo");   /* EINVAL */
+	assert_value("node_network_carrier", "device=eth0", 1);
+	assert_absent("node_network_carrier", "device=ifb1");
+	assert_value("node_network_carrier_changes_total", "device=eth0", 2);
+	assert_value("node_network_carrier_up_changes_total", "device=eth0", 1);
+	assert_value("node_network_carrier_down_changes_total", "device=eth0", 1);
+	assert_value("node_network_transmit_queue_length", "device=ifb0", 32);
+	assert_value("node_network_flags", "device=eth0", 0x1003);
+	assert_value("node_network_iface_id", "device=eth0", 4);
+	assert_value("node_network_iface_link", "device=lo", 1);
+	assert_value("node_network_protocol_type", "device=lo", 772);
+	assert_value("node_network_dormant", "device=eth0", 0);
+	assert_value("node_network_address_assign_type", "device=ifb1", 1);
+	assert_value("node_network_net_dev_group", "device=eth0", 0);
+	assert_int_equal(fakehost_meta("node_network_speed_bytes")->type, BM_METRIC_GAUGE);
+	assert_string_equal(fakehost_meta("node_network_mtu_bytes")->unit, "bytes");
+	assert_int_equal(fakehost_meta("node_network_carrier_changes_total")->type,
+			 BM_METRIC_COUNTER);
+	/* 4 x 16 net/dev counters; lo 15, ifb0 13, ifb1 13, eth0 15 attributes */
+	assert_int_equal(fakehost_n_samples(), 4 * 16 + 15 + 13 + 13 + 15);
+	assert_int_equal(fakehost_unsorted(), 0);
+
+	/* speed is read every collection, the MTU (configuration) every
+	 * NC_STATIC_REFRESH collections */
+	pt_write_file(tmp, "class/net/eth0/speed", "10000\n");
+	pt_write_file(tmp, "class/net/eth0/mtu", "9000\n");
+	snprintf(path, sizeof(path), "%s/class/net/ifb1", tmp);
+	assert_int_equal(pt_rm_tree(path), 0);
+	fakehost_reset();
+	pt_collect_ok(&nd_ops, f.state, 2000);
+	assert_value("node_network_speed_bytes", "device=eth0", 1.25e9);
+	assert_value("node_network_mtu_bytes", "device=eth0", 1400);
+	assert_int_equal(fakehost_count("node_network_up"), 3); /* ifb1: no directory */
+	assert_value("node_network_receive_bytes_total", "device=ifb1", 0);
+	for (int i = 2; i < NC_STATIC_REFRESH; i++)
+		pt_collect_ok(&nd_ops, f.state, 1000 + 1000 * i);
+	assert_value("node_network_mtu_bytes", "device=eth0", 1400);
+	pt_collect_ok(&nd_ops, f.state, 1000 + 1000 * NC_STATIC_REFRESH);
+	assert_value("node_network_mtu_bytes", "device=eth0", 9000);
+	fixture_close(&f);
+	pt_rm_tree(tmp);
 }
 
 static void test_filters_and_switches(void **unused)
@@ -281,6 +387,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recorded),
+		cmocka_unit_test(test_all_fields),
+		cmocka_unit_test(test_netclass),
 		cmocka_unit_test(test_filters_and_switches),
 		cmocka_unit_test(test_bad_regex),
 		cmocka_unit_test(test_wrap_and_vanish),

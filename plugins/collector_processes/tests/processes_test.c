@@ -701,10 +701,18 @@ static void test_live_child(void **unused)
 	snprintf(lbl, sizeof(lbl), "comm=%s,group=me,pid=%d,user=%s", pr_find(s, getpid())->comm,
 		 (int)getpid(), pr_user(s, (uint32_t)geteuid()));
 	assert_value("bearmon_process_open_fds", lbl, (double)(n - 1));
+	/* io stays open for the next collections */
+	assert_true(pr_find(s, getpid())->io_fd >= 0);
+	/* the uid came from status now; the next collections take it as read */
+	assert_int_equal(pr_find(s, getpid())->uid_read, s->collections);
+	assert_int_equal(pr_find(s, getpid())->uid, geteuid());
+	collect_ok(&f, 1500);
+	assert_int_equal(pr_find(s, getpid())->uid_read, s->collections - 1);
 
 	kill(c, SIGKILL);
 	waitpid(c, NULL, 0);
 	collect_ok(&f, 2000);
+	/* gone, though its uid was cached: its fd/ is gone with it */
 	assert_null(pr_find(s, c));
 	assert_value("bearmon_processes_selected", "", 1);
 	snprintf(lbl, sizeof(lbl), "comm=%s,group=child,pid=%d,user=%s", "processes_test", (int)c,
