@@ -28,7 +28,6 @@
 #include "bearmon/bm_vec.h"
 #include "log.h"
 #include "store_codec.h"
-#include "promql_regex.h"
 #include "store_rollup.h"
 
 #define PENDING_MAX 65536 /* sealed chunks waiting for a working disk */
@@ -1101,7 +1100,7 @@ long store_series(struct store *s, const struct bm_matcher *m, size_t n,
 			snprintf(anchored, sizeof(anchored), "^(%s)$", m[i].value);
 			/* a pattern from outside (HTTP, a plugin): refuse what would
 			 * blow regcomp up or break out of the anchors */
-			if (pq_regex_check(m[i].value) ||
+			if (bm_regex_check(m[i].value) ||
 			    regcomp(&c[i].re, anchored, REG_EXTENDED | REG_NOSUB)) {
 				count = BM_EINVAL;
 				goto out;

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bearmon/bm_event.h>
+
 struct parser {
 	const char *s;
 	size_t pos;
@@ -110,6 +112,9 @@ static int take_op(struct parser *p, enum al_match_op *op)
 
 static int compile_re(struct parser *p, struct al_matcher *m)
 {
+	const char *unsafe = bm_regex_check(m->value);
+	if (unsafe)
+		return perr(p, "%s", unsafe);
 	size_t len = strlen(m->value) + 5;
 	char *anchored = malloc(len);
 	if (!anchored)

@@ -33,6 +33,8 @@ size_t bm_utf8_len(const void *str, size_t n)
 
 bool bm_utf8_valid(const void *str, size_t n)
 {
+	if (!n)
+		return true; /* and str may be NULL */
 	const unsigned char *p = str, *end = p + n;
 	while (p < end) {
 		if (end - p >= 8) {

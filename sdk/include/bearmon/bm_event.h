@@ -159,6 +159,11 @@ size_t bm_series_text(const char *name, const struct bm_label *l, uint32_t n_lab
  * NUL is a valid character: callers that need C strings check for it. */
 size_t bm_utf8_len(const void *s, size_t n);
 bool bm_utf8_valid(const void *s, size_t n);
+/* Why a POSIX extended regular expression from outside must not reach
+ * regcomp(3) (nested repetitions or counts over 1000 that would compile
+ * to gigabytes, unbalanced parentheses that would escape a "^(...)$"
+ * anchoring, too deep or too large), or NULL when it may (since ABI 1.2). */
+const char *bm_regex_check(const char *ere);
 
 /* Sort n labels by name (byte order, as Prometheus does), in place.
  * Encoders do not sort: a series' label set must be sorted once, by its
