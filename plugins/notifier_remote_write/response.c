@@ -60,6 +60,13 @@ int64_t rw_retry_after_ms(const char *v, int64_t now_ms)
 		time_t t = curl_getdate(v, NULL);
 		if (t == (time_t)-1)
 			return -1;
+		/* compared in seconds first: a date centuries away would
+		 * overflow the milliseconds */
+		int64_t now_s = now_ms / 1000;
+		if ((int64_t)t > now_s + RW_RETRY_AFTER_MAX_MS / 1000)
+			return RW_RETRY_AFTER_MAX_MS;
+		if ((int64_t)t < now_s)
+			return 0;
 		ms = (int64_t)t * 1000 - now_ms;
 	}
 	if (ms < 0)

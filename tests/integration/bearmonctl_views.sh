@@ -198,11 +198,14 @@ keys() {
 	printf '%b' "$1"
 	sleep 2
 }
+# Ctrl-C signals the terminal's whole foreground group: the shell around
+# bearmonctl ignores it (bearmonctl installs its own handler), or whether
+# it outlives bearmonctl would depend on which shell script(1) started.
 for key in q '\003'; do
 	rc=0
 	rm -f "$T/tty.out"
 	timeout $((LIMIT + 10)) script -qfec \
-		"stty cols 120 rows 40; ${CTL[*]} top --interval 200ms; echo EXIT=\$?; stty -a" \
+		"trap '' INT; stty cols 120 rows 40; ${CTL[*]} top --interval 200ms; echo EXIT=\$?; stty -a" \
 		"$T/tty.out" < <(keys "$key") >/dev/null 2>&1 || rc=$?
 	[ "$rc" = 0 ] || fail "live top with key $key: rc $rc: $(tail -c 500 "$T/tty.out" | cat -v)"
 	grep -q $'\033\\[?1049h' "$T/tty.out" || fail "no alternate screen"
