@@ -38,9 +38,7 @@ enum {
 struct ctl {
 	const char *start; /* export: ms since the epoch */
 	const char *end;
-	const char *url_opt;
-	const char *config;
-	bool json;
+	struct ctl_target target; /* --url, -c, --json */
 	char **sets;
 	size_t n_sets;
 	int64_t deadline_ms;
@@ -63,17 +61,7 @@ static void usage(FILE *f)
 		"       bearmonctl [--url URL | -c CONFIG] import FILE\n"
 		"       bearmonctl [--url URL | -c CONFIG] delete NAME|/REGEX/\n"
 		"       bearmonctl replay --analyzer NAME [--config FILE] --input CSV --output CSV\n"
-		"       bearmonctl [--url URL | -c CONFIG] [--json] series [NAME|/REGEX/] [LABEL=VALUE]...\n"
-		"       bearmonctl [--url URL | -c CONFIG] [--json] query EXPR [--time T]\n"
-		"       bearmonctl [--url URL | -c CONFIG] [--json] query EXPR --start T [--end T] "
-		"[--step D]\n"
-		"       bearmonctl [--url URL | -c CONFIG] [--json] agents\n"
-		"       bearmonctl [--url URL | -c CONFIG] [--json] anomalies | recommendations | "
-		"actions\n"
-		"                  [--since DURATION] [--limit N]\n"
-		"       bearmonctl [--url URL | -c CONFIG] [--json] events TOPIC [--since DURATION] "
-		"[--limit N]\n"
-		"       bearmonctl [--url URL | -c CONFIG] top [--interval DURATION] [--once]\n"
+		"       " CTL_VIEW_SYNOPSIS
 		"\n"
 		"  status        the daemon's version, uptime, instances and bus queues\n"
 		"  plugins       every instance: state, version, collection counters, errors\n"
@@ -244,7 +232,7 @@ static int cmd_status(const struct ctl *c)
 	int rc = ctl_http_json(&c->http, "GET", API "/status", &r, &doc);
 	if (!rc && r.status != 200)
 		rc = ctl_http_failed(&c->http, API "/status", &r, doc);
-	else if (!rc && c->json)
+	else if (!rc && c->target.json)
 		ctl_reply_print(&r);
 	else if (!rc) {
 		print_summary(doc);
@@ -304,7 +292,7 @@ static int cmd_plugins(const struct ctl *c)
 	int rc = ctl_http_json(&c->http, "GET", API "/plugins", &r, &doc);
 	if (!rc && r.status != 200)
 		rc = ctl_http_failed(&c->http, API "/plugins", &r, doc);
-	else if (!rc && c->json)
+	else if (!rc && c->target.json)
 		ctl_reply_print(&r);
 	else if (!rc)
 		print_plugins(json_object_get(doc, "plugins"));
@@ -323,7 +311,7 @@ static int cmd_reload(const struct ctl *c)
 	if (rc)
 		goto out;
 	bool ok = r.status == 200 && strcmp(str_of(doc, "status"), "ok") == 0;
-	if (c->json)
+	if (c->target.json)
 		ctl_reply_print(&r);
 	else if (ok)
 		printf("reloaded\n");
@@ -373,7 +361,7 @@ static int cmd_check_config(const struct ctl *c)
 	size_t fatal = daemon_check_config(c->file, c->sets, c->n_sets, mem);
 	fclose(mem);
 	loader_exit();
-	if (c->json) {
+	if (c->target.json) {
 		problems_json(c->file, fatal, text);
 	} else {
 		fputs(text ? text : "", stderr);
@@ -406,7 +394,7 @@ static int cmd_check_plugin(const struct ctl *c)
 	if (rc) {
 		fprintf(stderr, "bearmonctl: %s: cannot run the checks: %s\n", c->file,
 			bm_strerror(rc));
-	} else if (c->json) {
+	} else if (c->target.json) {
 		json_t *j = conformance_json(r);
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		putchar('\n');
@@ -426,7 +414,7 @@ static int cmd_check_plugin(const struct ctl *c)
 static int store_path(const struct ctl *c, char *out, size_t n)
 {
 	struct cfg_errs errs = {0};
-	struct cfg *cfg = c->config ? cfg_load(c->config, NULL, 0, &errs) : NULL;
+	struct cfg *cfg = c->target.config ? cfg_load(c->target.config, NULL, 0, &errs) : NULL;
 	int rc = EXIT_OK;
 	if (!cfg) {
 		fprintf(stderr, "bearmonctl: backup needs -c CONFIG to find the store%s%s\n",
@@ -551,13 +539,13 @@ static int store_post(const struct ctl *c, const char *path, const char *body, s
 	if (!rc) {
 		json_error_t jerr;
 		doc = json_loadb(r.body ? r.body : "", r.len, 0, &jerr);
-		if (c->json)
+		if (c->target.json)
 			ctl_reply_print(&r);
 		if (r.status != 200)
 			rc = ctl_http_failed(&c->http, path, &r, doc);
-		else if (!c->json && json_object_get(doc, "deleted"))
+		else if (!c->target.json && json_object_get(doc, "deleted"))
 			printf("deleted %lld series\n", int_of(doc, "deleted"));
-		else if (!c->json)
+		else if (!c->target.json)
 			printf("imported %lld samples in %lld series (%lld rejected)\n",
 			       int_of(doc, "samples"), int_of(doc, "series"), int_of(doc, "rejected"));
 	}
@@ -602,15 +590,6 @@ static int parse_args(int argc, char **argv, struct ctl *c)
 	int opt;
 	while ((opt = getopt_long(argc, argv, "u:c:js:d:Vh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'u':
-			c->url_opt = optarg;
-			break;
-		case 'c':
-			c->config = optarg;
-			break;
-		case 'j':
-			c->json = true;
-			break;
 		case 's':
 			c->sets[c->n_sets++] = optarg;
 			break;
@@ -633,7 +612,8 @@ static int parse_args(int argc, char **argv, struct ctl *c)
 			c->cmd = "help";
 			return EXIT_OK;
 		default:
-			return usage_error("%s", "invalid option");
+			if (!ctl_target_option(&c->target, opt, optarg))
+				return usage_error("%s", "invalid option");
 		}
 	}
 	if (optind >= argc)
@@ -651,7 +631,7 @@ static int parse_args(int argc, char **argv, struct ctl *c)
 		return usage_error("%s needs an argument", c->cmd);
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (c->url_opt && c->config)
+	if (c->target.url_opt && c->target.config)
 		return usage_error("%s", "--url and -c both name the daemon: give one");
 	if (c->n_sets && !checks)
 		return usage_error("--set does not apply to %s", c->cmd);
@@ -660,7 +640,7 @@ static int parse_args(int argc, char **argv, struct ctl *c)
 
 static int run_remote(struct ctl *c, int (*cmd)(const struct ctl *))
 {
-	int rc = ctl_http_resolve(&c->http, c->url_opt, c->config);
+	int rc = ctl_http_resolve(&c->http, c->target.url_opt, c->target.config);
 	if (rc)
 		return rc;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -28,8 +28,8 @@ enum { CA_OK = 0, CA_FAIL = 1, CA_USAGE = 2, CA_UNREACHABLE = 3 };
 static const char *const commands[] = {"rules", "alerts", "ack", "silence", "test-rules", NULL};
 
 struct ca {
-	const char *url_opt, *config;
-	bool json, verbose, withdraw;
+	struct ctl_target target; /* --url, -c, --json */
+	bool verbose, withdraw;
 	const char *by, *comment, *expires, *duration, *state, *rule;
 	struct ctl_http http; /* the daemon: URL, admin token, certificate */
 	const char *cmd;
@@ -73,35 +73,10 @@ static int usage_error(const char *what)
 	return CA_USAGE;
 }
 
-static bool is_command(const char *s)
-{
-	for (const char *const *c = commands; *c; c++)
-		if (strcmp(s, *c) == 0)
-			return true;
-	return false;
-}
-
-/* Options that take a value, in both spellings, for ctl_alerts_handles. */
-static bool takes_value(const char *opt)
-{
-	static const char *const with_value[] = {"-u",	    "--url", "-c", "--config",
-						 "-s",	    "--set", "-d", "--deadline",
-						 "--start", "--end", NULL};
-	for (const char *const *w = with_value; *w; w++)
-		if (strcmp(opt, *w) == 0)
-			return true;
-	return false;
-}
-
 bool ctl_alerts_handles(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (argv[i][0] != '-')
-			return is_command(argv[i]);
-		if (takes_value(argv[i]))
-			i++;
-	}
-	return false;
+	const char *word = ctl_command_word(argc, argv);
+	return word && ctl_word_in(word, commands);
 }
 
 /* --- command line ---------------------------------------------------------- */
@@ -126,15 +101,6 @@ static int parse(int argc, char **argv, struct ca *c)
 	int opt;
 	while ((opt = getopt_long(argc, argv, "u:c:jvh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'u':
-			c->url_opt = optarg;
-			break;
-		case 'c':
-			c->config = optarg;
-			break;
-		case 'j':
-			c->json = true;
-			break;
 		case 'v':
 			c->verbose = true;
 			break;
@@ -163,15 +129,16 @@ static int parse(int argc, char **argv, struct ca *c)
 			c->cmd = "help";
 			return CA_OK;
 		default:
-			return usage_error("invalid option");
+			if (!ctl_target_option(&c->target, opt, optarg))
+				return usage_error("invalid option");
 		}
 	}
-	if (optind >= argc || !is_command(argv[optind]))
+	if (optind >= argc || !ctl_word_in(argv[optind], commands))
 		return usage_error("missing command");
 	c->cmd = argv[optind];
 	c->args = argv + optind + 1;
 	c->n_args = argc - optind - 1;
-	if (c->url_opt && c->config)
+	if (c->target.url_opt && c->target.config)
 		return usage_error("--url and -c both name the daemon: give one");
 	return CA_OK;
 }
@@ -180,7 +147,7 @@ static int parse(int argc, char **argv, struct ca *c)
 
 static int resolve(struct ca *c)
 {
-	return ctl_http_resolve(&c->http, c->url_opt, c->config);
+	return ctl_http_resolve(&c->http, c->target.url_opt, c->target.config);
 }
 
 /* --- HTTP ----------------------------------------------------------------------- */
@@ -222,7 +189,7 @@ static void reply_free(struct reply *r)
 static int check(const struct ca *c, const struct reply *r)
 {
 	if (r->status >= 200 && r->status < 300) {
-		if (c->json)
+		if (c->target.json)
 			printf("%.*s\n", (int)r->len, r->body ? r->body : "");
 		return CA_OK;
 	}
@@ -301,7 +268,7 @@ static int rules_write(const struct ca *c, const char *method, const char *path,
 	if (!body)
 		return CA_FAIL;
 	int rc = call(c, method, path, body, &r);
-	if (!rc && !c->json)
+	if (!rc && !c->target.json)
 		printf("%s %s\n", done,
 		       json_object_get(r.doc, "imported")
 			   ? "rules"
@@ -320,17 +287,17 @@ static int cmd_rules(const struct ca *c)
 	bool one = c->n_args == 2, two = c->n_args == 3;
 	if (strcmp(sub, "list") == 0 && c->n_args <= 1) {
 		rc = call(c, "GET", API "/rules", NULL, &r);
-		if (!rc && !c->json)
+		if (!rc && !c->target.json)
 			print_rules(json_object_get(r.doc, "rules"));
 	} else if ((strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0) && one) {
 		bool show = sub[0] == 's';
 		snprintf(path, sizeof(path), API "/rules/%s", c->args[1]);
 		rc = call(c, show ? "GET" : "DELETE", path, NULL, &r);
-		if (!rc && !c->json && show) {
+		if (!rc && !c->target.json && show) {
 			char *text = json_dumps(json_object_get(r.doc, "rule"), JSON_INDENT(2));
 			printf("%s\n", text ? text : "");
 			free(text);
-		} else if (!rc && !c->json) {
+		} else if (!rc && !c->target.json) {
 			printf("deleted %s\n", c->args[1]);
 		}
 	} else if (strcmp(sub, "add") == 0 && one) {
@@ -414,7 +381,7 @@ static int cmd_alerts(const struct ca *c)
 		 c->state ? c->state : "", c->rule ? (c->state ? "&rule=" : "?rule=") : "",
 		 c->rule ? c->rule : "");
 	int rc = call(c, "GET", path, NULL, &r);
-	if (!rc && !c->json)
+	if (!rc && !c->target.json)
 		print_alerts(json_object_get(r.doc, "alerts"));
 	reply_free(&r);
 	return rc;
@@ -433,7 +400,7 @@ static int cmd_ack(const struct ca *c)
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	int rc = call(c, c->withdraw ? "DELETE" : "POST", path, c->withdraw ? NULL : text, &r);
-	if (!rc && !c->json)
+	if (!rc && !c->target.json)
 		printf("%s %s\n", c->withdraw ? "acknowledgement withdrawn from" : "acknowledged",
 		       c->args[0]);
 	free(text);
@@ -473,7 +440,7 @@ static int silence_add(const struct ca *c, struct reply *r)
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	int rc = call(c, "POST", API "/silences", text, r);
-	if (!rc && !c->json)
+	if (!rc && !c->target.json)
 		printf("silence %s until %s\n", str(json_object_get(r->doc, "silence"), "id"),
 		       str(json_object_get(r->doc, "silence"), "ends_at"));
 	free(text);
@@ -488,14 +455,14 @@ static int cmd_silence(const struct ca *c)
 	int rc;
 	if (strcmp(sub, "list") == 0 && c->n_args <= 1) {
 		rc = call(c, "GET", API "/silences", NULL, &r);
-		if (!rc && !c->json)
+		if (!rc && !c->target.json)
 			print_silences(json_object_get(r.doc, "silences"));
 	} else if (strcmp(sub, "add") == 0 && c->n_args == 2) {
 		rc = silence_add(c, &r);
 	} else if (strcmp(sub, "expire") == 0 && c->n_args == 2) {
 		snprintf(path, sizeof(path), API "/silences/%s", c->args[1]);
 		rc = call(c, "DELETE", path, NULL, &r);
-		if (!rc && !c->json)
+		if (!rc && !c->target.json)
 			printf("silence %s ended\n", c->args[1]);
 	} else {
 		return usage_error("silence: list | add MATCHERS --duration D | expire ID");

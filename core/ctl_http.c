@@ -211,3 +211,57 @@ void ctl_reply_free(struct ctl_reply *r)
 	r->body = NULL;
 	r->len = 0;
 }
+
+/* Every option of bearmonctl's commands that takes a separate value, in
+ * both spellings: one list, so that no command file mistakes another's
+ * option value for a command. */
+static bool takes_value(const char *opt)
+{
+	static const char *const with_value[] = {
+	    "-u",	  "--url",   "-c",	  "--config",  "-s",	     "--set",	"-d",
+	    "--deadline", "--start", "--end",	  "--since",   "--limit",    "--time",	"--step",
+	    "--interval", "--by",    "--comment", "--expires", "--duration", "--state", "--rule",
+	    "--analyzer", "--input", "--output",  NULL};
+	for (const char *const *w = with_value; *w; w++)
+		if (strcmp(opt, *w) == 0)
+			return true;
+	return false;
+}
+
+bool ctl_word_in(const char *s, const char *const *names)
+{
+	for (const char *const *n = names; *n; n++)
+		if (strcmp(s, *n) == 0)
+			return true;
+	return false;
+}
+
+const char *ctl_command_word(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return i + 1 < argc ? argv[i + 1] : NULL;
+		if (argv[i][0] != '-')
+			return argv[i];
+		if (takes_value(argv[i]))
+			i++;
+	}
+	return NULL;
+}
+
+bool ctl_target_option(struct ctl_target *t, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'u':
+		t->url_opt = arg;
+		return true;
+	case 'c':
+		t->config = arg;
+		return true;
+	case 'j':
+		t->json = true;
+		return true;
+	default:
+		return false;
+	}
+}

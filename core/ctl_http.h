@@ -8,6 +8,7 @@
 #define BEARMON_CORE_CTL_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:9555"
@@ -52,6 +53,25 @@ int ctl_http_json(const struct ctl_http *h, const char *method, const char *path
 /* "bearmonctl: URLPATH: HTTP 404: <error of doc>"; returns CTL_FAIL. */
 int ctl_http_failed(const struct ctl_http *h, const char *path, const struct ctl_reply *r,
 		    const json_t *doc);
+
+/* Where a command sends its request and how it prints the answer: the
+ * options every command shares. */
+struct ctl_target {
+	const char *url_opt; /* --url URL */
+	const char *config;  /* -c CONFIG */
+	bool json;	     /* --json: the daemon's document as it is */
+};
+
+/* Take the shared option opt ('u', 'c', 'j' in getopt_long's terms) into
+ * t; false for any other, which is the caller's. */
+bool ctl_target_option(struct ctl_target *t, int opt, const char *arg);
+
+/* The command argv names: its first word that is no option, skipping the
+ * values of bearmonctl's options that take one ("--" ends the options);
+ * NULL when there is none. Each command file claims its commands by it. */
+const char *ctl_command_word(int argc, char **argv);
+/* Whether s is one of names (NULL-terminated). */
+bool ctl_word_in(const char *s, const char *const *names);
 
 /* The daemon's document, untouched, with a final newline (--json). */
 void ctl_reply_print(const struct ctl_reply *r);

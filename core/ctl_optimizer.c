@@ -28,8 +28,8 @@
 static const char *const commands[] = {"plan", "apply", "rollback", "history", NULL};
 
 struct co {
-	const char *url_opt, *config, *by;
-	bool json;
+	struct ctl_target target; /* --url, -c, --json */
+	const char *by;
 	long limit;
 	const char *cmd;
 	const char *id;
@@ -64,34 +64,10 @@ static int usage_error(const char *what, const char *arg)
 	return CTL_USAGE;
 }
 
-static bool is_command(const char *s)
-{
-	for (const char *const *c = commands; *c; c++)
-		if (strcmp(s, *c) == 0)
-			return true;
-	return false;
-}
-
-static bool takes_value(const char *opt)
-{
-	static const char *const with_value[] = {"-u", "--url", "-c", "--config", "-s", "--set",
-						 "-d", "--deadline", "--start", "--end", "--limit",
-						 "--by", NULL};
-	for (const char *const *w = with_value; *w; w++)
-		if (strcmp(opt, *w) == 0)
-			return true;
-	return false;
-}
-
 bool ctl_optimizer_handles(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (argv[i][0] != '-')
-			return is_command(argv[i]);
-		if (takes_value(argv[i]))
-			i++;
-	}
-	return false;
+	const char *word = ctl_command_word(argc, argv);
+	return word && ctl_word_in(word, commands);
 }
 
 static int parse(int argc, char **argv, struct co *c)
@@ -107,9 +83,6 @@ static int parse(int argc, char **argv, struct co *c)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "u:c:jh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'u': c->url_opt = optarg; break;
-		case 'c': c->config = optarg; break;
-		case 'j': c->json = true; break;
 		case 'b': c->by = optarg; break;
 		case 'n':
 			c->limit = strtol(optarg, &end, 10);
@@ -117,10 +90,12 @@ static int parse(int argc, char **argv, struct co *c)
 				return usage_error("--limit wants 1..10000, got", optarg);
 			break;
 		case 'h': c->cmd = "help"; return CTL_OK;
-		default: return usage_error("invalid option", NULL);
+		default:
+			if (!ctl_target_option(&c->target, opt, optarg))
+				return usage_error("invalid option", NULL);
 		}
 	}
-	if (optind >= argc || !is_command(argv[optind]))
+	if (optind >= argc || !ctl_word_in(argv[optind], commands))
 		return usage_error("missing command", NULL);
 	c->cmd = argv[optind++];
 	bool needs_id = strcmp(c->cmd, "apply") == 0 || strcmp(c->cmd, "rollback") == 0;
@@ -130,7 +105,7 @@ static int parse(int argc, char **argv, struct co *c)
 		return usage_error(c->cmd, "needs an action or plan ID (see bearmonctl plan)");
 	if (optind < argc)
 		return usage_error("unexpected argument", argv[optind]);
-	if (c->url_opt && c->config)
+	if (c->target.url_opt && c->target.config)
 		return usage_error("--url and -c both name the daemon: give one", NULL);
 	return CTL_OK;
 }
@@ -334,7 +309,7 @@ static int cmd_plan(const struct co *c)
 			API "/plan");
 	if (!rc && r.status != 200)
 		rc = r.status == 404 ? CTL_FAIL : ctl_http_failed(&c->http, API "/plan", &r, doc);
-	else if (!rc && c->json)
+	else if (!rc && c->target.json)
 		ctl_reply_print(&r);
 	else if (!rc)
 		print_plan(doc);
@@ -365,7 +340,7 @@ static int cmd_change(const struct co *c)
 		doc = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
 	if (!rc && r.status != 200 && r.status != 202) {
 		rc = ctl_http_failed(&c->http, path, &r, doc);
-	} else if (!rc && c->json) {
+	} else if (!rc && c->target.json) {
 		ctl_reply_print(&r);
 	} else if (!rc) {
 		size_t i;
@@ -432,7 +407,7 @@ static int cmd_history(const struct co *c)
 	int rc = ctl_http_json(&c->http, "GET", path, &r, &doc);
 	if (!rc && r.status != 200)
 		rc = ctl_http_failed(&c->http, path, &r, doc);
-	else if (!rc && c->json)
+	else if (!rc && c->target.json)
 		ctl_reply_print(&r);
 	else if (!rc && !json_array_size(json_object_get(doc, "events")))
 		printf("no action in the history\n");
@@ -453,7 +428,7 @@ int ctl_optimizer_main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if ((rc = ctl_http_resolve(&c.http, c.url_opt, c.config)))
+	if ((rc = ctl_http_resolve(&c.http, c.target.url_opt, c.target.config)))
 		return rc;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "bearmonctl: cannot initialise libcurl\n");

@@ -52,8 +52,8 @@ enum {
 
 struct view {
 	struct ctl_http http;
-	const char *url_opt, *config;
-	bool json, once, help;
+	struct ctl_target target; /* --url, -c, --json */
+	bool once, help;
 	const char *since, *limit, *time, *start, *end, *step, *interval;
 	const struct command *cmd;
 	char **args;
@@ -93,18 +93,7 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: bearmonctl [--url URL | -c CONFIG] [--json] series [NAME|/REGEX/] "
-	    "[LABEL=VALUE]...\n"
-	    "       bearmonctl [--url URL | -c CONFIG] [--json] query EXPR [--time T]\n"
-	    "       bearmonctl [--url URL | -c CONFIG] [--json] query EXPR --start T [--end T] "
-	    "[--step D]\n"
-	    "       bearmonctl [--url URL | -c CONFIG] [--json] agents\n"
-	    "       bearmonctl [--url URL | -c CONFIG] [--json] anomalies | recommendations | "
-	    "actions\n"
-	    "                  [--since DURATION] [--limit N]\n"
-	    "       bearmonctl [--url URL | -c CONFIG] [--json] events TOPIC [--since DURATION] "
-	    "[--limit N]\n"
-	    "       bearmonctl [--url URL | -c CONFIG] top [--interval DURATION] [--once]\n"
+	    "usage: " CTL_VIEW_SYNOPSIS
 	    "\n"
 	    "  series           series in the store: by NAME or /REGEX/ (anchored; default\n"
 	    "                   every series) and exact LABEL=VALUE pairs\n"
@@ -161,30 +150,10 @@ static const struct command *command_named(const char *name)
 	return NULL;
 }
 
-/* Options of bearmonctl and ours that take a separate value. */
-static bool takes_value(const char *opt)
-{
-	static const char *const with_value[] = {"-u",	    "--url",  "-c",	    "--config",
-						 "-s",	    "--set",  "-d",	    "--deadline",
-						 "--start", "--end",  "--since",    "--limit",
-						 "--time",  "--step", "--interval", NULL};
-	for (const char *const *w = with_value; *w; w++)
-		if (strcmp(opt, *w) == 0)
-			return true;
-	return false;
-}
-
 bool ctl_view_handles(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			return i + 1 < argc && command_named(argv[i + 1]);
-		if (argv[i][0] != '-')
-			return command_named(argv[i]) != NULL;
-		if (takes_value(argv[i]))
-			i++;
-	}
-	return false;
+	const char *word = ctl_command_word(argc, argv);
+	return word && command_named(word);
 }
 
 static int parse_options(int argc, char **argv, struct view *v)
@@ -208,15 +177,6 @@ static int parse_options(int argc, char **argv, struct view *v)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "u:c:jh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'u':
-			v->url_opt = optarg;
-			break;
-		case 'c':
-			v->config = optarg;
-			break;
-		case 'j':
-			v->json = true;
-			break;
 		case 'h':
 			v->help = true;
 			break;
@@ -245,7 +205,8 @@ static int parse_options(int argc, char **argv, struct view *v)
 			v->once = true;
 			break;
 		default:
-			return usage_error("invalid option");
+			if (!ctl_target_option(&v->target, opt, optarg))
+				return usage_error("invalid option");
 		}
 	}
 	if (optind >= argc || !(v->cmd = command_named(argv[optind])))
@@ -263,7 +224,7 @@ static int misplaced_option(const struct view *v)
 		bool given;
 		unsigned group;
 	} given[] = {
-	    {"--json", v->json, OPT_JSON},     {"--since", v->since, OPT_WINDOW},
+	    {"--json", v->target.json, OPT_JSON},     {"--since", v->since, OPT_WINDOW},
 	    {"--limit", v->limit, OPT_WINDOW}, {"--time", v->time, OPT_TIMES},
 	    {"--start", v->start, OPT_TIMES},  {"--end", v->end, OPT_TIMES},
 	    {"--step", v->step, OPT_TIMES},    {"--interval", v->interval, OPT_TOP},
@@ -359,7 +320,7 @@ static int check_interval(struct view *v)
 static int check_args(struct view *v)
 {
 	int rc = misplaced_option(v);
-	if (!rc && v->url_opt && v->config)
+	if (!rc && v->target.url_opt && v->target.config)
 		rc = usage_error("%s", "--url and -c both name the daemon: give one");
 	if (!rc && v->n_args < v->cmd->min_args)
 		rc = usage_error("%s needs %s", v->cmd->name,
@@ -443,7 +404,7 @@ static int get_optional(const struct view *v, const char *path, json_t **doc, bo
 			json_decref(*doc);
 			*doc = NULL;
 			rc = CTL_FAIL;
-		} else if (v->json && !quiet) {
+		} else if (v->target.json && !quiet) {
 			ctl_reply_print(&r);
 		}
 	}
@@ -734,7 +695,7 @@ static int cmd_series(struct view *v)
 	int rc = series_path(v, &path);
 	if (!rc)
 		rc = get_doc(v, path, &doc);
-	if (!rc && !v->json)
+	if (!rc && !v->target.json)
 		print_series(json_object_get(doc, "series"));
 	json_decref(doc);
 	free(path);
@@ -847,7 +808,7 @@ static int cmd_query(struct view *v)
 	int rc = path ? get_optional(v, path, &doc, false) : CTL_FAIL;
 	if (rc == NOT_SERVED)
 		rc = no_promql(v);
-	if (!rc && !v->json)
+	if (!rc && !v->target.json)
 		print_query(doc);
 	json_decref(doc);
 	free(path);
@@ -991,7 +952,7 @@ static int cmd_agents(struct view *v)
 	json_t *doc = NULL;
 	int figures_rc = CTL_OK; /* without PromQL the figures are "-" */
 	int rc = get_doc(v, API "/agents", &doc);
-	if (!rc && !v->json)
+	if (!rc && !v->target.json)
 		print_agents(stdout, v, json_object_get(doc, "agents"), &figures_rc);
 	json_decref(doc);
 	return rc;
@@ -1276,9 +1237,9 @@ static int cmd_events(struct view *v)
 	if (!rc)
 		rc = path ? get_doc(v, path, &doc) : CTL_FAIL;
 	const json_t *events = json_object_get(doc, "events");
-	if (!rc && !v->json && !json_array_size(events))
+	if (!rc && !v->target.json && !json_array_size(events))
 		printf("(no %s events stored%s)\n", tv->topic, v->since ? " in that time" : "");
-	else if (!rc && !v->json)
+	else if (!rc && !v->target.json)
 		print_events(tv, events);
 	json_decref(doc);
 	free(path);
@@ -1793,7 +1754,7 @@ int ctl_view_main(int argc, char **argv)
 	if (!rc)
 		rc = check_args(&v);
 	if (!rc)
-		rc = ctl_http_resolve(&v.http, v.url_opt, v.config);
+		rc = ctl_http_resolve(&v.http, v.target.url_opt, v.target.config);
 	if (rc)
 		return rc;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
