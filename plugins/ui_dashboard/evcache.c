@@ -48,7 +48,7 @@ void evcache_init(struct evcache *c, size_t max_per_kind, int64_t ttl_ms)
 static void entry_free(struct ec_entry *e)
 {
 	free(e->key);
-	json_decref(e->event);
+	free(e->json);
 }
 
 /* Remove entry i of kind k, keeping the order (oldest first). */
@@ -128,18 +128,23 @@ static int find_key(const struct evcache *c, enum ec_kind k, const char *key)
 	return -1;
 }
 
-static int append(struct evcache *c, enum ec_kind k, char *key, json_t *ev, int64_t ts)
+/* Keep a copy of the text under key (taken: freed on failure). */
+static int append(struct evcache *c, enum ec_kind k, char *key, const char *json, size_t len,
+		  int64_t ts)
 {
 	if (c->kinds[k].n >= c->max_per_kind) {
 		remove_at(c, k, 0);
 		c->evicted++;
 	}
-	if (BM_VEC_RESERVE(c->kinds[k].v, c->kinds[k].cap, c->kinds[k].n + 1)) {
+	char *copy = malloc(len + 1);
+	if (!copy || BM_VEC_RESERVE(c->kinds[k].v, c->kinds[k].cap, c->kinds[k].n + 1)) {
+		free(copy);
 		free(key);
-		json_decref(ev);
 		return BM_ENOMEM;
 	}
-	c->kinds[k].v[c->kinds[k].n++] = (struct ec_entry){key, ts, ev};
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	c->kinds[k].v[c->kinds[k].n++] = (struct ec_entry){key, ts, copy, len};
 	return 0;
 }
 
@@ -157,22 +162,21 @@ int evcache_add(struct evcache *c, const char *topic, const char *json, size_t l
 	}
 	enum ec_kind k = routes[r].kind;
 	int64_t ts = ts_of(ev, now_ms);
+	char *key = routes[r].key ? key_of(ev, routes[r].key, routes[r].fallback_key) : NULL;
+	bool resolved = k == EC_ALERT && is_resolved(ev);
+	json_decref(ev);
 	if (!routes[r].key)
-		return append(c, k, NULL, ev, ts);
-	char *key = key_of(ev, routes[r].key, routes[r].fallback_key);
-	if (!key) {
-		json_decref(ev);
+		return append(c, k, NULL, json, len, ts);
+	if (!key)
 		return BM_EPROTO;
-	}
 	int at = find_key(c, k, key);
 	if (at >= 0)
 		remove_at(c, k, (size_t)at); /* re-appended as the newest */
-	if (k == EC_ALERT && is_resolved(ev)) {
+	if (resolved) {
 		free(key);
-		json_decref(ev);
 		return 0;
 	}
-	return append(c, k, key, ev, ts);
+	return append(c, k, key, json, len, ts);
 }
 
 void evcache_expire(struct evcache *c, int64_t now_ms)
@@ -195,7 +199,7 @@ json_t *evcache_list(const struct evcache *c, enum ec_kind kind, int64_t since_m
 		if (limit && json_array_size(a) >= limit)
 			break;
 		if (e->ts_ms >= since_ms)
-			json_array_append(a, e->event);
+			json_array_append_new(a, json_loadb(e->json, e->len, 0, NULL));
 	}
 	return a;
 }
@@ -205,8 +209,9 @@ size_t evcache_count(const struct evcache *c, enum ec_kind kind)
 	return c->kinds[kind].n;
 }
 
-const json_t *evcache_get(const struct evcache *c, enum ec_kind kind, const char *key)
+json_t *evcache_get(const struct evcache *c, enum ec_kind kind, const char *key)
 {
 	int at = find_key(c, kind, key);
-	return at < 0 ? NULL : c->kinds[kind].v[at].event;
+	const struct ec_entry *e = at < 0 ? NULL : &c->kinds[kind].v[at];
+	return e ? json_loadb(e->json, e->len, 0, NULL) : NULL;
 }

@@ -5,7 +5,10 @@
  * component, agent, alert fingerprint, recommendation, trend and forecast
  * of a series, insight) and the latest anomalies and actions. The snapshot
  * and the MCP tools answer from it. Bounded; not thread safe (the main
- * loop owns it). Shared by ui_dashboard and ui_mcp.
+ * loop owns it). Shared by ui_dashboard and ui_mcp. Entries keep the
+ * event's text, parsed again when read: a parsed jansson tree takes
+ * several times the memory, and the cache is read far less often than it
+ * is written (under the soak, heaptrack showed its trees as the growth).
  */
 #ifndef BEARMON_DASHBOARD_EVCACHE_H
 #define BEARMON_DASHBOARD_EVCACHE_H
@@ -29,9 +32,10 @@ enum ec_kind {
 };
 
 struct ec_entry {
-	char *key;    /* what makes it unique within its kind; NULL in lists */
+	char *key;     /* what makes it unique within its kind; NULL in lists */
 	int64_t ts_ms; /* the event's own ts_ms, else the arrival time */
-	json_t *event;
+	char *json;    /* the event as bm_event_to_json wrote it */
+	size_t len;
 };
 
 struct evcache {
@@ -57,8 +61,8 @@ void evcache_expire(struct evcache *c, int64_t now_ms);
  * (0: all): a new array. */
 json_t *evcache_list(const struct evcache *c, enum ec_kind kind, int64_t since_ms, size_t limit);
 size_t evcache_count(const struct evcache *c, enum ec_kind kind);
-/* The newest event of a keyed kind under key (borrowed), or NULL. */
-const json_t *evcache_get(const struct evcache *c, enum ec_kind kind, const char *key);
+/* The newest event of a keyed kind under key (a new reference), or NULL. */
+json_t *evcache_get(const struct evcache *c, enum ec_kind kind, const char *key);
 /* The key under which a series' findings are kept: name{labels} from an
  * event's "series" object ({name, labels: {...}}), malloc'd; NULL if none. */
 char *evcache_series_key(const json_t *series);

@@ -402,8 +402,8 @@ static json_t *explain_one(struct mcp *m, const struct sq_item *it, int64_t now,
 	double change = st.slope_per_s * (double)(st.last_ts_ms - st.first_ts_ms) / 1000.0;
 	const char *dir = direction(&st, change);
 	json_t *anoms = anomalies_of(m, it->text, now - window, &n_anom);
-	const json_t *trend = evcache_get(&m->cache, EC_TREND, it->text);
-	const json_t *fc = evcache_get(&m->cache, EC_FORECAST, it->text);
+	json_t *trend = evcache_get(&m->cache, EC_TREND, it->text);
+	json_t *fc = evcache_get(&m->cache, EC_FORECAST, it->text);
 	if (!st.n)
 		snprintf(summary, sizeof(summary), "%s: no samples in the last %lld s", it->text,
 			 (long long)(window / 1000));
@@ -415,8 +415,8 @@ static json_t *explain_one(struct mcp *m, const struct sq_item *it, int64_t now,
 			 dir, st.slope_per_s, n_anom, n_anom == 1 ? "y" : "ies",
 			 trend ? "; the trend analyzer says " : "",
 			 trend ? json_string_value(json_object_get(trend, "direction")) : "");
-	return json_pack("{s:s, s:s, s:o, s:{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I}, "
-			 "s:{s:s, s:o, s:o}, s:I, s:o, s:O?, s:O?}",
+	json_t *out = json_pack("{s:s, s:s, s:o, s:{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I}, "
+				"s:{s:s, s:o, s:o}, s:I, s:o, s:O?, s:O?}",
 			 "series", it->text, "summary", summary, "labels", item_labels(it), "stats",
 			 "samples", (json_int_t)st.n, "min", num(st.min), "max", num(st.max), "avg",
 			 num(st.avg), "first", num(st.first), "last", num(st.last), "first_ts_ms",
@@ -424,6 +424,9 @@ static json_t *explain_one(struct mcp *m, const struct sq_item *it, int64_t now,
 			 "direction", dir, "slope_per_s", num(st.slope_per_s), "change", num(change),
 			 "anomalies_in_window", (json_int_t)n_anom, "anomalies", anoms,
 			 "analyzer_trend", trend, "forecast", fc);
+	json_decref(trend);
+	json_decref(fc);
+	return out;
 }
 
 static json_t *tool_explain_series(struct mcp *m, const json_t *args, char *err, size_t errlen)
