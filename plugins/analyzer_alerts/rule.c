@@ -35,8 +35,7 @@ static const char *const known_fields[] = {
 	"group_by", "group_wait", "group_interval", "flap_threshold", "flap_window", "enabled",
 	NULL};
 
-__attribute__((format(printf, 3, 4))) static int rerr(struct al_rule_err *err, const char *field,
-						      const char *fmt, ...)
+int al_err_set(struct al_rule_err *err, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 	snprintf(err->field, sizeof(err->field), "%s", field);
@@ -100,9 +99,9 @@ static int get_string(const json_t *j, const char *f, char **out, struct al_rule
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return rerr(err, f, "expected a string");
+		return al_err_set(err, f, "expected a string");
 	*out = strdup(json_string_value(v));
-	return *out ? 0 : rerr(err, f, "out of memory");
+	return *out ? 0 : al_err_set(err, f, "out of memory");
 }
 
 static int get_number(const json_t *j, const char *f, double *out, struct al_rule_err *err)
@@ -111,7 +110,7 @@ static int get_number(const json_t *j, const char *f, double *out, struct al_rul
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_number(v) || !isfinite(json_number_value(v)))
-		return rerr(err, f, "expected a finite number");
+		return al_err_set(err, f, "expected a finite number");
 	*out = json_number_value(v);
 	return 0;
 }
@@ -126,7 +125,7 @@ static int get_duration(const json_t *j, const char *f, int64_t *out, struct al_
 		return 0;
 	}
 	if (!json_is_string(v) || al_parse_duration(json_string_value(v), out))
-		return rerr(err, f, "expected a duration such as \"30s\", \"5m\", \"1h30m\"");
+		return al_err_set(err, f, "expected a duration such as \"30s\", \"5m\", \"1h30m\"");
 	return 0;
 }
 
@@ -136,7 +135,7 @@ static int get_bool(const json_t *j, const char *f, bool *out, struct al_rule_er
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_boolean(v))
-		return rerr(err, f, "expected true or false");
+		return al_err_set(err, f, "expected true or false");
 	*out = json_is_true(v);
 	return 0;
 }
@@ -153,7 +152,7 @@ static int get_enum(const json_t *j, const char *f, const char *const *names, in
 		for (size_t k = 0; names[k]; k++)
 			snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s",
 				 k ? ", " : "", names[k]);
-		return rerr(err, f, "expected one of %s", all);
+		return al_err_set(err, f, "expected one of %s", all);
 	}
 	*out = i;
 	return 0;
@@ -166,14 +165,14 @@ static int get_strings(const json_t *j, const char *f, char ***out, size_t *n,
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return rerr(err, f, "expected a list of strings");
+		return al_err_set(err, f, "expected a list of strings");
 	*out = calloc(json_array_size(v) + 1, sizeof(char *));
 	if (!*out)
-		return rerr(err, f, "out of memory");
+		return al_err_set(err, f, "out of memory");
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		const json_t *s = json_array_get(v, i);
 		if (!json_is_string(s))
-			return rerr(err, f, "item %zu: expected a string", i);
+			return al_err_set(err, f, "item %zu: expected a string", i);
 		(*out)[(*n)++] = strdup(json_string_value(s));
 	}
 	return 0;
@@ -189,17 +188,17 @@ static int get_templates(const json_t *j, const char *f, struct al_kv **out, siz
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_object(v))
-		return rerr(err, f, "expected an object of strings");
+		return al_err_set(err, f, "expected an object of strings");
 	*out = calloc(json_object_size(v) + 1, sizeof(**out));
 	if (!*out)
-		return rerr(err, f, "out of memory");
+		return al_err_set(err, f, "out of memory");
 	json_object_foreach((json_t *)v, k, val) {
 		char field[64], why[200];
 		snprintf(field, sizeof(field), "%s.%s", f, k);
 		if (!json_is_string(val))
-			return rerr(err, field, "expected a string");
+			return al_err_set(err, field, "expected a string");
 		if (al_template_check(json_string_value(val), why, sizeof(why)))
-			return rerr(err, field, "template %s", why);
+			return al_err_set(err, field, "template %s", why);
 		(*out)[*n].key = strdup(k);
 		(*out)[(*n)++].value = strdup(json_string_value(val));
 	}
@@ -224,7 +223,7 @@ static int get_expires(const json_t *j, int64_t now_ms, int64_t *out, struct al_
 	}
 	if (json_is_string(v) && al_parse_time(json_string_value(v), out) == 0)
 		return 0;
-	return rerr(
+	return al_err_set(
 	    err, "expires",
 	    "expected a duration from now (\"2h\"), an RFC 3339 time or ms since the epoch");
 }
@@ -250,30 +249,32 @@ static int check_clear(const struct al_rule *r, struct al_rule_err *err)
 	if (isnan(r->clear_threshold))
 		return 0;
 	if (!has_hysteresis(r->cond))
-		return rerr(err, "clear_threshold", "not used by condition %s",
-			    al_cond_names[r->cond]);
+		return al_err_set(err, "clear_threshold", "not used by condition %s",
+				  al_cond_names[r->cond]);
 	if (upward ? r->clear_threshold < r->threshold : r->clear_threshold > r->threshold)
-		return rerr(err, "clear_threshold",
-			    "%g would clear before the threshold %g raises: it must be %s it",
-			    r->clear_threshold, r->threshold,
-			    upward ? "at or above" : "at or below");
+		return al_err_set(err, "clear_threshold",
+				  "%g would clear before the threshold %g raises: it must be %s it",
+				  r->clear_threshold, r->threshold,
+				  upward ? "at or above" : "at or below");
 	return 0;
 }
 
 static int check_threshold(const struct al_rule *r, struct al_rule_err *err)
 {
 	if (needs_threshold(r->cond) && isnan(r->threshold))
-		return rerr(err, "threshold", "required by condition %s", al_cond_names[r->cond]);
+		return al_err_set(err, "threshold", "required by condition %s",
+				  al_cond_names[r->cond]);
 	if (!needs_threshold(r->cond) && r->cond != AL_COND_FORECAST && !isnan(r->threshold))
-		return rerr(err, "threshold", "not used by condition %s", al_cond_names[r->cond]);
+		return al_err_set(err, "threshold", "not used by condition %s",
+				  al_cond_names[r->cond]);
 	if ((r->cond == AL_COND_TREND_INC || r->cond == AL_COND_TREND_DEC) && r->threshold < 0)
-		return rerr(err, "threshold", "a rate magnitude per second, at least 0");
+		return al_err_set(err, "threshold", "a rate magnitude per second, at least 0");
 	if (r->cond == AL_COND_ANOMALY && (r->threshold < 0 || r->threshold > 1))
-		return rerr(err, "threshold", "an anomaly score, between 0 and 1");
+		return al_err_set(err, "threshold", "an anomaly score, between 0 and 1");
 	if (r->tolerance != 0 && r->cond != AL_COND_EQ)
-		return rerr(err, "tolerance", "only used by condition eq");
+		return al_err_set(err, "tolerance", "only used by condition eq");
 	if (r->tolerance < 0)
-		return rerr(err, "tolerance", "at least 0");
+		return al_err_set(err, "tolerance", "at least 0");
 	return check_clear(r, err);
 }
 
@@ -282,47 +283,49 @@ static int check_sources(struct al_rule *r, bool promql_ok, struct al_rule_err *
 	bool wants_expr = r->cond == AL_COND_PROMQL || r->cond == AL_COND_RECORD;
 	char why[200];
 	if (wants_expr && !promql_ok)
-		return rerr(err, "condition", "%s: PromQL engine not available in this bearmond",
-			    al_cond_names[r->cond]);
+		return al_err_set(err, "condition",
+				  "%s: PromQL engine not available in this bearmond",
+				  al_cond_names[r->cond]);
 	if (wants_expr && (!r->expr || !*r->expr))
-		return rerr(err, "expr", "required by condition %s", al_cond_names[r->cond]);
+		return al_err_set(err, "expr", "required by condition %s", al_cond_names[r->cond]);
 	if (!wants_expr && r->expr)
-		return rerr(err, "expr", "only used by conditions promql and record");
+		return al_err_set(err, "expr", "only used by conditions promql and record");
 	if (wants_expr && r->metric)
-		return rerr(err, "metric", "condition %s takes expr, not metric",
-			    al_cond_names[r->cond]);
+		return al_err_set(err, "metric", "condition %s takes expr, not metric",
+				  al_cond_names[r->cond]);
 	if (!wants_expr && !r->metric)
-		return rerr(err, "metric",
-			    "required: a selector such as node_load1{instance=\"a\"}");
+		return al_err_set(err, "metric",
+				  "required: a selector such as node_load1{instance=\"a\"}");
 	if ((r->cond == AL_COND_RECORD) != (r->record != NULL))
-		return rerr(err, "record", r->record ? "only used by condition record"
-						     : "required by condition record");
+		return al_err_set(err, "record",
+				  r->record ? "only used by condition record"
+					    : "required by condition record");
 	if (r->record && !label_name_ok(r->record) && !strchr(r->record, ':'))
-		return rerr(err, "record", "not a metric name: \"%s\"", r->record);
+		return al_err_set(err, "record", "not a metric name: \"%s\"", r->record);
 	if (r->metric && al_selector_parse(r->metric, true, &r->sel, why, sizeof(why)))
-		return rerr(err, "metric", "%s", why);
+		return al_err_set(err, "metric", "%s", why);
 	return 0;
 }
 
 static int check_durations(const struct al_rule *r, struct al_rule_err *err)
 {
 	if (r->cond == AL_COND_FORECAST && r->horizon_ms <= 0)
-		return rerr(err, "horizon",
-			    "required by condition forecast: how far ahead to look");
+		return al_err_set(err, "horizon",
+				  "required by condition forecast: how far ahead to look");
 	if (r->horizon_ms && r->cond != AL_COND_FORECAST && r->cond != AL_COND_ABSENT)
-		return rerr(err, "horizon", "only used by conditions forecast and absent");
+		return al_err_set(err, "horizon", "only used by conditions forecast and absent");
 	if (r->window_ms && r->cond != AL_COND_TREND_INC && r->cond != AL_COND_TREND_DEC)
-		return rerr(err, "window", "only used by conditions trend_inc and trend_dec");
+		return al_err_set(err, "window", "only used by conditions trend_inc and trend_dec");
 	if (r->repeat_interval_ms < 1000)
-		return rerr(err, "repeat_interval", "at least 1s");
+		return al_err_set(err, "repeat_interval", "at least 1s");
 	if (r->group_interval_ms < 1000)
-		return rerr(err, "group_interval", "at least 1s");
+		return al_err_set(err, "group_interval", "at least 1s");
 	if (r->flap_threshold < 0 || r->flap_threshold > AL_MAX_FLAP_THRESHOLD ||
 	    r->flap_threshold == 1)
-		return rerr(err, "flap_threshold", "0 (off) or 2..%d transitions",
-			    AL_MAX_FLAP_THRESHOLD);
+		return al_err_set(err, "flap_threshold", "0 (off) or 2..%d transitions",
+				  AL_MAX_FLAP_THRESHOLD);
 	if (r->flap_window_ms < 1000)
-		return rerr(err, "flap_window", "at least 1s");
+		return al_err_set(err, "flap_window", "at least 1s");
 	return 0;
 }
 
@@ -332,15 +335,16 @@ static int check_labels(const struct al_rule *r, struct al_rule_err *err)
 		char field[64];
 		snprintf(field, sizeof(field), "labels.%s", r->labels[i].key);
 		if (!label_name_ok(r->labels[i].key))
-			return rerr(err, field, "not a label name");
+			return al_err_set(err, field, "not a label name");
 		if (strcmp(r->labels[i].key, "alertname") == 0 ||
 		    strcmp(r->labels[i].key, "severity") == 0)
-			return rerr(err, field, "set by the rule's %s field",
-				    r->labels[i].key[0] == 'a' ? "name" : "severity");
+			return al_err_set(err, field, "set by the rule's %s field",
+					  r->labels[i].key[0] == 'a' ? "name" : "severity");
 	}
 	for (size_t i = 0; i < r->n_group_by; i++)
 		if (!label_name_ok(r->group_by[i]))
-			return rerr(err, "group_by", "\"%s\" is not a label name", r->group_by[i]);
+			return al_err_set(err, "group_by", "\"%s\" is not a label name",
+					  r->group_by[i]);
 	return 0;
 }
 
@@ -376,10 +380,11 @@ static int take_id(const json_t *j, struct al_rule *r, struct al_rule_err *err)
 	if (get_string(j, "id", &r->id, err))
 		return -1;
 	if (r->id && (!al_rule_id_ok(r->id) || strcmp(r->id, "import") == 0))
-		return rerr(err, "id", "1 to 128 of A-Z a-z 0-9 _ . : - (and not \"import\")");
+		return al_err_set(err, "id",
+				  "1 to 128 of A-Z a-z 0-9 _ . : - (and not \"import\")");
 	if (!r->id)
 		r->id = r->source == AL_SRC_API ? random_id() : id_from_name(r->name);
-	return r->id ? 0 : rerr(err, "id", "out of memory");
+	return r->id ? 0 : al_err_set(err, "id", "out of memory");
 }
 
 /* --- the whole rule ---------------------------------------------------- */
@@ -389,11 +394,11 @@ static int check_fields(const json_t *j, struct al_rule_err *err)
 	const char *k;
 	const json_t *v;
 	if (!json_is_object(j))
-		return rerr(err, "", "a rule is a JSON object");
+		return al_err_set(err, "", "a rule is a JSON object");
 	json_object_foreach((json_t *)j, k, v) {
 		(void)v;
 		if (!in_list(known_fields, k) && !in_list(read_only_fields, k))
-			return rerr(err, k, "unknown field");
+			return al_err_set(err, k, "unknown field");
 	}
 	return 0;
 }
@@ -418,7 +423,7 @@ static int read_fields(const json_t *j, struct al_rule *r, int64_t now_ms, struc
 	int cond = -1, sev = (int)r->severity;
 	const json_t *flap = json_object_get(j, "flap_threshold");
 	if (flap && !json_is_null(flap) && !json_is_integer(flap))
-		return rerr(err, "flap_threshold", "expected a whole number");
+		return al_err_set(err, "flap_threshold", "expected a whole number");
 	if (json_is_integer(flap))
 		r->flap_threshold = json_integer_value(flap);
 	if (get_string(j, "name", &r->name, err) || get_string(j, "metric", &r->metric, err) ||
@@ -444,10 +449,11 @@ static int read_fields(const json_t *j, struct al_rule *r, int64_t now_ms, struc
 	    get_bool(j, "enabled", &r->enabled, err))
 		return -1;
 	if (!r->name || !*r->name)
-		return rerr(err, "name", "required: the alert's name (its alertname label)");
+		return al_err_set(err, "name", "required: the alert's name (its alertname label)");
 	if (cond < 0)
-		return rerr(err, "condition", "required: one of gt, lt, eq, trend_inc, trend_dec, "
-					      "anomaly, rate_change, forecast, absent, promql");
+		return al_err_set(err, "condition",
+				  "required: one of gt, lt, eq, trend_inc, trend_dec, "
+				  "anomaly, rate_change, forecast, absent, promql");
 	r->cond = (enum al_cond)cond;
 	r->severity = (enum bm_severity)sev;
 	if (r->cond == AL_COND_ABSENT && !r->horizon_ms)
@@ -471,7 +477,7 @@ int al_rule_from_json(const json_t *j, enum al_source src, int64_t now_ms, bool 
 {
 	struct al_rule *r = calloc(1, sizeof(*r));
 	if (!r)
-		return rerr(err, "", "out of memory");
+		return al_err_set(err, "", "out of memory");
 	set_defaults(r, src, now_ms);
 	if (check_fields(j, err) || read_fields(j, r, now_ms, err) || take_id(j, r, err) ||
 	    check_sources(r, promql_ok, err) || check_threshold(r, err) ||

@@ -87,6 +87,11 @@ struct al_rule_err {
 	char msg[256];
 };
 
+/* Fill err: the field at fault and the message, printf-style. Returns -1,
+ * what the parsers return on failure. */
+__attribute__((format(printf, 3, 4))) int al_err_set(struct al_rule_err *err, const char *field,
+						     const char *fmt, ...);
+
 /* Defaults of the optional durations. */
 #define AL_DEFAULT_REPEAT_MS (4 * 3600000LL)
 #define AL_DEFAULT_GROUP_WAIT_MS 30000

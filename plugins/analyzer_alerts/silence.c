@@ -10,7 +10,6 @@
 #define _GNU_SOURCE
 #include "engine_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +20,6 @@
 #include "timeparse.h"
 
 #define KEEP_EXPIRED_MS 86400000LL /* ended silences stay listed this long */
-
-__attribute__((format(printf, 3, 4))) static int serr(struct al_rule_err *err, const char *field,
-						      const char *fmt, ...)
-{
-	va_list ap;
-	snprintf(err->field, sizeof(err->field), "%s", field);
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static bool in_force(const struct al_silence *s, int64_t now_ms)
 {
@@ -123,7 +111,7 @@ static char *matchers_from_array(const json_t *a, struct al_rule_err *err)
 		bool neg = eq && json_is_false(eq);
 		if (!name || !value) {
 			bm_buf_free(&b);
-			serr(err, "matchers", "item %zu: needs name and value strings", i);
+			al_err_set(err, "matchers", "item %zu: needs name and value strings", i);
 			return NULL;
 		}
 		append_matcher(&b, name, re ? (neg ? "!~" : "=~") : (neg ? "!=" : "="), value);
@@ -138,8 +126,9 @@ static char *matchers_text(const json_t *j, struct al_rule_err *err)
 	if (json_is_array(m))
 		return matchers_from_array(m, err);
 	if (!json_is_string(m) || !*json_string_value(m)) {
-		serr(err, "matchers", "required: a selector such as {alertname=\"DiskFull\"} or "
-				      "Alertmanager's [{name, value, isRegex, isEqual}]");
+		al_err_set(err, "matchers",
+			   "required: a selector such as {alertname=\"DiskFull\"} or "
+			   "Alertmanager's [{name, value, isRegex, isEqual}]");
 		return NULL;
 	}
 	const char *t = json_string_value(m);
@@ -149,14 +138,22 @@ static char *matchers_text(const json_t *j, struct al_rule_err *err)
 	return text;
 }
 
-/* A time as RFC 3339 or ms since the epoch, under either spelling. */
-static int get_time(const json_t *j, const char *name, const char *am_name, int64_t *out,
-		    struct al_rule_err *err)
+/* Member name, or am_name (Alertmanager's spelling) when name is absent;
+ * NULL when that is absent or null too. */
+static const json_t *get_member(const json_t *j, const char *name, const char *am_name)
 {
 	const json_t *v = json_object_get(j, name);
 	if (!v)
 		v = json_object_get(j, am_name);
-	if (!v || json_is_null(v))
+	return json_is_null(v) ? NULL : v;
+}
+
+/* A time as RFC 3339 or ms since the epoch, under either spelling. */
+static int get_time(const json_t *j, const char *name, const char *am_name, int64_t *out,
+		    struct al_rule_err *err)
+{
+	const json_t *v = get_member(j, name, am_name);
+	if (!v)
 		return 0;
 	if (json_is_integer(v) && json_integer_value(v) > 0) {
 		*out = json_integer_value(v);
@@ -164,19 +161,17 @@ static int get_time(const json_t *j, const char *name, const char *am_name, int6
 	}
 	if (json_is_string(v) && al_parse_time(json_string_value(v), out) == 0)
 		return 0;
-	return serr(err, name, "expected an RFC 3339 time or ms since the epoch");
+	return al_err_set(err, name, "expected an RFC 3339 time or ms since the epoch");
 }
 
 static int get_text(const json_t *j, const char *name, const char *am_name, char **out,
 		    struct al_rule_err *err)
 {
-	const json_t *v = json_object_get(j, name);
+	const json_t *v = get_member(j, name, am_name);
 	if (!v)
-		v = json_object_get(j, am_name);
-	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return serr(err, name, "expected a string");
+		return al_err_set(err, name, "expected a string");
 	*out = strdup(json_string_value(v));
 	return 0;
 }
@@ -189,15 +184,15 @@ static int get_end(const json_t *j, struct al_silence *s, int64_t now_ms, struct
 		return -1;
 	if (d && !s->ends_ms) {
 		if (!json_is_string(d) || al_parse_duration(json_string_value(d), &ms) || ms <= 0)
-			return serr(err, "duration", "expected a duration such as \"2h\"");
+			return al_err_set(err, "duration", "expected a duration such as \"2h\"");
 		s->ends_ms = (s->starts_ms > now_ms ? s->starts_ms : now_ms) + ms;
 	}
 	if (!s->ends_ms)
-		return serr(err, "ends_at", "required (or duration)");
+		return al_err_set(err, "ends_at", "required (or duration)");
 	if (s->ends_ms <= s->starts_ms)
-		return serr(err, "ends_at", "must be after starts_at");
+		return al_err_set(err, "ends_at", "must be after starts_at");
 	if (s->ends_ms <= now_ms)
-		return serr(err, "ends_at", "already past");
+		return al_err_set(err, "ends_at", "already past");
 	return 0;
 }
 
@@ -222,11 +217,11 @@ static struct al_silence *silence_from_json(const json_t *j, int64_t now_ms,
 	const char *id = json_string_value(json_object_get(j, "id"));
 	struct al_silence *s = calloc(1, sizeof(*s));
 	if (!s || !json_is_object(j)) {
-		serr(err, "", "a silence is a JSON object");
+		al_err_set(err, "", "a silence is a JSON object");
 		goto out_free;
 	}
 	if (id && !al_rule_id_ok(id)) {
-		serr(err, "id", "1 to 128 of A-Z a-z 0-9 _ . : -");
+		al_err_set(err, "id", "1 to 128 of A-Z a-z 0-9 _ . : -");
 		goto out_free;
 	}
 	set_id(s, id);
@@ -235,7 +230,7 @@ static struct al_silence *silence_from_json(const json_t *j, int64_t now_ms,
 	if (!(s->matchers = matchers_text(j, err)))
 		goto out_free;
 	if (al_selector_parse(s->matchers, false, &s->sel, why, sizeof(why))) {
-		serr(err, "matchers", "%s", why);
+		al_err_set(err, "matchers", "%s", why);
 		goto out_free;
 	}
 	if (get_time(j, "starts_at", "startsAt", &s->starts_ms, err) ||
@@ -268,7 +263,7 @@ int al_engine_silence_put(struct al_engine *e, const json_t *j, int64_t now_ms, 
 		silence_free(e->silences[i]);
 	} else if (BM_VEC_RESERVE(e->silences, e->cap_silences, e->n_silences + 1)) {
 		silence_free(s);
-		return serr(err, "", "out of memory");
+		return al_err_set(err, "", "out of memory");
 	} else {
 		e->n_silences++;
 	}

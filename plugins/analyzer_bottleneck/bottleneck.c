@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/plugin_route.h"
+#include "../common/plugin_stop.h"
 #include "bottleneck.h"
 #include "findings.h"
 #include "notes.h"
@@ -331,19 +333,6 @@ static void bn_evaluate(void *user)
 	*(volatile double *)&b->findings_active = (double)fd_active(&b->findings);
 }
 
-static void bn_reply_json(struct bm_http_req *req, int status, json_t *j)
-{
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (!text) {
-		static const char oom[] = "{\"status\":\"error\",\"error\":\"out of memory\"}";
-		bm_http_reply(req, 500, "application/json", oom, sizeof(oom) - 1);
-		return;
-	}
-	bm_http_reply(req, status, "application/json", text, strlen(text));
-	free(text);
-}
-
 static bool query_true(const char *v)
 {
 	return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
@@ -353,16 +342,13 @@ static bool query_true(const char *v)
 static void bn_on_http(void *user, struct bm_http_req *req)
 {
 	struct bn *b = user;
-	if (strcmp(bm_http_method(req), "GET") != 0) {
-		bn_reply_json(req, 405,
-			      json_pack("{s:s, s:s}", "status", "error", "error", "use GET"));
+	if (!plugin_require_method(req, "GET"))
 		return;
-	}
 	json_t *list = fd_json(&b->findings, query_true(bm_http_query(req, "pending")));
-	bn_reply_json(req, 200,
-		      list ? json_pack("{s:s, s:I, s:o}", "status", "success", "ts_ms",
-				       (json_int_t)bm_now_ms(b->ctx), "bottlenecks", list)
-			   : NULL);
+	plugin_reply_json(req, 200,
+			  list ? json_pack("{s:s, s:I, s:o}", "status", "success", "ts_ms",
+					   (json_int_t)bm_now_ms(b->ctx), "bottlenecks", list)
+			       : NULL);
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
@@ -434,26 +420,8 @@ static int bn_subscribe(struct bn *b, size_t slot, const char *topic, bool on_lo
 static void bn_stop(void *state)
 {
 	struct bn *b = state;
-	for (size_t i = 0; i < sizeof(b->subs) / sizeof(b->subs[0]); i++) {
-		if (b->subs[i])
-			bm_bus_unsubscribe(b->subs[i]);
-		b->subs[i] = NULL;
-	}
-	if (b->timer)
-		bm_timer_stop(b->timer);
-	b->timer = NULL;
-}
-
-/* Serve the route; a host without an HTTP listener (BM_ENOTSUP) is not
- * an error: the events still go out. */
-static int bn_route(struct bn *b, struct bm_err *err)
-{
-	int rc = bm_http_route(b->ctx, b->conf->route, 0, bn_on_http, b);
-	if (rc == BM_ENOTSUP) {
-		bm_log_info(b->ctx, "no HTTP listener: %s not served", b->conf->route);
-		return 0;
-	}
-	return rc ? bm_err_set(err, rc, "cannot serve %s: %s", b->conf->route, bm_strerror(rc)) : 0;
+	plugin_unsubscribe_all(b->subs, sizeof(b->subs) / sizeof(b->subs[0]));
+	plugin_timer_stop(&b->timer);
 }
 
 static int bn_start(void *state, struct bm_err *err)
@@ -473,7 +441,7 @@ static int bn_start(void *state, struct bm_err *err)
 	if (!rc && (rc = bm_timer_start(b->ctx, bm_interval_ms(b->ctx), bn_evaluate, b, &b->timer)))
 		bm_err_set(err, rc, "cannot start the evaluation timer: %s", bm_strerror(rc));
 	if (!rc && b->conf->route && b->conf->route[0])
-		rc = bn_route(b, err);
+		rc = plugin_route(b->ctx, b->conf->route, 0, bn_on_http, b, err);
 	if (rc)
 		bn_stop(b);
 	return rc;

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/plugin_route.h"
+#include "../common/plugin_stop.h"
 #include "health.h"
 #include "inputs.h"
 #include "score.h"
@@ -182,30 +184,14 @@ static void health_tick(void *user)
 	*(volatile double *)&h->overall_score = h->result.overall.score;
 }
 
-static void health_reply(struct bm_http_req *req, int status, json_t *j)
-{
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (!text) {
-		static const char oom[] = "{\"status\":\"error\",\"error\":\"out of memory\"}";
-		bm_http_reply(req, 500, "application/json", oom, sizeof(oom) - 1);
-		return;
-	}
-	bm_http_reply(req, status, "application/json", text, strlen(text));
-	free(text);
-}
-
 /* GET ROUTE: scores as of now. */
 static void health_on_http(void *user, struct bm_http_req *req)
 {
 	struct health *h = user;
-	if (strcmp(bm_http_method(req), "GET") != 0) {
-		health_reply(req, 405,
-			     json_pack("{s:s, s:s}", "status", "error", "error", "use GET"));
+	if (!plugin_require_method(req, "GET"))
 		return;
-	}
 	int64_t now_ms = bm_now_ms(h->ctx);
-	health_reply(req, 200, health_score(h, now_ms) ? NULL : hs_json(&h->result, now_ms));
+	plugin_reply_json(req, 200, health_score(h, now_ms) ? NULL : hs_json(&h->result, now_ms));
 }
 
 static void health_fini(void *state)
@@ -249,26 +235,8 @@ static int health_init(struct bm_ctx *ctx, const void *conf, void **state, struc
 static void health_stop(void *state)
 {
 	struct health *h = state;
-	for (size_t i = 0; i < sizeof(h->subs) / sizeof(h->subs[0]); i++) {
-		if (h->subs[i])
-			bm_bus_unsubscribe(h->subs[i]);
-		h->subs[i] = NULL;
-	}
-	if (h->timer)
-		bm_timer_stop(h->timer);
-	h->timer = NULL;
-}
-
-/* Serve the route; a host without an HTTP listener (BM_ENOTSUP) is not
- * an error: the events still go out. */
-static int health_route(struct health *h, struct bm_err *err)
-{
-	int rc = bm_http_route(h->ctx, h->conf->route, 0, health_on_http, h);
-	if (rc == BM_ENOTSUP) {
-		bm_log_info(h->ctx, "no HTTP listener: %s not served", h->conf->route);
-		return 0;
-	}
-	return rc ? bm_err_set(err, rc, "cannot serve %s: %s", h->conf->route, bm_strerror(rc)) : 0;
+	plugin_unsubscribe_all(h->subs, sizeof(h->subs) / sizeof(h->subs[0]));
+	plugin_timer_stop(&h->timer);
 }
 
 static int health_start(void *state, struct bm_err *err)
@@ -289,7 +257,7 @@ static int health_start(void *state, struct bm_err *err)
 	if (!rc && (rc = bm_timer_start(h->ctx, bm_interval_ms(h->ctx), health_tick, h, &h->timer)))
 		bm_err_set(err, rc, "cannot start the timer: %s", bm_strerror(rc));
 	if (!rc && h->conf->route && h->conf->route[0])
-		rc = health_route(h, err);
+		rc = plugin_route(h->ctx, h->conf->route, 0, health_on_http, h, err);
 	if (rc)
 		health_stop(h);
 	return rc;

@@ -413,21 +413,35 @@ static int cpu_softirq_row(struct cpu *s, const char *p, const char **eol, int n
 	return rc;
 }
 
-/* Per core softirq counts; a kernel without /proc/softirqs is told once. */
-static int cpu_softirqs(struct cpu *s)
+/*
+ * A table of counts per core (/proc/softirqs, /proc/interrupts) read into
+ * s->sbuf (*len bytes) and its header parsed (*eol its end): the number of
+ * cores, 0 when the file cannot be read (a kernel without it, told once at
+ * info: WHAT per core not published), -1 when the header is not one.
+ */
+static int cpu_core_table(struct cpu *s, struct pf_file *f, const char *path, bool *logged,
+			  const char *what, size_t *len, const char **eol)
 {
-	ssize_t len = pf_file_slurp(&s->softirqs_file, AT_FDCWD, s->softirqs_path, &s->sbuf,
-				    &s->scap, CPU_STAT_MAX);
-	if (len < 0) {
-		pf_log_once(s->ctx, &s->softirqs_logged, BM_LOG_INFO,
-			    "cannot read %s: %s; softirqs per core not published", s->softirqs_path,
-			    strerror((int)-len));
+	ssize_t n = pf_file_slurp(f, AT_FDCWD, path, &s->sbuf, &s->scap, CPU_STAT_MAX);
+	if (n < 0) {
+		pf_log_once(s->ctx, logged, BM_LOG_INFO, "cannot read %s: %s; %s per core not published",
+			    path, strerror((int)-n), what);
 		return 0;
 	}
+	*len = (size_t)n;
+	int n_ids = cpu_softirq_header(s, s->sbuf, eol);
+	return n_ids > 0 ? n_ids : -1;
+}
+
+/* Per core softirq counts. */
+static int cpu_softirqs(struct cpu *s)
+{
+	size_t len;
 	const char *eol;
-	int n_ids = cpu_softirq_header(s, s->sbuf, &eol);
+	int n_ids = cpu_core_table(s, &s->softirqs_file, s->softirqs_path, &s->softirqs_logged,
+				   "softirqs", &len, &eol);
 	if (n_ids <= 0)
-		return BM_EPROTO;
+		return n_ids ? BM_EPROTO : 0;
 	int rc = bm_batch_family(&s->batch, "node_softirqs_functions_total", BM_METRIC_COUNTER, NULL,
 				 "softirqs handled since boot, by core and type");
 	for (const char *p = *eol ? eol + 1 : eol; *p && !rc; p = *eol ? eol + 1 : eol)
@@ -493,22 +507,16 @@ static int cpu_irq_row(struct cpu *s, char *line, int n_ids)
 	return rc;
 }
 
-/* Interrupts per core and source; a kernel without /proc/interrupts is
- * told once, and so is a machine with too many cores x sources. */
+/* Interrupts per core and source; a machine with too many cores x sources
+ * is told once. */
 static int cpu_interrupts(struct cpu *s)
 {
-	ssize_t len = pf_file_slurp(&s->interrupts_file, AT_FDCWD, s->interrupts_path, &s->sbuf,
-				    &s->scap, CPU_STAT_MAX);
-	if (len < 0) {
-		pf_log_once(s->ctx, &s->interrupts_logged, BM_LOG_INFO,
-			    "cannot read %s: %s; interrupts per core not published", s->interrupts_path,
-			    strerror((int)-len));
-		return 0;
-	}
+	size_t len;
 	const char *eol;
-	int n_ids = cpu_softirq_header(s, s->sbuf, &eol);
+	int n_ids = cpu_core_table(s, &s->interrupts_file, s->interrupts_path,
+				   &s->interrupts_logged, "interrupts", &len, &eol);
 	if (n_ids <= 0)
-		return BM_EPROTO;
+		return n_ids ? BM_EPROTO : 0;
 	size_t rows = 0;
 	for (const char *p = eol; *p; p++)
 		rows += *p == '\n';

@@ -275,14 +275,11 @@ static int ds_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 	s->ctx = ctx;
 	s->conf = c;
 	s->file = (struct pf_file)PF_FILE_INIT;
-	const char *root = c->proc_root ? c->proc_root : "/proc";
-	if (!pf_path(s->path, sizeof(s->path), root, "diskstats")) {
-		bm_free(s);
-		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
-	}
-	int rc = pf_filter_init(&s->filter, &c->include, &c->exclude, "include/exclude", err);
+	int rc = pf_proc_path(s->path, sizeof(s->path), c->proc_root, "diskstats", err);
+	if (!rc)
+		rc = pf_filter_init(&s->filter, &c->include, &c->exclude, "include/exclude", err);
 	if (rc) {
-		bm_free(s);
+		ds_fini(s);
 		return rc;
 	}
 	*state = s;
@@ -293,12 +290,11 @@ static int ds_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct ds_state *s = state;
 	size_t len = 0;
-	int rc = pf_file_load(&s->file, s->path, &s->buf, &s->cap, DS_MAX_FILE, &len, NULL, err);
+	int rc = pf_collect_begin(&s->file, s->path, &s->buf, &s->cap, DS_MAX_FILE, &len, &s->batch,
+				  now_ms, err);
 	if (rc)
 		return rc;
 	ds_parse(s, len);
-	bm_batch_reset(&s->batch);
-	s->batch.ts_ms = now_ms;
 	return publish_batch_once(s->ctx, &s->batch, ds_emit(s), err, &s->families);
 }
 

@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/expfmt.h"
+#include "../common/expfmt_batch.h"
 #include "../common/publish.h"
+#include "../common/cmdspawn.h"
 
 extern char **environ;
 
@@ -158,9 +158,6 @@ static int reap(pid_t pid, int64_t deadline, bool *timed_out)
 static int run_command(struct exec *e, const struct exec_cmd_conf *cc, struct run *r)
 {
 	int fds[2];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
 	pid_t pid;
 	memset(r, 0, sizeof(*r));
 	r->exit_code = -1;
@@ -176,22 +173,7 @@ static int run_command(struct exec *e, const struct exec_cmd_conf *cc, struct ru
 		free(argv);
 		return -1;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all); /* bearmond ignores SIGPIPE; the child must not */
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					      POSIX_SPAWN_SETSIGDEF);
-	int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	int rc = cmd_spawn(&pid, argv, environ, -1, fds[1], -1);
 	free(argv);
 	close(fds[1]);
 	if (rc) {
@@ -247,54 +229,40 @@ static int run_command(struct exec *e, const struct exec_cmd_conf *cc, struct ru
 	return 0;
 }
 
-static ssize_t find_meta(const struct bm_batch *b, const char *name)
+/* A HELP or TYPE line: a family new to the batch is declared untyped, then
+ * typed or documented by this line; one another command declared first
+ * keeps what that command said. */
+static int exec_meta(void *user, struct bm_batch *b, const struct expfmt_item *it,
+		     size_t first_meta, char *why, size_t n)
 {
-	for (size_t i = 0; i < b->n_meta; i++)
-		if (strcmp(b->meta[i].name, name) == 0)
-			return (ssize_t)i;
+	(void)user;
+	ssize_t m = expfmt_batch_find_meta(b, it->name);
+	if (m >= 0 && (size_t)m < first_meta)
+		return 0;
+	if (m < 0) {
+		if (bm_batch_family(b, it->name, BM_METRIC_UNTYPED, NULL, NULL))
+			goto oom;
+		m = (ssize_t)b->n_meta - 1;
+	}
+	if (it->kind == EXPFMT_TYPE)
+		b->meta[m].type = it->type;
+	else if (!(b->meta[m].help = bm_arena_strndup(&b->arena, it->help, strlen(it->help))))
+		goto oom;
+	return 0;
+oom:
+	snprintf(why, n, "out of memory");
 	return -1;
 }
 
 /* Parse e->out into the batch; on failure roll back and fill e->why. */
 static int parse_output(struct exec *e, size_t len)
 {
-	struct bm_batch *b = &e->batch;
-	size_t n0 = b->n, meta0 = b->n_meta;
-	struct expfmt_parser ps;
-	struct expfmt_item *it = &e->item;
-	int rc;
-	expfmt_init(&ps, e->out, len);
-	while ((rc = expfmt_next(&ps, it)) == 1) {
-		if (it->kind == EXPFMT_SAMPLE) {
-			if (bm_batch_add(b, it->name, it->value, it->labels, it->n_labels))
-				goto oom;
-			if (it->has_ts)
-				b->samples[b->n - 1].ts_ms = it->ts_ms;
-			continue;
-		}
-		ssize_t m = find_meta(b, it->name);
-		if (m < 0) {
-			if (bm_batch_family(b, it->name, BM_METRIC_UNTYPED, NULL, NULL))
-				goto oom;
-			m = (ssize_t)b->n_meta - 1;
-		} else if ((size_t)m < meta0) {
-			continue; /* another command declared it first */
-		}
-		if (it->kind == EXPFMT_TYPE) {
-			b->meta[m].type = it->type;
-		} else if (!(b->meta[m].help = bm_arena_strndup(&b->arena, it->help, strlen(it->help)))) {
-			goto oom;
-		}
-	}
-	if (rc == 0)
+	char why[sizeof(e->why) - 32];
+	unsigned line = 0;
+	if (!expfmt_batch_parse(&e->batch, e->out, len, &e->item, exec_meta, NULL, why, sizeof(why),
+				&line))
 		return 0;
-	snprintf(e->why, sizeof(e->why), "line %u: %s", ps.err_line, ps.err);
-	goto fail;
-oom:
-	snprintf(e->why, sizeof(e->why), "out of memory");
-fail:
-	b->n = n0;
-	b->n_meta = meta0;
+	snprintf(e->why, sizeof(e->why), "line %u: %s", line, why);
 	return -1;
 }
 

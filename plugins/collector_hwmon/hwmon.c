@@ -521,84 +521,86 @@ static int hw_scan_files(struct hw *s, struct hw_chip *c, int dfd, const char *p
 	return rc;
 }
 
-static int hw_scan_chips(struct hw *s)
+/* One entry of a class directory (SYS_ROOT/class/CLS, at dir, open as
+ * dfd): 0 to go on, 1 to stop (the table is full), or a BM_E* code. */
+typedef int (*hw_entry_fn)(struct hw *s, const char *dir, int dfd, const char *name);
+
+/* each() over the entries of SYS_ROOT/class/cls: 0 or the BM_E* code that
+ * stopped it. A machine without that class has no entries. */
+static int hw_scan_class(struct hw *s, const char *cls, hw_entry_fn each)
 {
 	char dir[PATH_MAX];
-	if (!hw_fmt(dir, sizeof(dir), "%s/class/hwmon", s->conf->sys_root))
+	if (!hw_fmt(dir, sizeof(dir), "%s/class/%s", s->conf->sys_root, cls))
 		return 0;
 	DIR *d = opendir(dir);
 	if (!d)
 		return 0;
 	int rc = 0;
 	struct dirent *e;
-	while ((e = readdir(d)) && !rc && s->n_chips < HW_MAX_CHIPS) {
-		if (e->d_name[0] == '.')
-			continue;
-		int dfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			continue;
-		struct hw_chip c = {.dirfd = dfd};
-		hw_chip_label(dfd, dir, e->d_name, c.name, sizeof(c.name));
-		if (!*c.name || !bm_filter_match(&s->filter, c.name)) {
-			close(dfd);
-			continue;
-		}
-		char buf[128];
-		if (hw_read_at(dfd, "name", buf, sizeof(buf)) > 0)
-			hw_clean(buf, strlen(buf), c.chip_name, sizeof(c.chip_name));
-		rc = hw_scan_files(s, &c, dfd, "");
-		int devfd = rc ? -1 : openat(dfd, "device", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (devfd >= 0) {
-			rc = hw_scan_files(s, &c, devfd, "device/");
-			close(devfd);
-		}
-		struct hw_chip *nc = rc ? NULL : realloc(s->chips, (s->n_chips + 1) * sizeof(*nc));
-		if (!nc) {
-			hw_chip_free(&c);
-			rc = BM_ENOMEM;
-			break;
-		}
-		s->chips = nc;
-		s->chips[s->n_chips++] = c;
-	}
+	while (!rc && (e = readdir(d)))
+		rc = each(s, dir, dirfd(d), e->d_name);
 	closedir(d);
-	return rc;
+	return rc > 0 ? 0 : rc;
 }
 
-static int hw_scan_thermal(struct hw *s)
+/* class/hwmon/NAME: a chip and its sensor files, when the filter keeps it. */
+static int hw_chip_entry(struct hw *s, const char *dir, int dfd, const char *name)
 {
-	char dir[PATH_MAX];
-	if (!hw_fmt(dir, sizeof(dir), "%s/class/thermal", s->conf->sys_root))
+	if (s->n_chips >= HW_MAX_CHIPS)
+		return 1;
+	if (name[0] == '.')
 		return 0;
-	DIR *d = opendir(dir);
-	if (!d)
+	struct hw_chip c = {.dirfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+	if (c.dirfd < 0)
 		return 0;
-	int rc = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) && s->n_tzones < HW_MAX_ZONES) {
-		if (strncmp(e->d_name, "thermal_zone", 12) != 0 ||
-		    strlen(e->d_name + 12) >= sizeof(s->tzones->zone))
-			continue;
-		struct hw_tzone z = {
-		    .dirfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-		if (z.dirfd < 0)
-			continue;
-		hw_copy(z.zone, sizeof(z.zone), e->d_name + 12);
-		if (hw_read_at(z.dirfd, "type", z.type, sizeof(z.type)) < 0) {
-			close(z.dirfd);
-			continue;
-		}
-		struct hw_tzone *nz = realloc(s->tzones, (s->n_tzones + 1) * sizeof(*nz));
-		if (!nz) {
-			close(z.dirfd);
-			rc = BM_ENOMEM;
-			break;
-		}
-		s->tzones = nz;
-		s->tzones[s->n_tzones++] = z;
+	hw_chip_label(c.dirfd, dir, name, c.name, sizeof(c.name));
+	if (!*c.name || !bm_filter_match(&s->filter, c.name)) {
+		close(c.dirfd);
+		return 0;
 	}
-	closedir(d);
-	return rc;
+	char buf[128];
+	if (hw_read_at(c.dirfd, "name", buf, sizeof(buf)) > 0)
+		hw_clean(buf, strlen(buf), c.chip_name, sizeof(c.chip_name));
+	int rc = hw_scan_files(s, &c, c.dirfd, "");
+	int devfd = rc ? -1 : openat(c.dirfd, "device", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (devfd >= 0) {
+		rc = hw_scan_files(s, &c, devfd, "device/");
+		close(devfd);
+	}
+	struct hw_chip *nc = rc ? NULL : realloc(s->chips, (s->n_chips + 1) * sizeof(*nc));
+	if (!nc) {
+		hw_chip_free(&c);
+		return BM_ENOMEM;
+	}
+	s->chips = nc;
+	s->chips[s->n_chips++] = c;
+	return 0;
+}
+
+/* class/thermal/thermal_zoneN with a type file: a zone. */
+static int hw_tzone_entry(struct hw *s, const char *dir, int dfd, const char *name)
+{
+	(void)dir;
+	if (s->n_tzones >= HW_MAX_ZONES)
+		return 1;
+	if (strncmp(name, "thermal_zone", 12) != 0 || strlen(name + 12) >= sizeof(s->tzones->zone))
+		return 0;
+	struct hw_tzone z = {.dirfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+	if (z.dirfd < 0)
+		return 0;
+	hw_copy(z.zone, sizeof(z.zone), name + 12);
+	if (hw_read_at(z.dirfd, "type", z.type, sizeof(z.type)) < 0) {
+		close(z.dirfd);
+		return 0;
+	}
+	struct hw_tzone *nz = realloc(s->tzones, (s->n_tzones + 1) * sizeof(*nz));
+	if (!nz) {
+		close(z.dirfd);
+		return BM_ENOMEM;
+	}
+	s->tzones = nz;
+	s->tzones[s->n_tzones++] = z;
+	return 0;
 }
 
 /* procfs' SanitizeMetricName for the zone name in the metric. */
@@ -748,9 +750,9 @@ static int hw_scan(struct hw *s)
 		      "zone temperature in celsius") < 0)
 		rc = BM_ENOMEM;
 	if (!rc)
-		rc = hw_scan_chips(s);
+		rc = hw_scan_class(s, "hwmon", hw_chip_entry);
 	if (!rc && s->conf->thermal_zones)
-		rc = hw_scan_thermal(s);
+		rc = hw_scan_class(s, "thermal", hw_tzone_entry);
 	if (!rc && s->conf->rapl)
 		rc = hw_scan_rapl(s, old, n_old);
 	for (size_t i = 0; i < n_old; i++) {

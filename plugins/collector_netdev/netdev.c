@@ -578,25 +578,19 @@ static int nd_init(struct bm_ctx *ctx, const void *conf, void **state, struct bm
 		s->src_file[i] = (struct pf_file)PF_FILE_INIT;
 	long ps = sysconf(_SC_PAGESIZE);
 	s->page_size = ps > 0 ? (double)ps : 4096.0;
-	const char *root = c->proc_root ? c->proc_root : "/proc";
-	bool too_long = !pf_path(s->path, sizeof(s->path), root, "net/dev") ||
-			!pf_path(s->class_net, sizeof(s->class_net),
-				 c->sys_root ? c->sys_root : "/sys", "class/net");
-	for (int i = 0; i < ND_N_SRC; i++)
-		too_long |= !pf_path(s->src_path[i], sizeof(s->src_path[i]), root, nd_src_files[i]);
-	if (too_long) {
-		bm_free(s);
-		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
-	}
-	int rc = pf_filter_init(&s->filter, &c->include, &c->exclude, "include/exclude", err);
+	int rc = pf_proc_path(s->path, sizeof(s->path), c->proc_root, "net/dev", err);
+	for (int i = 0; i < ND_N_SRC && !rc; i++)
+		rc = pf_proc_path(s->src_path[i], sizeof(s->src_path[i]), c->proc_root,
+				  nd_src_files[i], err);
+	const char *sys = c->sys_root ? c->sys_root : "/sys";
+	if (!rc && !pf_path(s->class_net, sizeof(s->class_net), sys, "class/net"))
+		rc = bm_err_set(err, BM_EINVAL, "sys_root \"%s\" is too long", sys);
+	if (!rc)
+		rc = pf_filter_init(&s->filter, &c->include, &c->exclude, "include/exclude", err);
+	if (!rc)
+		rc = pf_filter_init(&s->fields, &c->netstat_fields, NULL, "netstat_fields", err);
 	if (rc) {
-		bm_free(s);
-		return rc;
-	}
-	rc = pf_filter_init(&s->fields, &c->netstat_fields, NULL, "netstat_fields", err);
-	if (rc) {
-		bm_filter_free(&s->filter);
-		bm_free(s);
+		nd_fini(s);
 		return rc;
 	}
 	*state = s;
@@ -607,12 +601,11 @@ static int nd_collect(void *state, int64_t now_ms, struct bm_err *err)
 {
 	struct nd_state *s = state;
 	size_t len = 0;
-	int rc = pf_file_load(&s->dev_file, s->path, &s->buf, &s->cap, ND_MAX_FILE, &len, NULL, err);
+	int rc = pf_collect_begin(&s->dev_file, s->path, &s->buf, &s->cap, ND_MAX_FILE, &len,
+				  &s->batch, now_ms, err);
 	if (rc)
 		return rc;
 	nd_parse_dev(s, len);
-	bm_batch_reset(&s->batch);
-	s->batch.ts_ms = now_ms;
 	rc = nd_emit_dev(s);
 	if (!rc && s->conf->netclass)
 		rc = nd_emit_netclass(s);

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/expfmt.h"
+#include "../common/expfmt_batch.h"
 #include "../common/publish.h"
 
 struct textfile_conf {
@@ -152,14 +152,6 @@ static int read_file(struct textfile *t, size_t *len, double *mtime)
 	return 0;
 }
 
-static ssize_t find_meta(const struct bm_batch *b, const char *name)
-{
-	for (size_t i = 0; i < b->n_meta; i++)
-		if (strcmp(b->meta[i].name, name) == 0)
-			return (ssize_t)i;
-	return -1;
-}
-
 static const char *type_name(enum bm_metric_type type)
 {
 	static const char *const names[] = {"untyped", "counter", "gauge", "histogram",
@@ -168,16 +160,16 @@ static const char *type_name(enum bm_metric_type type)
 }
 
 /* A HELP or TYPE line for it->name. first_meta: this file's first entry. */
-static int add_meta(struct textfile *t, const struct expfmt_item *it, size_t first_meta)
+static int add_meta(void *user, struct bm_batch *b, const struct expfmt_item *it,
+		    size_t first_meta, char *why, size_t n)
 {
-	struct bm_batch *b = &t->batch;
-	ssize_t i = find_meta(b, it->name);
+	struct textfile *t = user;
+	ssize_t i = expfmt_batch_find_meta(b, it->name);
 	bool is_type = it->kind == EXPFMT_TYPE;
 	if (i >= 0 && (size_t)i < first_meta) {
 		/* declared by an earlier file: the types must agree, first HELP wins */
 		if (is_type && b->meta[i].type != it->type) {
-			snprintf(t->why, sizeof(t->why),
-				 "TYPE %s of %s disagrees with %s in an earlier file",
+			snprintf(why, n, "TYPE %s of %s disagrees with %s in an earlier file",
 				 type_name(it->type), it->name, type_name(b->meta[i].type));
 			return -1;
 		}
@@ -200,14 +192,14 @@ static int add_meta(struct textfile *t, const struct expfmt_item *it, size_t fir
 	struct bm_metric_meta *m = &b->meta[i];
 	if (is_type) {
 		if (t->seen[i].type) {
-			snprintf(t->why, sizeof(t->why), "second TYPE line for %s", it->name);
+			snprintf(why, n, "second TYPE line for %s", it->name);
 			return -1;
 		}
 		t->seen[i].type = true;
 		m->type = it->type;
 	} else {
 		if (t->seen[i].help) {
-			snprintf(t->why, sizeof(t->why), "second HELP line for %s", it->name);
+			snprintf(why, n, "second HELP line for %s", it->name);
 			return -1;
 		}
 		t->seen[i].help = true;
@@ -217,7 +209,7 @@ static int add_meta(struct textfile *t, const struct expfmt_item *it, size_t fir
 	}
 	return 0;
 oom:
-	snprintf(t->why, sizeof(t->why), "out of memory");
+	snprintf(why, n, "out of memory");
 	return -1;
 }
 
@@ -225,35 +217,9 @@ oom:
  * back to what it held before and t->why / *line say what went wrong. */
 static int parse_file(struct textfile *t, size_t len, unsigned *line)
 {
-	struct bm_batch *b = &t->batch;
-	size_t n0 = b->n, meta0 = b->n_meta;
-	struct expfmt_parser ps;
-	struct expfmt_item *it = &t->item;
-	int rc;
 	*line = 0;
-	expfmt_init(&ps, t->buf, len);
-	while ((rc = expfmt_next(&ps, it)) == 1) {
-		*line = it->line;
-		if (it->kind != EXPFMT_SAMPLE) {
-			if (add_meta(t, it, meta0))
-				goto fail;
-			continue;
-		}
-		if (bm_batch_add(b, it->name, it->value, it->labels, it->n_labels)) {
-			snprintf(t->why, sizeof(t->why), "out of memory");
-			goto fail;
-		}
-		if (it->has_ts)
-			b->samples[b->n - 1].ts_ms = it->ts_ms;
-	}
-	if (rc == 0)
-		return 0;
-	*line = ps.err_line;
-	snprintf(t->why, sizeof(t->why), "%s", ps.err);
-fail:
-	b->n = n0;
-	b->n_meta = meta0;
-	return -1;
+	return expfmt_batch_parse(&t->batch, t->buf, len, &t->item, add_meta, t, t->why,
+				  sizeof(t->why), line);
 }
 
 static int textfile_collect(void *state, int64_t now_ms, struct bm_err *err)

@@ -26,25 +26,36 @@ static size_t pf_next_cap(size_t cap)
 	return cap ? 2 * cap : PF_BUF_MIN;
 }
 
-/* Read fd into buf until *n reaches room or EOF; 0 or -errno. */
-static int pf_fill(int fd, char *buf, size_t room, size_t *n)
+/* Where pf_read_upto reads from: the fd's own offset (read) rather than a
+ * given one (pread). */
+#define PF_AT_FD_OFFSET ((off_t)-1)
+
+/* Read fd into buf until room bytes or EOF, from file offset off (pread at
+ * the offset reached continues a seq_file where the previous read stopped:
+ * they hand out a page at a time) or PF_AT_FD_OFFSET; the bytes read or
+ * -errno. */
+static ssize_t pf_read_upto(int fd, char *buf, size_t room, off_t off)
 {
-	while (*n < room) {
-		ssize_t r = read(fd, buf + *n, room - *n);
+	size_t n = 0;
+	while (n < room) {
+		ssize_t r = off == PF_AT_FD_OFFSET ? read(fd, buf + n, room - n)
+						   : pread(fd, buf + n, room - n, off + (off_t)n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return -errno;
 		if (r == 0)
 			break;
-		*n += (size_t)r;
+		n += (size_t)r;
 	}
-	return 0;
+	return (ssize_t)n;
 }
 
-/* Read fd until EOF into the growable *buf; the length or -errno. A full
- * buffer may have more behind it: grow it and go on. */
-static ssize_t pf_slurp_fd(int fd, char **buf, size_t *cap, size_t max)
+/* The whole file into the growable *buf (doubling up to max bytes),
+ * NUL-terminated; the length or -errno. from_zero: by pread from offset 0,
+ * else by read from the fd's offset. A full buffer may have more behind
+ * it: grow it and go on. */
+static ssize_t pf_read_grow(int fd, char **buf, size_t *cap, size_t max, bool from_zero)
 {
 	size_t n = 0;
 	do {
@@ -58,9 +69,11 @@ static ssize_t pf_slurp_fd(int fd, char **buf, size_t *cap, size_t max)
 			*buf = p;
 			*cap = c;
 		}
-		int rc = pf_fill(fd, *buf, *cap - 1, &n);
-		if (rc)
-			return rc;
+		ssize_t r = pf_read_upto(fd, *buf + n, *cap - 1 - n,
+					 from_zero ? (off_t)n : PF_AT_FD_OFFSET);
+		if (r < 0)
+			return r;
+		n += (size_t)r;
 	} while (n == *cap - 1);
 	(*buf)[n] = '\0';
 	return (ssize_t)n;
@@ -71,7 +84,7 @@ ssize_t pf_slurp_at(int dirfd, const char *rel, char **buf, size_t *cap, size_t 
 	int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	ssize_t n = pf_slurp_fd(fd, buf, cap, max);
+	ssize_t n = pf_read_grow(fd, buf, cap, max, false);
 	close(fd);
 	return n;
 }
@@ -99,19 +112,17 @@ int pf_read_file(const char *path, char **buf, size_t *cap, size_t max, size_t *
 		*open_errno = e;
 	if (fd < 0)
 		return bm_err_set(err, BM_EIO, "cannot open %s: %s", path, strerror(e));
-	ssize_t n = pf_slurp_fd(fd, buf, cap, max);
+	ssize_t n = pf_read_grow(fd, buf, cap, max, false);
 	close(fd);
 	return pf_read_result(path, n, *cap, len, err);
 }
 
 ssize_t pf_read_fd(int fd, char *buf, size_t cap)
 {
-	size_t n = 0;
-	int rc = pf_fill(fd, buf, cap - 1, &n);
-	if (rc)
-		return rc;
-	buf[n] = '\0';
-	return (ssize_t)n;
+	ssize_t n = pf_read_upto(fd, buf, cap - 1, PF_AT_FD_OFFSET);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
 }
 
 ssize_t pf_read_at(int dirfd, const char *rel, char *buf, size_t cap)
@@ -199,25 +210,6 @@ void pf_file_close(struct pf_file *f)
 	__atomic_sub_fetch(&pf_held, 1, __ATOMIC_RELAXED);
 }
 
-/* Read fd from file offset off into buf until room bytes or EOF; the
- * bytes read or -errno. pread at the offset reached continues a seq_file
- * where the previous read stopped (they hand out a page at a time). */
-static ssize_t pf_pread_from(int fd, char *buf, size_t room, size_t off)
-{
-	size_t n = 0;
-	while (n < room) {
-		ssize_t r = pread(fd, buf + n, room - n, (off_t)(off + n));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	return (ssize_t)n;
-}
-
 /*
  * One pread at offset 0: a kernfs attribute (sysfs, cgroupfs) is produced
  * by one show() call and comes whole in one read of up to a page, so the
@@ -234,33 +226,8 @@ static ssize_t pf_pread_once(int fd, char *buf, size_t room)
 		return -errno;
 	if ((size_t)r < room && r < 4096)
 		return r;
-	ssize_t more = pf_pread_from(fd, buf + r, room - (size_t)r, (size_t)r);
+	ssize_t more = pf_read_upto(fd, buf + r, room - (size_t)r, (off_t)r);
 	return more < 0 ? more : r + more;
-}
-
-/* The whole file from offset 0 into the growable *buf (doubling up to max
- * bytes), NUL-terminated; the length or -errno. */
-static ssize_t pf_pread_grow(int fd, char **buf, size_t *cap, size_t max)
-{
-	size_t n = 0;
-	do {
-		if (*cap - n < 2) { /* room for one byte more and the NUL */
-			size_t c = pf_next_cap(*cap);
-			if (c > max)
-				return -EFBIG;
-			char *p = realloc(*buf, c);
-			if (!p)
-				return -ENOMEM;
-			*buf = p;
-			*cap = c;
-		}
-		ssize_t r = pf_pread_from(fd, *buf + n, *cap - 1 - n, n);
-		if (r < 0)
-			return r;
-		n += (size_t)r;
-	} while (n == *cap - 1);
-	(*buf)[n] = '\0';
-	return (ssize_t)n;
 }
 
 /* Open rel for pf_file_*: -errno when it cannot be. */
@@ -295,7 +262,8 @@ ssize_t pf_file_read(struct pf_file *f, int dirfd, const char *rel, char *buf, s
 {
 	ssize_t n;
 	if (f->fd >= 0) {
-		n = f->kernfs ? pf_pread_once(f->fd, buf, cap - 1) : pf_pread_from(f->fd, buf, cap - 1, 0);
+		n = f->kernfs ? pf_pread_once(f->fd, buf, cap - 1)
+			      : pf_read_upto(f->fd, buf, cap - 1, 0);
 		if (n >= 0 || !pf_file_gone(n)) {
 			buf[n >= 0 ? n : 0] = '\0';
 			return n;
@@ -305,20 +273,20 @@ ssize_t pf_file_read(struct pf_file *f, int dirfd, const char *rel, char *buf, s
 	int fd = pf_file_open(dirfd, rel);
 	if (fd < 0)
 		return fd;
-	n = pf_pread_from(fd, buf, cap - 1, 0);
+	n = pf_read_upto(fd, buf, cap - 1, 0);
 	buf[n >= 0 ? n : 0] = '\0';
 	return pf_file_settle(f, fd, n);
 }
 
-/* pf_pread_grow through f, opening rel when it is not held; *open_failed
- * says whether an error is the open's. */
+/* pf_read_grow from offset 0 through f, opening rel when it is not held;
+ * *open_failed says whether an error is the open's. */
 static ssize_t pf_file_grow(struct pf_file *f, int dirfd, const char *rel, char **buf,
 			    size_t *cap, size_t max, bool *open_failed)
 {
 	ssize_t n;
 	*open_failed = false;
 	if (f->fd >= 0) {
-		n = pf_pread_grow(f->fd, buf, cap, max);
+		n = pf_read_grow(f->fd, buf, cap, max, true);
 		if (n >= 0 || !pf_file_gone(n))
 			return n;
 		pf_file_close(f);
@@ -328,7 +296,7 @@ static ssize_t pf_file_grow(struct pf_file *f, int dirfd, const char *rel, char 
 		*open_failed = true;
 		return fd;
 	}
-	return pf_file_settle(f, fd, pf_pread_grow(fd, buf, cap, max));
+	return pf_file_settle(f, fd, pf_read_grow(fd, buf, cap, max, true));
 }
 
 ssize_t pf_file_slurp(struct pf_file *f, int dirfd, const char *rel, char **buf, size_t *cap,
@@ -512,6 +480,25 @@ void pf_log_first(struct bm_ctx *ctx, bool *warned, const char *fmt, ...)
 	pf_vlog(ctx, *warned ? BM_LOG_DEBUG : BM_LOG_WARN, fmt, ap);
 	va_end(ap);
 	*warned = true;
+}
+
+int pf_proc_path(char *out, size_t n, const char *root, const char *rel, struct bm_err *err)
+{
+	root = root ? root : "/proc";
+	if (!pf_path(out, n, root, rel))
+		return bm_err_set(err, BM_EINVAL, "proc_root \"%s\" is too long", root);
+	return 0;
+}
+
+int pf_collect_begin(struct pf_file *f, const char *path, char **buf, size_t *cap, size_t max,
+		     size_t *len, struct bm_batch *b, int64_t now_ms, struct bm_err *err)
+{
+	int rc = pf_file_load(f, path, buf, cap, max, len, NULL, err);
+	if (rc)
+		return rc;
+	bm_batch_reset(b);
+	b->ts_ms = now_ms;
+	return 0;
 }
 
 int pf_filter_init(struct bm_filter *f, const struct bm_strlist *include,

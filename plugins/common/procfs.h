@@ -136,6 +136,18 @@ size_t pf_utoa(uint64_t v, char *out);
 /* root/rel into out (rel alone when root is NULL); false when it does not fit. */
 bool pf_path(char *out, size_t n, const char *root, const char *rel);
 
+/* root/rel into out (root NULL: /proc): BM_EINVAL "proc_root \"ROOT\" is
+ * too long" in err when it does not fit. */
+int pf_proc_path(char *out, size_t n, const char *root, const char *rel, struct bm_err *err);
+
+/*
+ * The start of a collection that parses one whole file: path read through
+ * f as pf_file_load does (*len its length, the same errors in err), then b
+ * emptied for the samples of the collection at now_ms.
+ */
+int pf_collect_begin(struct pf_file *f, const char *path, char **buf, size_t *cap, size_t max,
+		     size_t *len, struct bm_batch *b, int64_t now_ms, struct bm_err *err);
+
 /* bm_filter_init() whose error names the options it came from:
  * "WHAT: bad pattern ...". */
 int pf_filter_init(struct bm_filter *f, const struct bm_strlist *include,

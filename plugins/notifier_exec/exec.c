@@ -16,13 +16,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/cmdspawn.h"
 #include "notify.h"
 
 #define EXEC_MAX_CONCURRENCY 64
@@ -181,9 +181,6 @@ static int exec_env(const struct exec *x, const struct notify_item *it, struct e
 static int exec_spawn(const struct exec *x, struct child *ch, char **envp)
 {
 	int in[2], out[2];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
 	if (pipe2(in, O_CLOEXEC))
 		return errno;
 	if (pipe2(out, O_CLOEXEC)) {
@@ -192,22 +189,7 @@ static int exec_spawn(const struct exec *x, struct child *ch, char **envp)
 		close(in[1]);
 		return e;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, out[1], STDERR_FILENO);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all); /* bearmond ignores SIGPIPE; the child must not */
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					      POSIX_SPAWN_SETSIGDEF);
-	int rc = posix_spawnp(&ch->pid, x->argv[0], &fa, &at, x->argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	int rc = cmd_spawn(&ch->pid, x->argv, envp, in[0], out[1], out[1]);
 	close(in[0]);
 	close(out[1]);
 	if (rc) {

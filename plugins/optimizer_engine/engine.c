@@ -28,6 +28,7 @@
 #include "history.h"
 #include "learn.h"
 #include "plan.h"
+#include "plugin_stop.h"
 #include "pool.h"
 #include "routes.h"
 #include "vpa.h"
@@ -473,16 +474,9 @@ static int engine_init(struct bm_ctx *ctx, const void *conf, void **state, struc
 static void engine_stop(void *state)
 {
 	struct engine *e = state;
-	for (size_t i = 0; i < sizeof(e->subs) / sizeof(e->subs[0]); i++) {
-		if (e->subs[i])
-			bm_bus_unsubscribe(e->subs[i]);
-		e->subs[i] = NULL;
-	}
-	if (e->cycle_timer)
-		bm_timer_stop(e->cycle_timer);
-	if (e->tick_timer)
-		bm_timer_stop(e->tick_timer);
-	e->cycle_timer = e->tick_timer = NULL;
+	plugin_unsubscribe_all(e->subs, sizeof(e->subs) / sizeof(e->subs[0]));
+	plugin_timer_stop(&e->cycle_timer);
+	plugin_timer_stop(&e->tick_timer);
 	exec_stop(e);
 	act_pending_free(&e->env);
 }

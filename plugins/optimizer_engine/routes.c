@@ -8,11 +8,11 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "executor.h"
 #include "plan.h"
+#include "plugin_route.h"
 
 #define RECENT_ACTIONS 50
 
@@ -142,32 +142,12 @@ static json_t *overview(const struct engine *e, int64_t now_ms)
 			 "resources", res, "holds", holds, "running", e->running != NULL);
 }
 
-static void reply(struct bm_http_req *req, int status, json_t *j)
-{
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (!text) {
-		static const char oom[] = "{\"status\":\"error\",\"error\":\"out of memory\"}";
-		bm_http_reply(req, 500, "application/json", oom, sizeof(oom) - 1);
-		return;
-	}
-	bm_http_reply(req, status, "application/json", text, strlen(text));
-	free(text);
-}
-
-static void reply_error(struct bm_http_req *req, int status, const char *msg)
-{
-	reply(req, status, json_pack("{s:s, s:s}", "status", "error", "error", msg));
-}
-
 static void on_plan(void *user, struct bm_http_req *req)
 {
 	struct engine *e = user;
-	if (strcmp(bm_http_method(req), "GET") != 0) {
-		reply_error(req, 405, "use GET");
+	if (!plugin_require_method(req, "GET"))
 		return;
-	}
-	reply(req, 200, overview(e, bm_now_ms(e->ctx)));
+	plugin_reply_json(req, 200, overview(e, bm_now_ms(e->ctx)));
 }
 
 /* Who approved: ?by= (bearmonctl sends the login name) or the
@@ -225,19 +205,17 @@ static void on_action(void *user, struct bm_http_req *req)
 	struct action *acts[ENG_MAX_STEPS];
 	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(id) ||
 	    (strcmp(slash, "/apply") != 0 && strcmp(slash, "/rollback") != 0)) {
-		reply_error(req, 404, "want POST " ROUTE_ACTIONS "ID/apply or ID/rollback");
+		plugin_reply_error(req, 404, "want POST " ROUTE_ACTIONS "ID/apply or ID/rollback");
 		return;
 	}
-	if (strcmp(bm_http_method(req), "POST") != 0) {
-		reply_error(req, 405, "use POST");
+	if (!plugin_require_method(req, "POST"))
 		return;
-	}
 	textf(id, sizeof(id), "%.*s", (int)(slash - path), path);
 	bool apply = strcmp(slash, "/apply") == 0;
 	size_t n = resolve(e, id, acts);
 	if (!n) {
 		textf(why, sizeof(why), "no plan or action %s here (see GET " ROUTE_PLAN ")", id);
-		reply_error(req, 404, why);
+		plugin_reply_error(req, 404, why);
 		return;
 	}
 	approver(req, who, sizeof(who));
@@ -253,28 +231,22 @@ static void on_action(void *user, struct bm_http_req *req)
 			textf(why, sizeof(why), "%s has no executed step to roll back", id);
 	}
 	if (rc) {
-		reply_error(req, status_of(rc), why);
+		plugin_reply_error(req, status_of(rc), why);
 		return;
 	}
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, action_json(acts[i]));
-	reply(req, e->running ? 202 : 200,
-	      json_pack("{s:s, s:b, s:o}", "status", "ok", "pending", e->running != NULL, "actions",
-			arr));
+	plugin_reply_json(req, e->running ? 202 : 200,
+			  json_pack("{s:s, s:b, s:o}", "status", "ok", "pending",
+				    e->running != NULL, "actions", arr));
 }
 
 int routes_register(struct engine *e, struct bm_err *err)
 {
-	int rc = bm_http_route(e->ctx, ROUTE_PLAN, 0, on_plan, e);
-	if (rc == BM_ENOTSUP) {
-		bm_log_info(e->ctx, "no HTTP listener: %s and %s not served", ROUTE_PLAN,
-			    ROUTE_ACTIONS);
-		return 0;
-	}
+	int rc = plugin_route(e->ctx, ROUTE_PLAN, 0, on_plan, e, err);
 	if (!rc)
-		rc = bm_http_route(e->ctx, ROUTE_ACTIONS, BM_HTTP_PREFIX | BM_HTTP_ADMIN, on_action,
-				   e);
-	return rc ? bm_err_set(err, rc, "cannot serve the optimizer routes: %s", bm_strerror(rc))
-		  : 0;
+		rc = plugin_route(e->ctx, ROUTE_ACTIONS, BM_HTTP_PREFIX | BM_HTTP_ADMIN, on_action, e,
+				  err);
+	return rc;
 }

@@ -64,24 +64,6 @@ static const struct bm_option dash_options[] = {
 /* clang-format on */
 #undef DUR
 
-void dash_reply_json(struct bm_http_req *req, int status, json_t *j)
-{
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (!text) {
-		static const char oom[] = "{\"status\":\"error\",\"error\":\"out of memory\"}";
-		bm_http_reply(req, 500, "application/json", oom, sizeof(oom) - 1);
-		return;
-	}
-	bm_http_reply(req, status, "application/json", text, strlen(text));
-	free(text);
-}
-
-void dash_reply_error(struct bm_http_req *req, int status, const char *msg)
-{
-	dash_reply_json(req, status, json_pack("{s:s, s:s}", "status", "error", "error", msg));
-}
-
 static void register_self_metrics(struct dash *d)
 {
 	static const struct {

@@ -17,6 +17,7 @@
 #include <bearmon/bm_host.h>
 #include <bearmon/bm_option.h>
 
+#include "../common/plugin_route.h" /* JSON replies of the routes */
 #include "evcache.h"
 #include "selector.h"
 #include "ws.h"
@@ -180,9 +181,5 @@ enum dash_rate dash_topic_rate(const char *topic);
 
 /* snapshot.c */
 void dash_on_snapshot(void *user, struct bm_http_req *req);
-
-/* Reply with j (reference taken); 500 when it cannot be serialised. */
-void dash_reply_json(struct bm_http_req *req, int status, json_t *j);
-void dash_reply_error(struct bm_http_req *req, int status, const char *msg);
 
 #endif

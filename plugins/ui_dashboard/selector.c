@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "selector.h"
+#include "../common/match_op.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,19 +98,9 @@ static int take_string(struct cursor *c, char **out)
 
 static int take_op(struct cursor *c, enum bm_match_op *op)
 {
-	static const struct {
-		const char *text;
-		enum bm_match_op op;
-	} ops[] = {{"=~", BM_MATCH_RE}, {"!~", BM_MATCH_NRE}, {"!=", BM_MATCH_NEQ}, {"=", BM_MATCH_EQ}};
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		size_t n = strlen(ops[i].text);
-		if (c->len - c->pos >= n && strncmp(c->s + c->pos, ops[i].text, n) == 0) {
-			c->pos += n;
-			*op = ops[i].op;
-			return 0;
-		}
-	}
-	return perr(c, "expected one of =, !=, =~, !~");
+	size_t n = match_op_prefix(c->s + c->pos, c->len - c->pos, op);
+	c->pos += n;
+	return n ? 0 : perr(c, "expected one of =, !=, =~, !~");
 }
 
 static int compile_re(struct cursor *c, struct sel_matcher *m)

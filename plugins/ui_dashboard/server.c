@@ -547,7 +547,7 @@ void dash_on_ws(void *user, struct bm_http_req *req)
 	const char *why = upgrade_refusal(d, req, &status);
 	if (why) {
 		STAT_ADD(d, refused, 1);
-		dash_reply_error(req, status, why);
+		plugin_reply_error(req, status, why);
 		return;
 	}
 	/* the request's strings live until the reply, which takeover is */
@@ -557,10 +557,10 @@ void dash_on_ws(void *user, struct bm_http_req *req)
 	int rc = key && (!qs || series) && (!qe || events) ? bm_http_takeover(req, &fd) : BM_ENOMEM;
 	if (rc) {
 		STAT_ADD(d, refused, 1);
-		dash_reply_error(req, rc == BM_ENOTSUP ? 501 : 500,
-				 rc == BM_ENOTSUP ? "WebSocket is not available on this listener "
-						    "(TLS): poll the JSON routes"
-						  : "cannot take the connection over");
+		plugin_reply_error(req, rc == BM_ENOTSUP ? 501 : 500,
+				   rc == BM_ENOTSUP ? "WebSocket is not available on this listener "
+						      "(TLS): poll the JSON routes"
+						    : "cannot take the connection over");
 		goto out;
 	}
 	int one = 1;

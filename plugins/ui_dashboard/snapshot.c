@@ -433,7 +433,7 @@ void dash_on_snapshot(void *user, struct bm_http_req *req)
 	struct dash *d = user;
 	if (strcmp(bm_http_method(req), "GET") != 0 && strcmp(bm_http_method(req), "HEAD") != 0) {
 		bm_http_add_header(req, "Allow", "GET, HEAD");
-		dash_reply_error(req, 405, "use GET");
+		plugin_reply_error(req, 405, "use GET");
 		return;
 	}
 	struct snap s = {d, bm_now_ms(d->ctx), d->conf->snapshot_lookback_ms};
@@ -442,15 +442,15 @@ void dash_on_snapshot(void *user, struct bm_http_req *req)
 		char *end;
 		long long t = strtoll(at, &end, 10);
 		if (!*at || *end || t <= 0) {
-			dash_reply_error(req, 400, "time: ms since the epoch");
+			plugin_reply_error(req, 400, "time: ms since the epoch");
 			return;
 		}
 		s.now_ms = t;
 	}
 	json_t *j = snapshot(&s);
 	if (!j) {
-		dash_reply_error(req, 500, "out of memory");
+		plugin_reply_error(req, 500, "out of memory");
 		return;
 	}
-	dash_reply_json(req, 200, j);
+	plugin_reply_json(req, 200, j);
 }

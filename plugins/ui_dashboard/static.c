@@ -146,16 +146,16 @@ static void serve(struct bm_http_req *req, const char *base, const char *rel)
 	size_t len = 0;
 	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
 		bm_http_add_header(req, "Allow", "GET, HEAD");
-		dash_reply_error(req, 405, "use GET");
+		plugin_reply_error(req, 405, "use GET");
 		return;
 	}
 	if (!safe_relative(rel) || !resolve(base, rel, path)) {
-		dash_reply_error(req, 404, "no such file");
+		plugin_reply_error(req, 404, "no such file");
 		return;
 	}
 	char *body = read_file(path, &len, &st);
 	if (!body) {
-		dash_reply_error(req, 404, "no such file");
+		plugin_reply_error(req, 404, "no such file");
 		return;
 	}
 	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_size,

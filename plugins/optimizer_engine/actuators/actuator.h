@@ -99,6 +99,9 @@ size_t act_pending_count(const struct act_env *env);
 int act_read_file(struct act_op *op, const char *path, char *buf, size_t n);
 /* Write value to path in one write(2): 0 or BM_E* with op->error. */
 int act_write_file(struct act_op *op, const char *path, const char *value);
+/* Whether s is one or more decimal digits and nothing else (a pid, a
+ * byte count). */
+bool act_all_digits(const char *s);
 /* bm_err-style message into op->error; returns code. */
 __attribute__((format(printf, 3, 4))) int act_fail(struct act_op *op, int code, const char *fmt,
 						     ...);

@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include "actuator.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,19 +67,9 @@ struct cg_plan {
 	size_t n;
 };
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 static bool number_in(const char *s, long long lo, long long hi)
 {
-	return all_digits(s) && strlen(s) < 19 && atoll(s) >= lo && atoll(s) <= hi;
+	return act_all_digits(s) && strlen(s) < 19 && atoll(s) >= lo && atoll(s) <= hi;
 }
 
 /* "max", "QUOTA", "max PERIOD" or "QUOTA PERIOD" */
@@ -97,7 +86,7 @@ static bool valid_cpu_max(const char *s)
 static bool valid_value(enum cg_value_kind kind, const char *v)
 {
 	switch (kind) {
-	case V_BYTES: return strcmp(v, "max") == 0 || strcmp(v, "-1") == 0 || all_digits(v);
+	case V_BYTES: return strcmp(v, "max") == 0 || strcmp(v, "-1") == 0 || act_all_digits(v);
 	case V_WEIGHT: return number_in(v, 1, 10000);
 	case V_SHARES: return number_in(v, 2, 262144);
 	case V_CPU_MAX: return valid_cpu_max(v);

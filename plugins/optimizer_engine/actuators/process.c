@@ -13,7 +13,6 @@
 #define _GNU_SOURCE
 #include "actuator.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <sched.h>
@@ -209,16 +208,6 @@ static const struct pkey *pkey_find(const char *name)
 
 /* --- the process and its threads ---------------------------------------- */
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 /* The one process whose comm is name. */
 static int pid_of_comm(struct act_env *env, struct act_op *op, const char *name, pid_t *pid)
 {
@@ -229,7 +218,7 @@ static int pid_of_comm(struct act_env *env, struct act_op *op, const char *name,
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char path[512], comm[64];
-		if (!all_digits(de->d_name))
+		if (!act_all_digits(de->d_name))
 			continue;
 		textf(path, sizeof(path), "%s/%s/comm", env->proc_root, de->d_name);
 		if (act_read_file(op, path, comm, sizeof(comm)) == 0 && strcmp(comm, name) == 0) {
@@ -249,7 +238,7 @@ static int pid_of_comm(struct act_env *env, struct act_op *op, const char *name,
 static int resolve_pid(struct act_env *env, struct act_op *op, pid_t *pid)
 {
 	const char *t = op->target ? op->target : "";
-	if (all_digits(t) && strlen(t) < 10) {
+	if (act_all_digits(t) && strlen(t) < 10) {
 		*pid = (pid_t)atol(t);
 		return *pid > 1 ? 0 : act_fail(op, BM_EINVAL, "process %s: refusing pid %s", t, t);
 	}
@@ -278,7 +267,7 @@ static int list_threads(struct act_env *env, struct act_op *op, struct threads *
 	struct dirent *de;
 	th->n = 0;
 	while ((de = readdir(d)) && th->n < MAX_THREADS)
-		if (all_digits(de->d_name))
+		if (act_all_digits(de->d_name))
 			th->tid[th->n++] = (pid_t)atol(de->d_name);
 	closedir(d);
 	return th->n ? 0 : act_fail(op, BM_ENOENT, "process %s has no threads", op->target);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The actuator table, the glue that turns a synchronous or asynchronous
- * apply/restore into one done callback, and the file helpers the cgroup,
- * process and sysctl actuators share.
+ * apply/restore into one done callback, and the file and text helpers the
+ * cgroup, process and sysctl actuators share.
  */
 #define _GNU_SOURCE
 #include "actuator.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -108,4 +109,14 @@ int act_write_file(struct act_op *op, const char *path, const char *value)
 	if ((size_t)w != len)
 		return act_fail(op, BM_EIO, "short write of \"%s\" to %s", value, path);
 	return 0;
+}
+
+bool act_all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
 }

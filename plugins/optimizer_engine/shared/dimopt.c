@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/plugin_stop.h"
 #include "selector.h"
 
 #define DEFAULT_TTL_MS 300000
@@ -199,14 +200,8 @@ int dim_start(struct dimopt *d, struct bm_err *err)
 
 void dim_stop(struct dimopt *d)
 {
-	for (size_t i = 0; i < 3; i++) {
-		if (d->subs[i])
-			bm_bus_unsubscribe(d->subs[i]);
-		d->subs[i] = NULL;
-	}
-	if (d->timer)
-		bm_timer_stop(d->timer);
-	d->timer = NULL;
+	plugin_unsubscribe_all(d->subs, sizeof(d->subs) / sizeof(d->subs[0]));
+	plugin_timer_stop(&d->timer);
 }
 
 void dim_free(struct dimopt *d)

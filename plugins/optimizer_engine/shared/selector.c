@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "selector.h"
 #include "kvl.h"
+#include "../../common/match_op.h"
 
 #include <bearmon/bm_vec.h>
 
@@ -69,19 +70,9 @@ static const char *read_string(struct cursor *c)
 
 static int read_op(struct cursor *c, enum bm_match_op *op)
 {
-	static const struct {
-		const char *text;
-		enum bm_match_op op;
-	} ops[] = {{"=~", BM_MATCH_RE}, {"!~", BM_MATCH_NRE}, {"!=", BM_MATCH_NEQ}, {"=", BM_MATCH_EQ}};
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		size_t n = strlen(ops[i].text);
-		if (strncmp(c->p, ops[i].text, n) == 0) {
-			c->p += n;
-			*op = ops[i].op;
-			return 0;
-		}
-	}
-	return BM_EINVAL;
+	size_t n = match_op_prefix(c->p, strlen(c->p), op);
+	c->p += n;
+	return n ? 0 : BM_EINVAL;
 }
 
 static int fail(char *why, size_t n, const char *text, const char *what)
@@ -242,21 +233,44 @@ static void combine(double *acc, bool *have, double v, enum sel_combine how)
 	*have = true;
 }
 
-int sel_latest(struct bm_ctx *ctx, const struct sel *s, int64_t at_ms, int64_t lookback_ms,
-	       enum sel_combine how, double *v)
+/* What one matched series gives sel_combined over [a, b]: 1 and *x, 0
+ * when it has nothing there, or a BM_E* code that stops the query. */
+typedef int (*series_value_fn)(struct bm_ctx *ctx, int64_t id, int64_t a, int64_t b, double *x);
+
+/* value() of every series s matches, combined into *v: 1, 0 when none gave
+ * one, or the first BM_E* code. */
+static int sel_combined(struct bm_ctx *ctx, const struct sel *s, int64_t a, int64_t b,
+			series_value_fn value, enum sel_combine how, double *v)
 {
 	struct ids ids;
 	int rc = matched_ids(ctx, s, &ids);
 	if (rc)
 		return rc;
 	bool have = false;
-	for (size_t i = 0; i < ids.n; i++) {
+	for (size_t i = 0; i < ids.n && !rc; i++) {
 		double x;
-		if (bm_store_instant(ctx, ids.v[i], at_ms, lookback_ms, &x) == 1 && isfinite(x))
+		int r = value(ctx, ids.v[i], a, b, &x);
+		if (r < 0)
+			rc = r;
+		else if (r)
 			combine(v, &have, x, how);
 	}
 	free(ids.v);
-	return have;
+	return rc ? rc : have;
+}
+
+/* The latest finite sample at or before at_ms, at most lookback_ms old; a
+ * store error counts as no sample. */
+static int latest_value(struct bm_ctx *ctx, int64_t id, int64_t at_ms, int64_t lookback_ms,
+			double *x)
+{
+	return bm_store_instant(ctx, id, at_ms, lookback_ms, x) == 1 && isfinite(*x);
+}
+
+int sel_latest(struct bm_ctx *ctx, const struct sel *s, int64_t at_ms, int64_t lookback_ms,
+	       enum sel_combine how, double *v)
+{
+	return sel_combined(ctx, s, at_ms, lookback_ms, latest_value, how, v);
 }
 
 struct mean {
@@ -274,24 +288,23 @@ static void on_point_mean(void *user, int64_t ts, double v)
 	}
 }
 
+/* The mean of the finite raw samples in [start_ms, end_ms]. */
+static int mean_value(struct bm_ctx *ctx, int64_t id, int64_t start_ms, int64_t end_ms, double *x)
+{
+	struct mean m = {0};
+	long r = bm_store_raw(ctx, id, start_ms, end_ms, on_point_mean, &m);
+	if (r < 0)
+		return (int)r;
+	if (!m.n)
+		return 0;
+	*x = m.sum / (double)m.n;
+	return 1;
+}
+
 int sel_mean(struct bm_ctx *ctx, const struct sel *s, int64_t start_ms, int64_t end_ms,
 	     enum sel_combine how, double *v)
 {
-	struct ids ids;
-	int rc = matched_ids(ctx, s, &ids);
-	if (rc)
-		return rc;
-	bool have = false;
-	for (size_t i = 0; i < ids.n && !rc; i++) {
-		struct mean m = {0};
-		long r = bm_store_raw(ctx, ids.v[i], start_ms, end_ms, on_point_mean, &m);
-		if (r < 0)
-			rc = (int)r;
-		else if (m.n)
-			combine(v, &have, m.sum / (double)m.n, how);
-	}
-	free(ids.v);
-	return rc ? rc : have;
+	return sel_combined(ctx, s, start_ms, end_ms, mean_value, how, v);
 }
 
 size_t sel_n_steps(int64_t start_ms, int64_t end_ms, int64_t step_ms, int64_t *first_ms)
