@@ -318,24 +318,33 @@ static bool allowed(struct http *h, struct bm_http_req *req, const struct route 
 	return false;
 }
 
+int http_parse_query(const char *q, struct evkeyvalq *query)
+{
+	/* "name=up%00x" must not select up */
+	return strstr(q, "%00") ? -1 : evhttp_parse_query_str(q, query);
+}
+
+const char *http_parse_target(const struct evhttp_uri *uri, char **path, struct evkeyvalq *query)
+{
+	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+	size_t dlen = 0;
+	*path = raw ? evhttp_uridecode(raw, 0, &dlen) : NULL;
+	/* a decoded NUL byte would shorten the path: refuse it */
+	if (!*path || (*path)[0] != '/' || strlen(*path) != dlen)
+		return "bad request path";
+	const char *q = evhttp_uri_get_query(uri);
+	return q && http_parse_query(q, query) != 0 ? "malformed query string" : NULL;
+}
+
 static void dispatch(struct evhttp_request *er, void *arg)
 {
 	struct http *h = arg;
 	struct bm_http_req req = {.r = er, .h = h};
 	guard_request_done(h, er);
 	TAILQ_INIT(&req.query);
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(er);
-	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
-	size_t dlen = 0;
-	req.path = raw ? evhttp_uridecode(raw, 0, &dlen) : NULL;
-	/* a decoded NUL byte would shorten the path: refuse it */
-	if (!req.path || req.path[0] != '/' || strlen(req.path) != dlen) {
-		http_reply_error(&req, 400, "bad request path");
-		goto out;
-	}
-	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
-	if (q && evhttp_parse_query_str(q, &req.query) != 0) {
-		http_reply_error(&req, 400, "malformed query string");
+	const char *bad = http_parse_target(evhttp_request_get_evhttp_uri(er), &req.path, &req.query);
+	if (bad) {
+		http_reply_error(&req, 400, bad);
 		goto out;
 	}
 	const struct route *rt = find_route(h, req.path);
@@ -539,9 +548,8 @@ void http_remove_routes(struct http *h, void *owner)
 	h->n_routes = j;
 }
 
-bool http_query_i64(struct bm_http_req *r, const char *name, int64_t dflt, int64_t *out)
+bool http_parse_i64(const char *s, int64_t dflt, int64_t *out)
 {
-	const char *s = http_req_query(r, name);
 	char *end;
 	if (!s) {
 		*out = dflt;
@@ -551,6 +559,18 @@ bool http_query_i64(struct bm_http_req *r, const char *name, int64_t dflt, int64
 	*out = strtoll(s, &end, 10);
 	return *s && !*end && !errno;
 }
+
+bool http_param_i64(const struct evkeyvalq *params, const char *name, int64_t dflt, int64_t *out)
+{
+	return http_parse_i64(evhttp_find_header(params, name), dflt, out);
+}
+
+bool http_query_i64(struct bm_http_req *r, const char *name, int64_t dflt, int64_t *out)
+{
+	return http_param_i64(&r->query, name, dflt, out);
+}
+
+const struct evkeyvalq *http_req_params(struct bm_http_req *r) { return &r->query; }
 
 /*
  * Hand req's connection over to its handler (a protocol upgrade). evhttp
@@ -588,12 +608,4 @@ int http_req_takeover(struct bm_http_req *r, int *fd_out)
 	r->replied = true;
 	*fd_out = mine;
 	return 0;
-}
-
-void http_req_query_each(struct bm_http_req *r, void (*cb)(void *u, const char *key, const char *value),
-			 void *u)
-{
-	const struct evkeyval *kv;
-	TAILQ_FOREACH(kv, &r->query, next)
-		cb(u, kv->key, kv->value);
 }

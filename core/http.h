@@ -13,6 +13,8 @@
 #include "http_security.h"
 
 struct event_base;
+struct evhttp_uri;
+struct evkeyvalq;
 struct http;
 
 /* listen is "HOST:PORT" or "[V6]:PORT". */
@@ -28,12 +30,27 @@ void http_remove_routes(struct http *h, void *owner);
 const char *http_req_method(struct bm_http_req *r);
 const char *http_req_path(struct bm_http_req *r);
 const char *http_req_query(struct bm_http_req *r, const char *name);
-/* Every query parameter, in order (values decoded). */
-void http_req_query_each(struct bm_http_req *r, void (*cb)(void *u, const char *key, const char *value),
-			 void *u);
 /* Query parameter name as a decimal int64 into *out, dflt when absent;
  * false when present but not a number. */
 bool http_query_i64(struct bm_http_req *r, const char *name, int64_t dflt, int64_t *out);
+
+/* The request's parameters (what http_req_query reads): the pure parsers
+ * below and the routes' own take them, so the fuzzer needs no socket. */
+const struct evkeyvalq *http_req_params(struct bm_http_req *r);
+/* The first step of every request: uri's path percent-decoded into *path
+ * (malloc'd, also on failure: the caller frees it) and its query split
+ * into query (values decoded, keys as sent). NULL, or why the request
+ * gets a 400. */
+const char *http_parse_target(const struct evhttp_uri *uri, char **path, struct evkeyvalq *query);
+/* A query string (or a form body) split into decoded parameters in
+ * query (an empty list), as http_parse_target does; -1, query left empty,
+ * when malformed or when a value would hold a NUL byte (%00), which would
+ * cut it short. */
+int http_parse_query(const char *q, struct evkeyvalq *query);
+/* A decimal int64 parameter value s into *out, dflt when s is NULL;
+ * false when it is not one. http_param_i64 looks name up in params. */
+bool http_parse_i64(const char *s, int64_t dflt, int64_t *out);
+bool http_param_i64(const struct evkeyvalq *params, const char *name, int64_t dflt, int64_t *out);
 const char *http_req_header(struct bm_http_req *r, const char *name);
 const void *http_req_body(struct bm_http_req *r, size_t *len);
 int http_req_add_header(struct bm_http_req *r, const char *name, const char *value);

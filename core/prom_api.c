@@ -10,6 +10,7 @@
 #include "prom_api.h"
 
 #include <sys/queue.h>
+#include <ctype.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
@@ -290,26 +291,29 @@ static void reply_status(struct bm_http_req *r, int status, const char *msg)
 
 /* --- parameters: the URL query, and a POSTed form ---------------------------- */
 
-struct params {
-	struct bm_http_req *r;
-	struct evkeyvalq form;
-};
-
-static void params_init(struct params *p, struct bm_http_req *r)
+bool prom_params_init(struct prom_params *p, const struct evkeyvalq *query, const char *content_type,
+		      const char *body, size_t len)
 {
-	p->r = r;
+	p->query = query;
 	TAILQ_INIT(&p->form);
-	const char *ct = http_req_header(r, "Content-Type");
-	size_t len;
-	if (strcmp(http_req_method(r), "POST") != 0 || !ct ||
-	    strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0)
-		return;
-	const char *body = http_req_body(r, &len);
-	if (body && strlen(body) == len)
-		evhttp_parse_query_str(body, &p->form);
+	if (!body || !content_type || strncasecmp(content_type, "application/x-www-form-urlencoded", 33) != 0)
+		return true;
+	return strlen(body) == len && http_parse_query(body, &p->form) == 0;
 }
 
-static void params_free(struct params *p) { evhttp_clear_headers(&p->form); }
+void prom_params_free(struct prom_params *p) { evhttp_clear_headers(&p->form); }
+
+/* The request's parameters; a form that does not parse is answered (400). */
+static bool params_init(struct prom_params *p, struct bm_http_req *r)
+{
+	size_t len = 0;
+	const char *body = strcmp(http_req_method(r), "POST") == 0 ? http_req_body(r, &len) : NULL;
+	if (prom_params_init(p, http_req_params(r), http_req_header(r, "Content-Type"), body, len))
+		return true;
+	prom_params_free(p);
+	reply_error(r, 400, "bad_data", "error parsing form values");
+	return false;
+}
 
 /* Keys arrive as sent: match[] may be percent-encoded. */
 static bool key_is(const char *key, const char *name)
@@ -323,42 +327,47 @@ static bool key_is(const char *key, const char *name)
 	return same;
 }
 
-struct each_ctx {
-	const char *name;
-	void (*cb)(void *u, const char *value);
-	void *u;
-	const char *first;
-};
-
-static void each_query(void *u, const char *key, const char *value)
+/* name's values in one list: the first into *first, each to cb. */
+static void each_value(const struct evkeyvalq *q, const char *name, void (*cb)(void *u, const char *value),
+		       void *u, const char **first)
 {
-	struct each_ctx *c = u;
-	if (!key_is(key, c->name))
-		return;
-	if (!c->first)
-		c->first = value;
-	if (c->cb)
-		c->cb(c->u, value);
-}
-
-/* Every value of name, form first (Prometheus' r.Form order); the first. */
-static const char *params_each(struct params *p, const char *name,
-			       void (*cb)(void *u, const char *value), void *u)
-{
-	struct each_ctx c = {name, cb, u, NULL};
 	const struct evkeyval *kv;
-	TAILQ_FOREACH(kv, &p->form, next)
-		each_query(&c, kv->key, kv->value);
-	http_req_query_each(p->r, each_query, &c);
-	return c.first;
+	TAILQ_FOREACH(kv, q, next) {
+		if (!key_is(kv->key, name))
+			continue;
+		if (!*first)
+			*first = kv->value;
+		if (cb)
+			cb(u, kv->value);
+	}
 }
 
-static const char *param(struct params *p, const char *name) { return params_each(p, name, NULL, NULL); }
+const char *prom_param_each(const struct prom_params *p, const char *name,
+			    void (*cb)(void *u, const char *value), void *u)
+{
+	const char *first = NULL;
+	each_value(&p->form, name, cb, u, &first);
+	each_value(p->query, name, cb, u, &first);
+	return first;
+}
+
+const char *prom_param(const struct prom_params *p, const char *name)
+{
+	return prom_param_each(p, name, NULL, NULL);
+}
+
+bool prom_limit_param(const struct prom_params *p, int64_t *limit)
+{
+	const char *s = prom_param(p, "limit");
+	return http_parse_i64(s && *s ? s : NULL, -1, limit); /* empty: none, as Prometheus */
+}
 
 /* --- times and durations --------------------------------------------------- */
 
 /* Bounds that keep every millisecond sum in int64 (292,000 years). */
 #define TIME_LIMIT_S 9.2e12
+
+static bool two_digits(const char *s) { return isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]); }
 
 static bool parse_rfc3339(const char *s, int64_t *ms)
 {
@@ -380,7 +389,8 @@ static bool parse_rfc3339(const char *s, int64_t *ms)
 	int64_t zone_s = 0;
 	if (*p == 'Z' || *p == 'z') {
 		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' && two_digits(p + 1) &&
+		   two_digits(p + 4)) {
 		int hh = atoi(p + 1), mm = atoi(p + 4);
 		zone_s = (int64_t)(hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
 		p += 6;
@@ -393,11 +403,19 @@ static bool parse_rfc3339(const char *s, int64_t *ms)
 	return true;
 }
 
-bool prom_parse_time(const char *s, int64_t *ms)
+/* s as a whole decimal number of seconds (strtod's syntax without its
+ * leading white space, which Go's ParseFloat refuses) into *v. */
+static bool plain_number(const char *s, double *v)
 {
 	char *end;
-	double t = strtod(s, &end);
-	if (*s && !*end && s[strspn(s, " \t")] == *s) {
+	*v = strtod(s, &end);
+	return *s && !*end && !isspace((unsigned char)*s);
+}
+
+bool prom_parse_time(const char *s, int64_t *ms)
+{
+	double t;
+	if (plain_number(s, &t)) {
 		if (!isfinite(t) || fabs(t) > TIME_LIMIT_S)
 			return false;
 		double sec = trunc(t);
@@ -409,9 +427,8 @@ bool prom_parse_time(const char *s, int64_t *ms)
 
 bool prom_parse_duration(const char *s, int64_t *ms)
 {
-	char *end;
-	double d = strtod(s, &end);
-	if (*s && !*end && s[strspn(s, " \t")] == *s) {
+	double d;
+	if (plain_number(s, &d)) {
 		if (!isfinite(d) || fabs(d) > TIME_LIMIT_S)
 			return false;
 		*ms = (int64_t)(d * 1000); /* Go truncates to whole milliseconds */
@@ -490,18 +507,58 @@ static void write_result(struct jw *w, const struct promql_result *res)
 	jw_puts(w, "}}");
 }
 
-static bool time_param(struct bm_http_req *r, struct params *p, const char *name, int64_t dflt,
-		       int64_t *out)
+/* false, with Prometheus' message for the refusal in msg. */
+__attribute__((format(printf, 3, 4))) static bool refuse(char *msg, size_t len, const char *fmt, ...)
 {
-	const char *s = param(p, name);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+bool prom_time_param(const struct prom_params *p, const char *name, int64_t dflt, int64_t *out, char *msg,
+		     size_t len)
+{
+	const char *s = prom_param(p, name);
 	if (!s) {
 		*out = dflt;
 		return true;
 	}
-	if (prom_parse_time(s, out))
+	return prom_parse_time(s, out) ||
+	       refuse(msg, len, "invalid parameter \"%s\": cannot parse \"%s\" to a valid timestamp", name, s);
+}
+
+bool prom_range_params(const struct prom_params *p, int64_t *start, int64_t *end, int64_t *step, char *msg,
+		       size_t len)
+{
+	if (!prom_param(p, "start") || !prom_param(p, "end"))
+		return refuse(msg, len, "invalid parameter \"%s\": cannot parse \"\" to a valid timestamp",
+			      prom_param(p, "start") ? "end" : "start");
+	if (!prom_time_param(p, "start", 0, start, msg, len) || !prom_time_param(p, "end", 0, end, msg, len))
+		return false;
+	const char *step_s = prom_param(p, "step");
+	if (!step_s || !prom_parse_duration(step_s, step))
+		return refuse(msg, len, "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
+			      step_s ? step_s : "");
+	if (*end < *start)
+		return refuse(msg, len, "end timestamp must not be before start time");
+	if (*step <= 0)
+		return refuse(msg, len,
+			      "zero or negative query resolution step widths are not accepted. Try a positive integer");
+	if ((*end - *start) / *step > MAX_POINTS)
+		return refuse(msg, len,
+			      "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)");
+	return true;
+}
+
+static bool time_param(struct bm_http_req *r, const struct prom_params *p, const char *name, int64_t dflt,
+		       int64_t *out)
+{
+	char msg[1024];
+	if (prom_time_param(p, name, dflt, out, msg, sizeof(msg)))
 		return true;
-	reply_error(r, 400, "bad_data", "invalid parameter \"%s\": cannot parse \"%s\" to a valid timestamp",
-		    name, s);
+	reply_error(r, 400, "bad_data", "%s", msg);
 	return false;
 }
 
@@ -534,41 +591,28 @@ static void run_query(struct daemon *d, struct bm_http_req *r, const char *q, in
 /* GET|POST /api/v1/query?query=EXPR[&time=T] */
 static void h_query(void *u, struct bm_http_req *r)
 {
-	struct params p;
+	struct prom_params p;
 	int64_t t;
-	params_init(&p, r);
+	if (!params_init(&p, r))
+		return;
 	if (time_param(r, &p, "time", wall_ms(), &t))
-		run_query(u, r, param(&p, "query"), t, t, 0);
-	params_free(&p);
+		run_query(u, r, prom_param(&p, "query"), t, t, 0);
+	prom_params_free(&p);
 }
 
 /* GET|POST /api/v1/query_range?query=EXPR&start=T&end=T&step=D */
 static void h_query_range(void *u, struct bm_http_req *r)
 {
-	struct params p;
+	struct prom_params p;
 	int64_t start, end, step;
-	params_init(&p, r);
-	const char *step_s = param(&p, "step");
-	if (!param(&p, "start") || !param(&p, "end")) {
-		reply_error(r, 400, "bad_data", "invalid parameter \"%s\": cannot parse \"\" to a valid timestamp",
-			    param(&p, "start") ? "end" : "start");
-	} else if (!time_param(r, &p, "start", 0, &start) || !time_param(r, &p, "end", 0, &end)) {
-		/* answered */
-	} else if (!step_s || !prom_parse_duration(step_s, &step)) {
-		reply_error(r, 400, "bad_data", "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
-			    step_s ? step_s : "");
-	} else if (end < start) {
-		reply_error(r, 400, "bad_data", "end timestamp must not be before start time");
-	} else if (step <= 0) {
-		reply_error(r, 400, "bad_data",
-			    "zero or negative query resolution step widths are not accepted. Try a positive integer");
-	} else if ((end - start) / step > MAX_POINTS) {
-		reply_error(r, 400, "bad_data",
-			    "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)");
-	} else {
-		run_query(u, r, param(&p, "query"), start, end, step);
-	}
-	params_free(&p);
+	char msg[1024];
+	if (!params_init(&p, r))
+		return;
+	if (prom_range_params(&p, &start, &end, &step, msg, sizeof(msg)))
+		run_query(u, r, prom_param(&p, "query"), start, end, step);
+	else
+		reply_error(r, 400, "bad_data", "%s", msg);
+	prom_params_free(&p);
 }
 
 /* --- series, labels, label values ----------------------------------------------- */
@@ -603,40 +647,60 @@ static void found_free(struct found *f)
 	free(f->v);
 }
 
-/* One match[] selector into f; false (answered) when it is not one. */
-static bool select_series(struct bm_http_req *r, struct store *st, const char *sel, struct found *f)
+int prom_selector_parse(const char *text, struct prom_selector *s, char *err, size_t len)
 {
-	char err[512];
-	struct promql_expr *e = promql_parse(sel, err, sizeof(err));
-	const struct pq_node *n = e ? e->root : NULL;
+	*s = (struct prom_selector){0};
+	char perr[512];
+	s->e = promql_parse(text, perr, sizeof(perr));
+	const struct pq_node *n = s->e ? s->e->root : NULL;
 	while (n && n->kind == PQ_N_PAREN)
 		n = n->inner;
 	if (!n || n->kind != PQ_N_VSEL || n->sel.has_offset) {
-		reply_error(r, 400, "bad_data", "invalid parameter \"match[]\": %s",
-			    e ? "1:1: parse error: expected a vector selector" : err);
-		promql_expr_free(e);
-		return false;
+		refuse(err, len, "invalid parameter \"match[]\": %s",
+		       s->e ? "1:1: parse error: expected a vector selector" : perr);
+		return 400;
 	}
-	struct bm_matcher m[128];
-	char *ere[128] = {0};
-	size_t nm = n->sel.n_m < 128 ? n->sel.n_m : 128;
-	bool ok = true;
-	for (size_t i = 0; i < nm; i++) {
-		m[i] = n->sel.m[i];
-		if (m[i].op == BM_MATCH_RE || m[i].op == BM_MATCH_NRE) {
-			ere[i] = pq_regex_translate(m[i].value);
-			ok &= ere[i] != NULL;
-			m[i].value = ere[i] ? ere[i] : "";
+	/* the parser stops at 128 today; dropping any would select more
+	 * series than asked for */
+	if (n->sel.n_m > PROM_SELECTOR_MAX) {
+		refuse(err, len, "invalid parameter \"match[]\": more than %d matchers", PROM_SELECTOR_MAX);
+		return 400;
+	}
+	for (; s->n < n->sel.n_m; s->n++) {
+		struct bm_matcher *m = &s->m[s->n];
+		*m = n->sel.m[s->n];
+		if (m->op != BM_MATCH_RE && m->op != BM_MATCH_NRE)
+			continue;
+		s->ere[s->n] = pq_regex_translate(m->value);
+		if (!s->ere[s->n]) {
+			refuse(err, len, "out of memory");
+			return 500;
 		}
+		m->value = s->ere[s->n];
 	}
-	if (ok && store_series(st, m, nm, add_found, f) < 0)
-		ok = false;
-	for (size_t i = 0; i < nm; i++)
-		free(ere[i]);
-	promql_expr_free(e);
-	if (!ok || f->oom)
+	return 0;
+}
+
+void prom_selector_free(struct prom_selector *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->ere[i]);
+	promql_expr_free(s->e);
+}
+
+/* One match[] selector into f; false (answered) when it is not one. */
+static bool select_series(struct bm_http_req *r, struct store *st, const char *sel, struct found *f)
+{
+	char err[1024];
+	struct prom_selector s;
+	int refused = prom_selector_parse(sel, &s, err, sizeof(err));
+	bool ok = !refused && store_series(st, s.m, s.n, add_found, f) >= 0 && !f->oom;
+	prom_selector_free(&s);
+	if (refused == 400)
+		reply_error(r, 400, "bad_data", "%s", err);
+	else if (!ok)
 		reply_error(r, 500, "internal", "series lookup failed");
-	return ok && !f->oom;
+	return ok;
 }
 
 struct select_ctx {
@@ -670,16 +734,16 @@ static int cmp_found(const void *a, const void *b)
  * none), each once, sorted by text; with start or end, only those with
  * samples in [start, end]. false: answered with an error.
  */
-static bool matched_series(struct daemon *d, struct bm_http_req *r, struct params *p, bool all,
+static bool matched_series(struct daemon *d, struct bm_http_req *r, const struct prom_params *p, bool all,
 			   struct found *f)
 {
 	struct store *st = store_of(d);
 	struct select_ctx c = {r, st, f, false};
 	int64_t start, end;
-	bool bounded = param(p, "start") || param(p, "end");
+	bool bounded = prom_param(p, "start") || prom_param(p, "end");
 	if (!time_param(r, p, "start", INT64_MIN / 2, &start) || !time_param(r, p, "end", INT64_MAX / 2, &end))
 		return false;
-	if (!params_each(p, "match[]", select_one, &c)) {
+	if (!prom_param_each(p, "match[]", select_one, &c)) {
 		if (!all) {
 			reply_error(r, 400, "bad_data", "no match[] parameter provided");
 			return false;
@@ -721,9 +785,10 @@ static void write_label_obj(void *u, const char *name, const char *value)
 /* GET|POST /api/v1/series?match[]=SEL...[&start=T&end=T] */
 static void h_series(void *u, struct bm_http_req *r)
 {
-	struct params p;
+	struct prom_params p;
 	struct found f = {0};
-	params_init(&p, r);
+	if (!params_init(&p, r))
+		return;
 	if (matched_series(u, r, &p, false, &f)) {
 		struct jw w = {0};
 		jw_puts(&w, "{\"status\":\"success\",\"data\":[");
@@ -736,7 +801,7 @@ static void h_series(void *u, struct bm_http_req *r)
 		reply_jw(r, 200, &w);
 	}
 	found_free(&f);
-	params_free(&p);
+	prom_params_free(&p);
 }
 
 /* A sorted set of strings. */
@@ -801,17 +866,18 @@ static void reply_strset(struct bm_http_req *r, struct strset *s)
  * matched by match[] (or all). */
 static void label_query(struct daemon *d, struct bm_http_req *r, const char *want)
 {
-	struct params p;
+	struct prom_params p;
 	struct found f = {0};
 	struct strset s = {.want = want};
-	params_init(&p, r);
+	if (!params_init(&p, r))
+		return;
 	if (matched_series(d, r, &p, true, &f)) {
 		for (size_t i = 0; i < f.n; i++)
 			promql_series_text_each(f.v[i].text, collect_label, &s);
 		reply_strset(r, &s);
 	}
 	found_free(&f);
-	params_free(&p);
+	prom_params_free(&p);
 }
 
 /* GET|POST /api/v1/labels */
@@ -858,10 +924,16 @@ static void h_metadata(void *u, struct bm_http_req *r)
 	struct store *st = store_of(u);
 	struct found f = {0};
 	struct strset names = {0}, fams = {0};
-	struct params p;
-	params_init(&p, r);
-	const char *metric = param(&p, "metric"), *limit_s = param(&p, "limit");
-	long limit = limit_s ? strtol(limit_s, NULL, 10) : -1;
+	struct prom_params p;
+	int64_t limit;
+	if (!params_init(&p, r))
+		return;
+	if (!prom_limit_param(&p, &limit)) {
+		reply_error(r, 400, "bad_data", "limit must be a number");
+		prom_params_free(&p);
+		return;
+	}
+	const char *metric = prom_param(&p, "metric");
 	store_series(st, NULL, 0, add_found, &f);
 	for (size_t i = 0; i < f.n; i++)
 		promql_series_text_each(f.v[i].text, meta_name, &names);
@@ -898,7 +970,7 @@ static void h_metadata(void *u, struct bm_http_req *r)
 	free(names.v);
 	free(fams.v);
 	found_free(&f);
-	params_free(&p);
+	prom_params_free(&p);
 }
 
 /* GET /api/v1/status/buildinfo */

@@ -8,10 +8,14 @@
 #include "store_api.h"
 
 #include <errno.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 
 #include "bearmon/bm_batch.h"
 #include "bearmon/bm_vec.h"
@@ -26,6 +30,8 @@
 
 #define API "/api/bearmon/v1"
 #define SAMPLES_MAX 1000000 /* per answer: a bigger range must be paged */
+#define RANGE_LIMIT_MS 9200000000000000LL /* /range times and steps: 292,000 years */
+#define NAME_REQUIRED "parameter \"name\" or \"name_re\" is required"
 
 struct store_sub {
 	struct store *store;
@@ -175,45 +181,50 @@ static void add_series(void *u, int64_t id, const char *text)
 	json_array_append_new(u, json_pack("{s:I, s:s}", "id", (json_int_t)id, "series", text));
 }
 
-struct matcher_set {
-	struct bm_matcher *m;
-	size_t n, cap;
-};
-
-/* Parameters of the store routes themselves; every other one is a label. */
+/* Parameters of the store routes themselves; every other one is a label.
+ * Compared as evhttp_find_header looks them up: ignoring case. */
 static bool route_param(const char *key)
 {
 	static const char *const own[] = {"name", "name_re", "id", "start", "end", "step", "agg",
 					  "limit", NULL};
 	for (const char *const *p = own; *p; p++)
-		if (strcmp(*p, key) == 0)
+		if (strcasecmp(*p, key) == 0)
 			return true;
 	return false;
 }
 
-static void add_label_matcher(void *u, const char *key, const char *value)
+size_t store_api_matchers(const struct evkeyvalq *params, struct bm_matcher *m, size_t cap)
 {
-	struct matcher_set *ms = u;
-	if (!route_param(key) && ms->n < ms->cap)
-		ms->m[ms->n++] = (struct bm_matcher){key, BM_MATCH_EQ, value};
+	const char *name = evhttp_find_header(params, "name");
+	const char *re = evhttp_find_header(params, "name_re");
+	if (!cap || (!name && !re))
+		return 0;
+	size_t n = 0;
+	m[n++] = (struct bm_matcher){"__name__", name ? BM_MATCH_EQ : BM_MATCH_RE, name ? name : re};
+	const struct evkeyval *kv;
+	TAILQ_FOREACH(kv, params, next) {
+		if (route_param(kv->key))
+			continue;
+		/* counted beyond cap: the caller refuses rather than match more series */
+		if (n < cap)
+			m[n] = (struct bm_matcher){kv->key, BM_MATCH_EQ, kv->value};
+		n++;
+	}
+	return n;
 }
 
-/* Matchers from the query: name (exact, or a regex with name_re) and an
- * exact value for every other parameter (LABEL=VALUE). Returns the count
- * or 0 when the request names no series. */
-static size_t query_matchers(struct bm_http_req *r, struct bm_matcher *m, size_t cap)
+#define MATCHERS_MAX 16
+
+/* The series r names into m[MATCHERS_MAX]; 0, answered with a 400
+ * (usage), when it names none or more than MATCHERS_MAX. */
+static size_t route_matchers(struct bm_http_req *r, struct bm_matcher *m, const char *usage)
 {
-	const char *name = http_req_query(r, "name");
-	const char *re = http_req_query(r, "name_re");
-	struct matcher_set ms = {m, 0, cap};
-	if (name)
-		m[ms.n++] = (struct bm_matcher){"__name__", BM_MATCH_EQ, name};
-	else if (re)
-		m[ms.n++] = (struct bm_matcher){"__name__", BM_MATCH_RE, re};
-	else
-		return 0;
-	http_req_query_each(r, add_label_matcher, &ms);
-	return ms.n;
+	size_t n = store_api_matchers(http_req_params(r), m, MATCHERS_MAX);
+	if (n > MATCHERS_MAX)
+		http_reply_error(r, 400, "at most 15 LABEL=VALUE matchers besides name or name_re");
+	else if (!n)
+		http_reply_error(r, 400, usage);
+	return n > MATCHERS_MAX ? 0 : n;
 }
 
 /* GET /api/bearmon/v1/series?name=NAME|name_re=RE[&LABEL=VALUE...]
@@ -221,12 +232,10 @@ static size_t query_matchers(struct bm_http_req *r, struct bm_matcher *m, size_t
 static void h_series(void *u, struct bm_http_req *r)
 {
 	struct store_sub *ss = u;
-	struct bm_matcher m[16];
-	size_t n = query_matchers(r, m, 16);
-	if (!n) {
-		http_reply_error(r, 400, "parameter \"name\" or \"name_re\" is required");
+	struct bm_matcher m[MATCHERS_MAX];
+	size_t n = route_matchers(r, m, NAME_REQUIRED);
+	if (!n)
 		return;
-	}
 	json_t *arr = json_array();
 	long count = store_series(ss->store, m, n, add_series, arr);
 	if (count < 0) {
@@ -276,30 +285,45 @@ static void h_samples(void *u, struct bm_http_req *r)
 
 static const char *const agg_names[] = {"avg", "min", "max", "sum", "count", "last", "increase"};
 
+int store_api_range_params(const struct evkeyvalq *params, struct store_range_params *p)
+{
+	const char *agg_s = evhttp_find_header(params, "agg");
+	p->agg = -1;
+	for (int i = 0; i < 7; i++)
+		if (strcmp(agg_s ? agg_s : "avg", agg_names[i]) == 0)
+			p->agg = i;
+	if (!evhttp_find_header(params, "id") || !evhttp_find_header(params, "step") ||
+	    !http_param_i64(params, "id", 0, &p->id) || !http_param_i64(params, "start", 0, &p->start) ||
+	    !http_param_i64(params, "end", INT64_MAX, &p->end) ||
+	    !http_param_i64(params, "step", 0, &p->step) || p->step <= 0 || p->agg < 0)
+		return 400;
+	/* bounded, so that end - start and the window alignment of
+	 * store_range (start rounded down to a step) stay in int64 */
+	if (p->start < -RANGE_LIMIT_MS || p->start > RANGE_LIMIT_MS || p->step > RANGE_LIMIT_MS ||
+	    (p->end != INT64_MAX && (p->end < -RANGE_LIMIT_MS || p->end > RANGE_LIMIT_MS)))
+		return 400;
+	if (p->end != INT64_MAX && (p->end - p->start) / p->step > SAMPLES_MAX)
+		return 413;
+	return 0;
+}
+
 /* GET /api/bearmon/v1/range?id=ID&start=MS&end=MS&step=MS[&agg=avg]: one
  * point per step window from the coarsest tier that answers the step. */
 static void h_range(void *u, struct bm_http_req *r)
 {
 	struct store_sub *ss = u;
-	int64_t id, start, end, step;
-	const char *agg_s = http_req_query(r, "agg");
-	int agg = -1;
-	for (int i = 0; i < 7; i++)
-		if (strcmp(agg_s ? agg_s : "avg", agg_names[i]) == 0)
-			agg = i;
-	if (!http_req_query(r, "id") || !http_req_query(r, "step") || !http_query_i64(r, "id", 0, &id) ||
-	    !http_query_i64(r, "start", 0, &start) || !http_query_i64(r, "end", INT64_MAX, &end) ||
-	    !http_query_i64(r, "step", 0, &step) || step <= 0 || agg < 0) {
-		http_reply_error(r, 400, "parameters: id, step (ms, > 0), start, end (ms), agg (avg, min, max, sum, count, last, increase)");
-		return;
-	}
-	if (end != INT64_MAX && (end - start) / step > SAMPLES_MAX) {
-		http_reply_error(r, 413, "more than 1000000 points: raise step or narrow start/end");
+	struct store_range_params p;
+	int refused = store_api_range_params(http_req_params(r), &p);
+	if (refused) {
+		http_reply_error(r, refused,
+				 refused == 413 ? "more than 1000000 points: raise step or narrow start/end"
+						: "parameters: id, step (ms, > 0), start, end (ms; steps and times within 292,000 years of the epoch), agg (avg, min, max, sum, count, last, increase)");
 		return;
 	}
 	struct samples_out o = {json_array(), 0};
 	int tier = 0;
-	long n = store_range(ss->store, id, start, end, step, (enum bm_agg)agg, &tier, add_sample, &o);
+	long n = store_range(ss->store, p.id, p.start, p.end, p.step, (enum bm_agg)p.agg, &tier, add_sample,
+			     &o);
 	if (n < 0 || o.n > SAMPLES_MAX) {
 		json_decref(o.arr);
 		http_reply_error(r, n < 0 ? 500 : 413, n < 0 ? "store read failed" : "too many points");
@@ -307,7 +331,7 @@ static void h_range(void *u, struct bm_http_req *r)
 	}
 	static const char *const tiers[] = {"raw", "1m", "1h"};
 	http_reply_json(r, 200, json_pack("{s:s, s:I, s:s, s:s, s:o}", "status", "ok", "id",
-					  (json_int_t)id, "tier", tiers[tier], "agg", agg_names[agg],
+					  (json_int_t)p.id, "tier", tiers[tier], "agg", agg_names[p.agg],
 					  "points", o.arr));
 }
 
@@ -404,11 +428,14 @@ static void family_header(struct store *st, FILE *f, const char *name, char *las
 static void h_export(void *u, struct bm_http_req *r)
 {
 	struct store_sub *ss = u;
-	struct bm_matcher m[16];
-	size_t nm = query_matchers(r, m, 16);
+	static const char usage[] = "parameters: name or name_re, start and end in ms";
+	struct bm_matcher m[MATCHERS_MAX];
+	size_t nm = route_matchers(r, m, usage);
 	int64_t start, end;
-	if (!nm || !http_query_i64(r, "start", INT64_MIN, &start) || !http_query_i64(r, "end", INT64_MAX, &end)) {
-		http_reply_error(r, 400, "parameters: name or name_re, start and end in ms");
+	if (!nm)
+		return;
+	if (!http_query_i64(r, "start", INT64_MIN, &start) || !http_query_i64(r, "end", INT64_MAX, &end)) {
+		http_reply_error(r, 400, usage);
 		return;
 	}
 	struct export_list l = {0};
@@ -456,16 +483,14 @@ static void h_export(void *u, struct bm_http_req *r)
 static void h_delete(void *u, struct bm_http_req *r)
 {
 	struct store_sub *ss = u;
-	struct bm_matcher m[16];
-	size_t n = query_matchers(r, m, 16);
+	struct bm_matcher m[MATCHERS_MAX];
 	if (strcmp(http_req_method(r), "POST") != 0) {
 		http_reply_error(r, 405, "use POST");
 		return;
 	}
-	if (!n) {
-		http_reply_error(r, 400, "parameter \"name\" or \"name_re\" is required");
+	size_t n = route_matchers(r, m, NAME_REQUIRED);
+	if (!n)
 		return;
-	}
 	long count = store_delete(ss->store, m, n);
 	if (count < 0) {
 		http_reply_error(r, count == BM_EINVAL ? 400 : 500,

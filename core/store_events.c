@@ -245,21 +245,17 @@ static json_t *body_json(const char *topic, const void *body, size_t len)
 	return j ? j : json_null();
 }
 
-struct query {
-	const char *topic; /* NULL: the route's table holds one topic */
-	int64_t since, until, limit;
-};
-
-static bool parse_query(struct bm_http_req *r, struct query *q)
+bool store_events_parse_window(const struct evkeyvalq *params, struct store_events_window *w)
 {
-	return http_query_i64(r, "since", 0, &q->since) &&
-	       http_query_i64(r, "until", INT64_MAX, &q->until) &&
-	       http_query_i64(r, "limit", LIMIT_DEFAULT, &q->limit) && q->limit > 0 &&
-	       q->limit <= LIMIT_MAX;
+	return http_param_i64(params, "since", 0, &w->since) &&
+	       http_param_i64(params, "until", INT64_MAX, &w->until) &&
+	       http_param_i64(params, "limit", LIMIT_DEFAULT, &w->limit) && w->limit > 0 &&
+	       w->limit <= LIMIT_MAX;
 }
 
 /* Rows of one table, newest first: columns ts_ms, topic, body. */
-static json_t *select_rows(sqlite3 *db, const char *sql, const char *topic, const struct query *q)
+static json_t *select_rows(sqlite3 *db, const char *sql, const char *topic,
+			   const struct store_events_window *q)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -316,9 +312,9 @@ struct route_ctx {
 static void h_events(void *u, struct bm_http_req *r)
 {
 	const struct route_ctx *rc = u;
-	struct query q;
+	struct store_events_window q;
 	const char *topic = rc->rt->topic ? rc->rt->topic : http_req_query(r, "topic");
-	if (!topic || !bm_event_is_standard(topic) || !parse_query(r, &q)) {
+	if (!topic || !bm_event_is_standard(topic) || !store_events_parse_window(http_req_params(r), &q)) {
 		http_reply_error(r, 400, "parameters: topic (a standard topic other than metric, "
 					 "where the route has none), since and until (ms since the "
 					 "epoch), limit (1..10000, default 100)");

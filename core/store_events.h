@@ -10,11 +10,13 @@
 #ifndef BEARMON_CORE_STORE_EVENTS_H
 #define BEARMON_CORE_STORE_EVENTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bearmon/bm_err.h"
 
 struct bus;
+struct evkeyvalq;
 struct http;
 struct store_events;
 
@@ -32,6 +34,14 @@ struct store_events *store_events_open(const struct store_events_conf *c, struct
 				       struct http *http, struct bm_err *err);
 /* Unsubscribe (after the bus drained), remove the routes, close. */
 void store_events_close(struct store_events *se);
+/* The window every events route reads from its parameters: since and
+ * until (ms since the epoch; 0 and INT64_MAX when absent) and limit
+ * (1..10000, 100 when absent); false when one is not valid (a 400). */
+struct store_events_window {
+	int64_t since, until, limit;
+};
+bool store_events_parse_window(const struct evkeyvalq *params, struct store_events_window *w);
+
 void store_events_stats(const struct store_events *se, uint64_t *written, uint64_t *malformed,
 			uint64_t *write_errors);
 
