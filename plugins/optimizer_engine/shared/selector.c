@@ -248,7 +248,7 @@ static int sel_combined(struct bm_ctx *ctx, const struct sel *s, int64_t a, int6
 		return rc;
 	bool have = false;
 	for (size_t i = 0; i < ids.n && !rc; i++) {
-		double x;
+		double x = 0; /* set when r is 1; gcc -O3 cannot see through value */
 		int r = value(ctx, ids.v[i], a, b, &x);
 		if (r < 0)
 			rc = r;
