@@ -160,6 +160,82 @@ int http_req_reply(struct bm_http_req *r, int status, const char *content_type, 
 	return 0;
 }
 
+/* A streamed reply (http_req_stream). evhttp keeps a request whose client
+ * went away mid-reply, detached from its connection, until
+ * evhttp_send_reply_end: the connection's close callback ends it then. */
+struct http_stream {
+	struct http *h;
+	struct evhttp_request *er;
+	struct evhttp_connection *conn;
+	http_fill_fn fill;
+	void (*release)(void *user);
+	void *user;
+	struct evbuffer *piece;
+};
+
+static void guard_request_done(struct http *h, struct evhttp_request *er);
+
+static void stream_free(struct http_stream *s)
+{
+	evhttp_connection_set_closecb(s->conn, NULL, NULL);
+	s->release(s->user);
+	evbuffer_free(s->piece);
+	free(s);
+}
+
+static void stream_closed(struct evhttp_connection *c, void *arg)
+{
+	(void)c;
+	struct http_stream *s = arg;
+	evhttp_send_reply_end(s->er); /* frees the detached request */
+	stream_free(s);
+}
+
+static void stream_next(struct evhttp_connection *c, void *arg)
+{
+	(void)c;
+	struct http_stream *s = arg;
+	bool more = true;
+	while (more && !evbuffer_get_length(s->piece))
+		more = s->fill(s->user, s->piece);
+	/* a long answer is no slow request: the guard's clock restarts */
+	guard_request_done(s->h, s->er);
+	if (more) {
+		evhttp_send_reply_chunk_with_cb(s->er, s->piece, stream_next, s);
+		return;
+	}
+	if (evbuffer_get_length(s->piece))
+		evhttp_send_reply_chunk(s->er, s->piece);
+	evhttp_send_reply_end(s->er);
+	stream_free(s);
+}
+
+int http_req_stream(struct bm_http_req *r, const char *content_type, http_fill_fn fill,
+		    void (*release)(void *user), void *user)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->r);
+	if (!r->replied && evhttp_request_get_command(r->r) == EVHTTP_REQ_HEAD) {
+		release(user); /* the headers only: nothing to stream */
+		return http_req_reply(r, 200, content_type, NULL, 0);
+	}
+	struct http_stream *s = r->replied || !conn ? NULL : calloc(1, sizeof(*s));
+	struct evbuffer *piece = s ? evbuffer_new() : NULL;
+	if (!piece) {
+		free(s);
+		release(user);
+		return r->replied || !conn ? BM_ESTATE : BM_ENOMEM;
+	}
+	*s = (struct http_stream){r->h, r->r, conn, fill, release, user, piece};
+	struct evkeyvalq *hdr = evhttp_request_get_output_headers(r->r);
+	evhttp_add_header(hdr, "Content-Type", content_type);
+	evhttp_add_header(hdr, "X-Content-Type-Options", "nosniff");
+	evhttp_connection_set_closecb(conn, stream_closed, s);
+	evhttp_send_reply_start(r->r, 200, "OK");
+	r->replied = true;
+	stream_next(conn, s);
+	return 0;
+}
+
 int http_reply_json(struct bm_http_req *r, int status, json_t *j)
 {
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;

@@ -57,6 +57,19 @@ int http_req_add_header(struct bm_http_req *r, const char *name, const char *val
 int http_req_reply(struct bm_http_req *r, int status, const char *content_type, const void *body,
 		   size_t len);
 
+/* A 200 reply streamed in chunks after the handler returns, for answers
+ * too large to hold (an export): fill appends the next piece to out and
+ * returns true while more follows, false with the last one. It is asked
+ * for a piece only once the previous one has gone to the socket, so a slow
+ * reader holds one piece in memory, not the whole answer, and the main
+ * loop runs between pieces. release(user) runs once: after the last piece
+ * or when the client went away. On an error (BM_ESTATE: already answered,
+ * BM_ENOMEM) release has run too and the caller answers. */
+struct evbuffer;
+typedef bool (*http_fill_fn)(void *user, struct evbuffer *out);
+int http_req_stream(struct bm_http_req *r, const char *content_type, http_fill_fn fill,
+		    void (*release)(void *user), void *user);
+
 /* Reply with j serialised (takes the reference). */
 /* Take req's connection away from the server (protocol upgrades): the
  * connected socket in *fd_out, the caller's to use and close; nothing is

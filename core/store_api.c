@@ -8,6 +8,7 @@
 #include "store_api.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
@@ -422,9 +423,62 @@ static void family_header(struct store *st, FILE *f, const char *name, char *las
 	}
 }
 
+/* An export being streamed: one series a piece, so that memory holds one
+ * series' samples at a time, not the whole answer. */
+struct export_stream {
+	struct store *store;
+	struct export_list l; /* sorted by series text */
+	size_t next;	      /* the series the next piece writes */
+	int64_t start, end;
+	char family[512]; /* the family whose # TYPE was written last */
+};
+
+static void export_release(void *user)
+{
+	struct export_stream *x = user;
+	for (size_t i = 0; i < x->l.n; i++)
+		free(x->l.v[i].text);
+	free(x->l.v);
+	free(x);
+}
+
+/* One series (its family's # TYPE and # HELP first when it starts a new
+ * family), or the closing # EOF. */
+static bool export_fill(void *user, struct evbuffer *out)
+{
+	struct export_stream *x = user;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return false; /* the answer ends short: no # EOF tells the reader */
+	bool more = x->next < x->l.n;
+	if (more) {
+		struct export_series *es = &x->l.v[x->next++];
+		char name[512];
+		snprintf(name, sizeof(name), "%s", es->text);
+		char *brace = strchr(name, '{');
+		if (brace)
+			*brace = '\0';
+		family_header(x->store, f, name, x->family, sizeof(x->family));
+		/* "name{}" is written as plain "name" */
+		size_t tl = strlen(es->text);
+		if (tl >= 2 && strcmp(es->text + tl - 2, "{}") == 0)
+			es->text[tl - 2] = '\0';
+		struct export_out o = {f, es->text};
+		store_raw(x->store, es->id, x->start, x->end, write_sample, &o);
+	} else {
+		fputs("# EOF\n", f);
+	}
+	if (fclose(f) == 0 && len)
+		evbuffer_add(out, text, len);
+	free(text);
+	return more;
+}
+
 /* GET /api/bearmon/v1/export?name=...[&start=MS&end=MS]: OpenMetrics text
  * (timestamps in seconds), as promtool's create-blocks-from openmetrics
- * and bearmonctl import read it. */
+ * and bearmonctl import read it, streamed a series at a time. */
 static void h_export(void *u, struct bm_http_req *r)
 {
 	struct store_sub *ss = u;
@@ -438,44 +492,23 @@ static void h_export(void *u, struct bm_http_req *r)
 		http_reply_error(r, 400, usage);
 		return;
 	}
-	struct export_list l = {0};
-	if (store_series(ss->store, m, nm, add_export, &l) < 0) {
-		http_reply_error(r, 400, "bad matcher");
-		return;
-	}
-	if (l.n > 1)
-		qsort(l.v, l.n, sizeof(*l.v), cmp_export);
-	char *body = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&body, &len);
-	char last[512] = "";
-	for (size_t i = 0; f && i < l.n; i++) {
-		char name[512];
-		snprintf(name, sizeof(name), "%s", l.v[i].text);
-		char *brace = strchr(name, '{');
-		if (brace)
-			*brace = '\0';
-		family_header(ss->store, f, name, last, sizeof(last));
-		/* "name{}" is written as plain "name" */
-		size_t tl = strlen(l.v[i].text);
-		if (tl >= 2 && strcmp(l.v[i].text + tl - 2, "{}") == 0)
-			l.v[i].text[tl - 2] = '\0';
-		struct export_out o = {f, l.v[i].text};
-		store_raw(ss->store, l.v[i].id, start, end, write_sample, &o);
-	}
-	if (f) {
-		fputs("# EOF\n", f);
-		fclose(f);
-	}
-	for (size_t i = 0; i < l.n; i++)
-		free(l.v[i].text);
-	free(l.v);
-	if (!body) {
+	struct export_stream *x = calloc(1, sizeof(*x));
+	if (!x) {
 		http_reply_error(r, 500, "out of memory");
 		return;
 	}
-	http_req_reply(r, 200, "application/openmetrics-text; version=1.0.0; charset=utf-8", body, len);
-	free(body);
+	*x = (struct export_stream){.store = ss->store, .start = start, .end = end};
+	if (store_series(ss->store, m, nm, add_export, &x->l) < 0) {
+		export_release(x);
+		http_reply_error(r, 400, "bad matcher");
+		return;
+	}
+	if (x->l.n > 1)
+		qsort(x->l.v, x->l.n, sizeof(*x->l.v), cmp_export);
+	int rc = http_req_stream(r, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+				 export_fill, export_release, x);
+	if (rc)
+		http_reply_error(r, 500, "out of memory");
 }
 
 /* POST /api/bearmon/v1/series/delete?name=...: every matching series and
