@@ -92,7 +92,7 @@ static const struct bm_option store_options[] = {
 	{.name = "flush_interval", .type = BM_OPT_DURATION, .def = "1s", .flags = BM_OPTF_BOUNDED,
 	 .min = 10, .max = 60000, .offset = STORE_OFF(flush_ms),
 	 .help = "open chunks reach the disk at least this often: the most a crash can lose"},
-	{.name = "chunk_samples", .type = BM_OPT_INT, .def = "240", .flags = BM_OPTF_BOUNDED,
+	{.name = "chunk_samples", .type = BM_OPT_INT, .def = "480", .flags = BM_OPTF_BOUNDED,
 	 .min = 8, .max = 4096, .offset = STORE_OFF(chunk_samples),
 	 .help = "samples per compressed chunk"},
 	{.name = "queue_len", .type = BM_OPT_INT, .def = "4096", .flags = BM_OPTF_BOUNDED, .min = 16,

@@ -1,29 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The store's chunk codec: Gorilla (Pelkonen et al., VLDB 2015) compression
- * of (int64 ms timestamp, float64) samples, tuned for millisecond
- * timestamps, with a one-bit code for a sample that repeats the last one,
- * and decimal modes that store values such as 12345.67 as deltas of the
- * integers 1234567 instead of XORs of their bit patterns.
+ * of (int64 ms timestamp, float64) samples, tuned for metrics: no timestamp
+ * bits while they are regular, runs of repeated samples as one length, and
+ * decimal modes that store values such as 12345.67 as Rice-coded deltas of
+ * the integers 1234567 instead of XORs of their bit patterns.
  *
- * Chunk layout, version 2:
+ * Chunk layout, version 3 (written; versions 1 and 2 are still read):
  *
- *   u8        version, 2
+ *   u8        version, 3
  *   uvarint   sample count n (LEB128, at most 5 bytes)
  *   if n >= 1:
  *     varint  first timestamp, zigzag then LEB128 (at most 10 bytes)
- *     u8      value mode m: 0 XOR, 1..19 decimal (below)
+ *     u8      flags: value mode m in bits 0-5 (0 XOR, 1..19 decimal,
+ *             20..29 near decimal), 0x40 regular timestamps, 0x80 zero
+ *     regular and n >= 2: varint delta, zigzag (every delta is this one)
  *     m == 0: u64 first value's bit pattern, big-endian
- *     m >= 1: varint first value's integer k, zigzag then LEB128
+ *     m >= 1: u8 shift s (0..63), varint first k, zigzag;
+ *             m >= 20: varint first ulp error, zigzag
  *   bit stream for samples 2..n, most significant bit first, the last byte
  *   padded with zero bits; the reader stops after n samples. Per sample:
  *
- *   [repeat flag: only after a sample that was a repeat, i.e. whose dod
- *    and x or kdelta (below) were both 0. 0: this sample is a repeat too,
- *    nothing follows. 1: a full sample follows.]
- *   timestamp: dod = delta - previous delta, delta = ts - previous ts,
- *   both modulo 2^64 (the previous delta of sample 2 is 0), so any int64
- *   sequence round-trips:
+ *   timestamp (not in regular chunks): dod = delta - previous delta,
+ *   delta = ts - previous ts, both modulo 2^64 (the previous delta of
+ *   sample 2 is 0), so any int64 sequence round-trips:
  *     0                 dod == 0
  *     10   + 6 bits     dod in [-32, 31], two's complement
  *     110  + 12 bits    dod in [-2048, 2047]
@@ -35,63 +35,79 @@
  *     11 + 5 bits l + 6 bits m (0 means 64) + m bits: a new window with l
  *                       leading zeros (at most 31) and m meaningful bits
  *   The window starts as (0, 64), so "10" is valid from the first value.
- *   value, m >= 1: the value is V(k) for an integer k, |k| <= 2^53, and
- *   kdelta = k - previous k:
- *     0                 kdelta == 0
- *     10 + w bits       kdelta = (w-bit two's complement) << s, s and w
- *                       from the current window (w, s)
- *     11 + 6 bits w-1 + 6 bits s + w bits: a new window (w + s <= 64)
- *   The window starts as (64, 0). V(k), with d = m / 2 (0..9):
- *     m == 1 or m even: (double)k / 10^d    (10^d is exact in a double)
- *     m odd, m >= 3:    (double)k * 1e-d    (the double nearest 10^-d)
+ *   value, m >= 1: the value is V(k) for an integer k, |k| <= 2^53 (near
+ *   modes: its bit pattern plus an error e, |e| <= 4096, modulo 2^64):
+ *     0                 the same bits as the previous value
+ *     1 + R(kd) [+ R(e)] kd = (k - previous k) >> s, exact: every delta of
+ *                       k in the chunk has s trailing zero bits
+ *   R(d) is an adaptive Rice code of z = zigzag(d - p): q = z >> r ones, a
+ *   zero, then the r low bits of z; q >= 20: twenty ones, 6 bits w - 1 and
+ *   z in w bits. Decoder and encoder keep, per R (one for kd, one for e),
+ *   decayed sums A of zigzag(d) and B of zigzag(d - previous d) over the
+ *   last 4..8 values (start 16, 16, count N = 1; after 8, all halved): p is
+ *   the previous d when B < A (a steady counter), else 0; r is the least
+ *   with N * 2^r >= the chosen sum (at most 58).
+ *   run: a sample that repeats its predecessor (same bits, dod 0 or a
+ *   regular chunk) and was itself preceded by one is followed by an Elias
+ *   gamma code of R + 1 (l zeros, then R + 1 in l + 1 bits; R <= 4095):
+ *   the next R samples repeat it too and take no bits; the sample after
+ *   them is coded in full.
+ *   V(k), with d = m / 2 for m <= 19 and d = m - 20 above:
+ *     m == 1, m even, m >= 20: (double)k / 10^d    (10^d is exact)
+ *     m odd, 3 <= m <= 19:     (double)k * 1e-d    (the double nearest 10^-d)
  *   each one IEEE operation, correctly rounded, so encoder and decoder
- *   compute the same bits. Version 1 is version 2 without the mode byte,
- *   always XOR; it is still read.
+ *   compute the same bits.
+ * Version 2: no flags byte but a mode byte (0..19), no regular chunks, no
+ * shift, no runs: after a repeat (dod and x or kd both 0) one flag bit, 0
+ * for another repeat; kd as 0, or 10 + w bits in the current window
+ * (w, s), or 11 + 6 bits w - 1 + 6 bits s + w bits, the window starting as
+ * (64, 0). Version 1 is version 2 without the mode byte, always XOR.
  *
- * Decimal modes: most metrics are integers, or integers scaled by a power
- * of ten (jiffies / 100, ms * 1e-3, a 2-decimal gauge). Their binary
- * mantissas are long, so XOR costs 6-7 bytes a sample, while the deltas of
- * k are small. The encoder starts each chunk in the first mode, in the
- * order 1..19 (smallest d, then / before *), whose V(k) gives back the
- * first value bit for bit (so -0.0, NaN, +-Inf and |k| > 2^53 never fit);
- * when a later value does not fit, it decodes the chunk so far and
- * re-encodes it, with that value, in the next mode that fits them all, or
- * XOR. Modes only move up, so a chunk is re-encoded at most 19 times (in
- * practice once or twice in its first samples, or once when a stale NaN
- * ends a series); no copy of the samples is kept. The window with a shift
- * takes the trailing zeros of byte counts that move by whole pages.
- * Measured on this host's metrics recorded by bearmond at 1 s for 17
- * minutes (318 series, 325,314 samples), bytes per sample, version 1
- * (XOR) vs 2: chunks of 120 0.796 vs 0.562, of 1000 0.677 vs 0.477; at
- * 120, the 112 series that moved 1.739 vs 1.166, cpu seconds 2.28 vs 0.64,
- * disk 1.20 vs 0.66, PSI stall totals 2.96 vs 1.31. Left in XOR are
- * floats that are no decimal, such as the pressure ratios (a parsed 3.06
- * divided by 100.0). For the kdelta code, on an early snapshot's moving
- * decimal chunks (bits per sample): this window 6.8, fixed buckets of
- * 5/10/20/36 bits 7.7, the timestamps' 6/12/20 8.9, the window over
- * deltas of deltas 8.1 (counter rates are not smooth; picking the better
- * of the two per chunk would save 4%); a reuse slack from 8 to 20 bits
- * moves the total by under 1%.
+ * Modes: the encoder starts a chunk in the first value mode, in the order
+ * 1..19 (smallest d, then / before *), 20..29, XOR, whose V(k) gives back
+ * the first value bit for bit (so -0.0, NaN, +-Inf and |k| > 2^53 are
+ * XOR), with regular timestamps and the shift of the first nonzero delta
+ * of k. A sample that breaks them (no longer fits the value mode, a
+ * second delta, fewer trailing zeros) makes it decode the chunk so far
+ * and re-encode it, with that sample, in the modes that fit them all:
+ * value modes only move forward, regular only turns off, the shift only
+ * shrinks, so a chunk is re-encoded a bounded number of times (in practice
+ * once or twice in its first samples; a jittered series at its third);
+ * no copy of the samples is kept.
  *
- * Why these buckets: collectors stamp samples with a millisecond clock, so
- * a "1 s" series has deltas of 1000 +- a few ms and dods of a few ms (a
- * jitter of +-J gives dods up to +-4J). Measured over 20,000-sample series
- * (bits per timestamp; Prometheus' 14/17/20 buckets vs these 6/12/20):
- *   exact 1 s 1.0 vs 1.0; 1 s +-2 ms 14.4 vs 7.3; 1 s +-5 ms 15.3 vs 7.7;
- *   10 s +-5 ms 15.3 vs 7.7; sleep(1 s) drift 12.3 vs 6.3; 1 s with 1%
- *   missed scrapes 14.5 vs 7.4; 1 s +-20 ms 15.8 vs 10.0; irregular
- *   (exponential gaps) mean 50 ms 15.9 vs 11.7, 1 s 16.0 vs 16.0, 10 s 17.8
- *   vs 22.3, 60 s 20.8 vs 23.7.
- * Regular-with-jitter is the common case and costs half; a missed scrape
- * (dod +-1000) fits 12 bits; irregular series pay a few bits more, which
- * is little next to their values' cost. 7/12/20 is better only for jitter
- * above +-8 ms; 5/10/20 wins at +-2 ms but loses at +-5 ms.
+ * Why: most metrics are integers, or integers scaled by a power of ten
+ * (jiffies / 100, ms * 1e-3, a 2-decimal gauge), whose binary mantissas
+ * are long: XOR costs 6-7 bytes a sample where deltas of k take a few
+ * bits. Near decimals are what collectors compute from decimals (a
+ * pressure ratio is a parsed 3.06 divided by 100.0, one ulp off 0.0306;
+ * rollup sums of 2-decimal values are a few ulps off): 3.85 bytes/sample
+ * as XOR, 0.56 as near decimals. From 1024 to 9e6, every double is within
+ * 4096 ulps of a 9-place decimal, so noisy floats there take mode 29:
+ * NAB's ec2_request_latency 6.84 bytes/sample in XOR, 1.97 so. On the
+ * bench's system metrics (1000 series from this host's recording, 240
+ * samples a chunk), bits per sample of timestamps and values: version 2
+ * 5.1; regular timestamps and the same codes 4.1; Rice codes instead of
+ * windows 3.5 (plain Rice without the zero flag 4.8: counters sit still
+ * between bursts); runs after two repeats 3.08 (after one 3.12, after
+ * four 3.07); the delta-of-delta predictor saves 2.5% (cpu seconds 37%). Chunk
+ * payload per sample, version 2 vs 3: 0.718 vs 0.462 bytes; the unit
+ * test's recording in chunks of 120: 0.809 vs 0.562.
  *
- * The repeat flag is our addition to the paper: plain Gorilla spends 2
- * bits on a sample equal in delta and value to the last, 0.41 bytes per
- * sample for a constant 120-sample chunk once the header is counted; with
- * it a run costs 1 bit per sample (0.28), and the flag costs 1 bit only
- * when a run ends. Series that never repeat never see the flag.
+ * Timestamp buckets: collectors stamp samples with a millisecond clock, so
+ * a jittered "1 s" series has deltas of 1000 +- a few ms and dods of a few
+ * ms (a jitter of +-J gives dods up to +-4J). Measured over 20,000-sample
+ * series (bits per timestamp; Prometheus' 14/17/20 buckets vs these
+ * 6/12/20): 1 s +-2 ms 14.4 vs 7.3; 1 s +-5 ms 15.3 vs 7.7; sleep(1 s)
+ * drift 12.3 vs 6.3; 1 s with 1% missed scrapes 14.5 vs 7.4; 1 s +-20 ms
+ * 15.8 vs 10.0; irregular (exponential gaps) mean 50 ms 15.9 vs 11.7, 1 s
+ * 16.0 vs 16.0, 10 s 17.8 vs 22.3, 60 s 20.8 vs 23.7. 7/12/20 is better
+ * only for jitter above +-8 ms; 5/10/20 wins at +-2 ms but loses at +-5.
+ * A chunk whose timestamps are exact (the store's collectors tick on a
+ * schedule; backfills and rollups are exact) pays nothing.
+ *
+ * XOR windows: the paper always reuses the current window, and then keeps
+ * paying for a wide one after one outlier; the encoder opens a new window
+ * when that is cheaper (see put_xor).
  */
 #include "store_codec.h"
 
@@ -107,17 +123,30 @@
 #error "store_codec.c needs FLT_EVAL_METHOD 0 (SSE2 on x86)"
 #endif
 
-#define CHUNK_VERSION 2
+#define CHUNK_VERSION 3
 #define MODE_XOR      0
-#define MODE_MAX      19
+#define MODE_DEC_MAX  19 /* 1..19: exact decimals */
+#define MODE_NEAR     20 /* 20..29: near decimals, d = mode - 20 */
+#define MODE_MAX      29
+#define FLAG_MODE     0x3f
+#define FLAG_REGULAR  0x40
 #define K_MAX	      9007199254740992.0 /* 2^53: every |k| up to it is exact */
-/* Room for the largest header: version 1 + count 5 + first ts 10 + mode 1
- * + first value 10. The header is written right-aligned against the bit
- * stream. */
-#define HDR_MAX 27
-/* Bytes past pos that one add may touch: a sample is at most 147 bits,
- * plus 31 pending bits, flushed in 4-byte words, plus the 8-byte tail. */
-#define ADD_ROOM    32
+#define NEAR_ERR_MAX  4096		 /* ulps a near decimal may be off */
+#define RUN_AFTER     2			 /* repeats in a row before a run length */
+#define RUN_MAX	      4095		 /* repeats one run length covers */
+#define RUN_ZEROS_MAX 12		 /* leading zeros of the gamma code of RUN_MAX + 1 */
+#define RICE_DECAY    8			 /* halve the statistics every 8 deltas */
+#define RICE_INIT     16
+#define RICE_ESC      20 /* unary length that announces a raw value */
+#define RICE_KMAX     58
+/* Room for the largest header: version 1 + count 5 + flags 1 + first ts 10
+ * + delta 10 + shift 1 + first k 8 + error 2 (or an XOR value 8). The
+ * header is written right-aligned against the bit stream. */
+#define HDR_MAX 40
+/* Bytes past pos that one add may touch: a sample is at most 68 + 2 * 91
+ * + 25 bits, plus 31 pending bits, flushed in 4-byte words, plus the
+ * 8-byte tail. */
+#define ADD_ROOM    56
 #define INITIAL_CAP 256
 
 static inline void store_be32(uint8_t *p, uint32_t v)
@@ -164,16 +193,23 @@ static size_t put_uvarint(uint8_t *p, uint64_t v)
 	return n;
 }
 
-/* Zigzag in unsigned arithmetic: shifting a negative int64 is undefined. */
-static uint64_t zigzag(int64_t x)
+/* Zigzag in unsigned arithmetic: shifting a negative int64 is undefined,
+ * and every delta here is an int64 difference taken modulo 2^64. */
+static inline uint64_t zigzag(uint64_t u)
 {
-	uint64_t u = (uint64_t)x;
 	return (u << 1) ^ (0 - (u >> 63));
 }
 
-static int64_t unzigzag(uint64_t z)
+static inline uint64_t unzigzag(uint64_t z)
 {
-	return (int64_t)((z >> 1) ^ (0 - (z & 1)));
+	return (z >> 1) ^ (0 - (z & 1));
+}
+
+/* The int64 whose two's complement is u, without implementation-defined
+ * conversions. */
+static inline int64_t to_int64(uint64_t u)
+{
+	return u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
 }
 
 /* Sign-extend the low b bits of v without shifting a negative number. */
@@ -184,33 +220,117 @@ static inline uint64_t sext(uint64_t v, unsigned b)
 	return (v ^ m) - m;
 }
 
-/* ---- decimal modes ---- */
+/* ---- value modes ---- */
 
 static const double pow10_tab[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 static const double negpow10_tab[10] = {1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9};
 
-/* V(k) of the layout comment; the decoder's iterator inlines the same. */
-static inline double dec_value(unsigned mode, int64_t k)
+static inline int is_near(unsigned mode)
 {
-	unsigned d = mode / 2;
-
-	if (mode & 1 && mode > 1)
-		return (double)k * negpow10_tab[d];
-	return (double)k / pow10_tab[d];
+	return mode >= MODE_NEAR;
 }
 
-/* Whether bits is V(k) for mode and some |k| <= 2^53; the k through *k.
- * The candidate is the nearest integer to v * 10^d, which is within a few
- * ulps of k: it is k for any |k| below about 2^50, and the compare
- * decides. A k missed above that costs compression, never a value. */
-static inline int dec_fit(unsigned mode, uint64_t bits, int64_t *k)
+/* Decimal places d of a decimal or near-decimal mode, and whether V(k)
+ * multiplies by 1e-d instead of dividing by 10^d. */
+static inline unsigned mode_places(unsigned mode)
 {
-	double kd = bits_double(bits) * pow10_tab[mode / 2];
+	return is_near(mode) ? mode - MODE_NEAR : mode / 2;
+}
 
+static inline int mode_mul(unsigned mode)
+{
+	return !is_near(mode) && mode & 1 && mode > 1;
+}
+
+/* V(k) of the layout comment, as a bit pattern; the iterator computes the
+ * same from its cached scale. */
+static inline uint64_t dec_value(unsigned mode, int64_t k)
+{
+	unsigned d = mode_places(mode);
+
+	if (mode_mul(mode))
+		return double_bits((double)k * negpow10_tab[d]);
+	return double_bits((double)k / pow10_tab[d]);
+}
+
+/* Whether bits is V(k) (+ err ulps, near modes) for some |k| <= 2^53; the
+ * k and err through the pointers. The candidate is the nearest integer to
+ * v * 10^d, which is within a few ulps of k: it is k for any |k| below
+ * about 2^50, and the compare decides. A k missed above that costs
+ * compression, never a value. */
+static int mode_fit(unsigned mode, uint64_t bits, int64_t *k, int64_t *err)
+{
+	double kd;
+	uint64_t e;
+
+	*err = 0;
+	if (mode == MODE_XOR)
+		return 1;
+	kd = bits_double(bits) * pow10_tab[mode_places(mode)];
 	if (!(kd >= -K_MAX && kd <= K_MAX)) /* and NaN */
 		return 0;
 	*k = (int64_t)(kd < 0 ? kd - 0.5 : kd + 0.5);
-	return double_bits(dec_value(mode, *k)) == bits;
+	e = bits - dec_value(mode, *k);
+	if (!is_near(mode))
+		return e == 0;
+	if (e + NEAR_ERR_MAX > 2 * NEAR_ERR_MAX)
+		return 0;
+	*err = to_int64(e);
+	return 1;
+}
+
+/* Modes in the order the encoder tries them: decimals, near decimals,
+ * XOR; a chunk's mode only moves forward. */
+static inline unsigned mode_rank(unsigned mode)
+{
+	return mode == MODE_XOR ? MODE_MAX + 1 : mode;
+}
+
+static inline unsigned rank_mode(unsigned rank)
+{
+	return rank > MODE_MAX ? MODE_XOR : rank;
+}
+
+/* ---- adaptive Rice code (decimal modes) ---- */
+
+/* The Rice parameter for the mean s / n: the smallest p with n * 2^p >= s
+ * (at most RICE_KMAX). With 2^(L-1) <= n < 2^L and 2^(M-1) <= s - 1 <
+ * 2^M, n * 2^(M-L-1) < s - 1, and n * 2^(M-L+1) >= 2^M > s - 1: p is
+ * M - L or one more, found without a division. */
+static inline unsigned rice_param(uint64_t s, uint32_t n)
+{
+	unsigned p;
+
+	if (s <= n)
+		return 0;
+	p = (64 - (unsigned)__builtin_clzll(s - 1)) - (32 - (unsigned)__builtin_clz(n));
+	if (p >= RICE_KMAX)
+		return RICE_KMAX;
+	return p + (((uint64_t)n << p) < s);
+}
+
+static inline void rice_init(struct chunk_rice *r)
+{
+	*r = (struct chunk_rice){.a = RICE_INIT, .b = RICE_INIT, .n = 1};
+}
+
+/* Which predictor codes the next delta: the previous delta when deltas of
+ * deltas have been the smaller lately (steady counters), else none. */
+static inline int rice_use_prev(const struct chunk_rice *r)
+{
+	return r->b < r->a;
+}
+
+static inline void rice_update(struct chunk_rice *r, uint64_t d)
+{
+	r->a += zigzag(d);
+	r->b += zigzag(d - r->prev);
+	r->prev = d;
+	if (++r->n >= RICE_DECAY) {
+		r->a >>= 1;
+		r->b >>= 1;
+		r->n >>= 1;
+	}
 }
 
 /* ---- encoder ---- */
@@ -264,50 +384,6 @@ static inline void put_dod(struct bitw *w, uint64_t dod)
 	}
 }
 
-/* Width of the signed value m in two's complement, 1..64. */
-static inline unsigned sbits(uint64_t m)
-{
-	uint64_t x = m ^ (0 - (m >> 63));
-
-	return x ? 65 - (unsigned)__builtin_clzll(x) : 1;
-}
-
-static inline void put_kdelta(struct bitw *w, struct chunk_enc *e, uint64_t kd)
-{
-	unsigned tz, need;
-	uint64_t m;
-
-	if (kd == 0) {
-		put(w, 0, 1);
-		return;
-	}
-	tz = (unsigned)__builtin_ctzll(kd);
-	m = sext(kd >> tz, 64 - tz);
-	need = sbits(m);
-	/* Reuse the window when kd fits it and that is no dearer than a new
-	 * one (2 + w vs 14 + need): the rule of the XOR windows. */
-	if (tz >= e->kshift && need + tz - e->kshift <= e->kwidth && e->kwidth <= need + 12) {
-		uint64_t p = (kd >> e->kshift) & (~0ull >> (64 - e->kwidth));
-
-		if (e->kwidth <= 30) {
-			put(w, (0x2ull << e->kwidth) | p, 2 + e->kwidth);
-			return;
-		}
-		put(w, 0x2, 2);
-		put64(w, p, e->kwidth);
-		return;
-	}
-	m &= ~0ull >> (64 - need);
-	if (need <= 18)
-		put(w, (uint64_t)((0x3u << 12) | ((need - 1) << 6) | tz) << need | m, 14 + need);
-	else {
-		put(w, (0x3u << 12) | ((need - 1) << 6) | tz, 14);
-		put64(w, m, need);
-	}
-	e->kwidth = (uint8_t)need;
-	e->kshift = (uint8_t)tz;
-}
-
 static inline void put_xor(struct bitw *w, struct chunk_enc *e, uint64_t x)
 {
 	unsigned lead, trail, sig, wtrail;
@@ -346,6 +422,65 @@ static inline void put_xor(struct bitw *w, struct chunk_enc *e, uint64_t x)
 	e->sig = (uint8_t)sig;
 }
 
+/* Rice code of d (modulo 2^64) less its prediction, zigzagged: q ones, a
+ * zero and p low bits, where q is the value shifted right by p; or, for
+ * q >= 20, twenty ones, 6 bits of the width w - 1 and the value in w bits. */
+static inline void put_rice(struct bitw *w, struct chunk_rice *r, uint64_t d)
+{
+	int prev = rice_use_prev(r);
+	uint64_t z = zigzag(d - (prev ? r->prev : 0));
+	unsigned p = rice_param(prev ? r->b : r->a, r->n);
+	uint64_t q = z >> p;
+
+	if (q < RICE_ESC) {
+		uint64_t unary = ((1ull << q) - 1) << 1;
+
+		if (q + 1 + p <= 32)
+			put(w, unary << p | (z & ((1ull << p) - 1)), (unsigned)q + 1 + p);
+		else {
+			put(w, unary, (unsigned)q + 1);
+			put64(w, z & ((1ull << p) - 1), p);
+		}
+	} else {
+		unsigned width = 64 - (unsigned)__builtin_clzll(z);
+
+		put(w, ((1u << RICE_ESC) - 1) << 6 | (width - 1), RICE_ESC + 6);
+		put64(w, z, width);
+	}
+	rice_update(r, d);
+}
+
+/* Elias gamma code of 1 <= x <= RUN_MAX + 1: l zeros, then x in l + 1 bits. */
+static inline void put_gamma(struct bitw *w, unsigned x)
+{
+	unsigned l = 31 - (unsigned)__builtin_clz(x);
+
+	put(w, x, 2 * l + 1);
+}
+
+/* A decimal mode's value: 0 when it repeats the last one, else 1 and the
+ * delta of k shifted right by the chunk's shift (and, near, the error). */
+static inline void put_decimal(struct bitw *w, struct chunk_enc *e, uint64_t bits, int64_t k,
+			       int64_t err)
+{
+	uint64_t kd = (uint64_t)k - (uint64_t)e->last_k;
+
+	if (bits == e->last_bits) {
+		put(w, 0, 1);
+		return;
+	}
+	put(w, 1, 1);
+	if (kd && !e->shift_set) {
+		/* the first nonzero delta sets the shift; zeros before it did
+		 * not depend on it */
+		e->shift = (uint8_t)__builtin_ctzll(kd);
+		e->shift_set = 1;
+	}
+	put_rice(w, &e->kr, sext(kd >> e->shift, 64 - e->shift));
+	if (is_near(e->mode))
+		put_rice(w, &e->er, (uint64_t)err);
+}
+
 static int enc_reserve(struct chunk_enc *e)
 {
 	size_t cap;
@@ -362,7 +497,32 @@ static int enc_reserve(struct chunk_enc *e)
 	return 0;
 }
 
-/* Rewrite version and count in front of the first timestamp; the count's
+/* Write the header's fields after the count right-aligned against the bit
+ * stream: they change with the first sample, the second (the regular
+ * delta) and the first nonzero delta of k (the shift). */
+static void enc_put_fixed(struct chunk_enc *e)
+{
+	uint8_t tmp[HDR_MAX];
+	size_t n = 0;
+
+	n += put_uvarint(tmp, zigzag((uint64_t)e->first_ts));
+	tmp[n++] = (uint8_t)(e->mode | (e->regular ? FLAG_REGULAR : 0));
+	if (e->regular && e->count >= 2)
+		n += put_uvarint(tmp + n, zigzag(e->last_delta));
+	if (e->mode == MODE_XOR) {
+		store_be64(tmp + n, e->first_bits);
+		n += 8;
+	} else {
+		tmp[n++] = e->shift;
+		n += put_uvarint(tmp + n, zigzag((uint64_t)e->first_k));
+		if (is_near(e->mode))
+			n += put_uvarint(tmp + n, zigzag((uint64_t)e->first_err));
+	}
+	e->fixed = HDR_MAX - n;
+	memcpy(e->buf + e->fixed, tmp, n);
+}
+
+/* Rewrite version and count in front of the fixed fields; the count's
  * length grows now and then, so the header's start moves back. */
 static void enc_put_count(struct chunk_enc *e)
 {
@@ -370,73 +530,97 @@ static void enc_put_count(struct chunk_enc *e)
 
 	for (uint32_t c = e->count; c >= 0x80; c >>= 7)
 		n++;
-	e->hdr = e->ts_off - n - 1;
+	e->hdr = e->fixed - n - 1;
 	e->buf[e->hdr] = CHUNK_VERSION;
 	put_uvarint(e->buf + e->hdr + 1, e->count);
 }
 
-/* Write the first timestamp, the mode and the first value right-aligned
- * against the bit stream. */
-static void enc_first(struct chunk_enc *e, int64_t ts, uint64_t bits, int64_t k)
+/* The per-chunk state of an empty encoder: modes as open as they get. */
+static void enc_reset(struct chunk_enc *e)
 {
-	uint8_t tmp[10];
-	size_t n, vlen = 8;
-
-	if (e->mode == MODE_XOR)
-		store_be64(e->buf + HDR_MAX - 8, bits);
-	else {
-		vlen = put_uvarint(tmp, zigzag(k));
-		memcpy(e->buf + HDR_MAX - vlen, tmp, vlen);
-	}
-	e->buf[HDR_MAX - vlen - 1] = e->mode;
-	n = put_uvarint(tmp, zigzag(ts));
-	e->ts_off = HDR_MAX - vlen - 1 - n;
-	memcpy(e->buf + e->ts_off, tmp, n);
-	e->first_ts = ts;
+	e->regular = 1;
+	e->shift = 0;
+	e->shift_set = 0;
+	e->lead = 0;
 	e->sig = 64;
-	e->kwidth = 64;
+	e->repeats = 0;
+	e->run_open = 0;
+	rice_init(&e->kr);
+	rice_init(&e->er);
 }
 
 void chunk_enc_init(struct chunk_enc *e)
 {
 	memset(e, 0, sizeof(*e));
+	enc_reset(e);
 }
 
-/* Append a sample in the chunk's mode; k is its integer in a decimal mode
- * (the caller checked that it fits). */
-static int enc_append(struct chunk_enc *e, int64_t ts_ms, uint64_t bits, int64_t k)
+static inline struct bitw enc_writer(struct chunk_enc *e, size_t pos, uint64_t acc, unsigned n)
 {
-	uint64_t delta, dod, x = 0;
+	return (struct bitw){e->buf + HDR_MAX + pos, acc, n};
+}
+
+/* Code one sample after the first: its timestamp (unless regular) and
+ * value, or, inside a run of repeats, only the run's new length. Returns
+ * the writer after it. */
+static struct bitw enc_sample(struct chunk_enc *e, uint64_t dod, uint64_t bits, int64_t k,
+			      int64_t err)
+{
+	struct bitw w = enc_writer(e, e->pos, e->acc, e->nacc);
+	int repeat = dod == 0 && bits == e->last_bits;
+
+	if (e->run_open) {
+		if (repeat && e->run_len < RUN_MAX) {
+			/* rewrite the run's length code in place */
+			w = enc_writer(e, e->run_pos, e->run_acc, e->run_nacc);
+			put_gamma(&w, ++e->run_len + 1u);
+			return w;
+		}
+		e->run_open = 0; /* its length code is final */
+	}
+	if (!e->regular)
+		put_dod(&w, dod);
+	if (e->mode == MODE_XOR)
+		put_xor(&w, e, bits ^ e->last_bits);
+	else
+		put_decimal(&w, e, bits, k, err);
+	if (!repeat) {
+		e->repeats = 0;
+	} else if (++e->repeats >= RUN_AFTER) {
+		e->repeats = 0;
+		e->run_open = 1;
+		e->run_len = 0;
+		e->run_pos = (size_t)(w.p - (e->buf + HDR_MAX));
+		e->run_acc = w.acc;
+		e->run_nacc = w.n;
+		put_gamma(&w, 1);
+	}
+	return w;
+}
+
+/* Append a sample that fits the chunk's modes; k and err are its integer
+ * and ulp error in a decimal mode (the caller checked that it fits). */
+static int enc_append(struct chunk_enc *e, int64_t ts_ms, uint64_t bits, int64_t k, int64_t err)
+{
+	uint64_t delta;
+	uint8_t shift_set = e->shift_set;
 	struct bitw w;
-	int rc, zero;
+	int rc;
 
 	rc = enc_reserve(e);
 	if (rc)
 		return rc;
 	if (e->count == 0) {
-		enc_first(e, ts_ms, bits, k);
+		e->first_ts = ts_ms;
+		e->first_bits = bits;
+		e->first_k = k;
+		e->first_err = err;
 		goto done;
 	}
 	delta = (uint64_t)ts_ms - (uint64_t)e->last_ts;
-	dod = delta - e->last_delta;
-	if (e->mode == MODE_XOR)
-		x = bits ^ e->last_bits;
-	else
-		x = (uint64_t)k - (uint64_t)e->last_k;
-	zero = dod == 0 && x == 0;
-	w = (struct bitw){e->buf + HDR_MAX + e->pos, e->acc, e->nacc};
-	if (e->repeat) {
-		put(&w, !zero, 1);
-		if (zero)
-			goto flush;
-	}
-	put_dod(&w, dod);
-	if (e->mode == MODE_XOR)
-		put_xor(&w, e, x);
-	else
-		put_kdelta(&w, e, x);
-	e->repeat = (uint8_t)zero;
-flush:
+	if (e->count == 1 && e->regular)
+		e->last_delta = delta; /* the regular delta: no dod to code */
+	w = enc_sample(e, delta - e->last_delta, bits, k, err);
 	/* The partial word goes into the buffer too, left-aligned, so that
 	 * chunk_enc_data() (const) sees every sample. The next flush
 	 * overwrites it. */
@@ -451,24 +635,61 @@ done:
 	e->last_bits = bits;
 	e->last_k = k;
 	e->count++;
+	if (e->count <= 2 || shift_set != e->shift_set)
+		enc_put_fixed(e);
 	enc_put_count(e);
 	return 0;
 }
 
-/* The sample (ts_ms, bits) does not fit the chunk's decimal mode: decode
- * the chunk, pick the next mode that fits every value and the new one (or
- * XOR), and encode them all again into a new encoder, which replaces e
- * only when everything succeeded. */
+/* The chunk's modes for samples ts[0..n), vb[0..n), no earlier than those
+ * of e: the first value mode that fits every value, regular timestamps
+ * while every delta is the same, and the shift that every delta of k
+ * has. Sets them in ne, a fresh encoder. */
+static void enc_pick_modes(const struct chunk_enc *e, struct chunk_enc *ne, const int64_t *ts,
+			   const uint64_t *vb, size_t n)
+{
+	unsigned rank, mode = MODE_XOR, tz = 64;
+	int64_t k = 0, prev_k = 0, err;
+	size_t i;
+
+	for (rank = mode_rank(e->mode); rank <= MODE_MAX; rank++) {
+		mode = rank_mode(rank);
+		/* the newest value rules out most modes at once */
+		if (!mode_fit(mode, vb[n - 1], &k, &err))
+			continue;
+		for (i = 0; i + 1 < n && mode_fit(mode, vb[i], &k, &err); i++)
+			;
+		if (i + 1 == n)
+			break;
+	}
+	ne->mode = (uint8_t)rank_mode(rank);
+	for (i = 2; i < n && ne->regular; i++)
+		ne->regular =
+		    (uint64_t)ts[i] - (uint64_t)ts[i - 1] == (uint64_t)ts[1] - (uint64_t)ts[0];
+	for (i = 0; i < n && ne->mode != MODE_XOR; i++) {
+		(void)mode_fit(ne->mode, vb[i], &k, &err);
+		if (i && k != prev_k &&
+		    (unsigned)__builtin_ctzll((uint64_t)k - (uint64_t)prev_k) < tz)
+			tz = (unsigned)__builtin_ctzll((uint64_t)k - (uint64_t)prev_k);
+		prev_k = k;
+	}
+	ne->shift_set = tz < 64;
+	ne->shift = (uint8_t)(tz < 64 ? tz : 0);
+}
+
+/* The sample (ts_ms, bits) does not fit the chunk's modes: decode the
+ * chunk, pick the modes that fit every sample and the new one, and encode
+ * them all again into a new encoder, which replaces e only when
+ * everything succeeded. */
 static int enc_rebuild(struct chunk_enc *e, int64_t ts_ms, uint64_t bits)
 {
 	size_t n = (size_t)e->count + 1, len, i = 0;
-	int64_t *ts = malloc(n * sizeof(*ts)), k = 0;
+	int64_t *ts = malloc(n * sizeof(*ts)), k = 0, err;
 	uint64_t *vb = malloc(n * sizeof(*vb));
 	struct chunk_enc ne;
 	struct chunk_iter it;
 	const uint8_t *data;
-	unsigned mode;
-	double v;
+	double v = 0;
 	int rc = BM_ENOMEM;
 
 	if (!ts || !vb)
@@ -483,20 +704,11 @@ static int enc_rebuild(struct chunk_enc *e, int64_t ts_ms, uint64_t bits)
 	}
 	ts[i] = ts_ms;
 	vb[i] = bits;
-	for (mode = e->mode + 1u; mode <= MODE_MAX; mode++) {
-		if (!dec_fit(mode, bits, &k))
-			continue; /* the new value rules out most modes at once */
-		for (i = 0; i + 1 < n && dec_fit(mode, vb[i], &k); i++)
-			;
-		if (i + 1 == n)
-			break;
-	}
 	chunk_enc_init(&ne);
-	ne.mode = mode <= MODE_MAX ? (uint8_t)mode : MODE_XOR;
+	enc_pick_modes(e, &ne, ts, vb, n);
 	for (i = 0; i < n && !rc; i++) {
-		if (ne.mode != MODE_XOR)
-			(void)dec_fit(ne.mode, vb[i], &k);
-		rc = enc_append(&ne, ts[i], vb[i], k);
+		(void)mode_fit(ne.mode, vb[i], &k, &err);
+		rc = enc_append(&ne, ts[i], vb[i], k, err);
 	}
 	if (rc) {
 		chunk_enc_free(&ne);
@@ -512,21 +724,29 @@ out:
 
 int chunk_enc_add(struct chunk_enc *e, int64_t ts_ms, double v)
 {
-	uint64_t bits = double_bits(v);
-	int64_t k = 0;
-	unsigned mode;
+	uint64_t bits = double_bits(v), kd;
+	int64_t k = 0, err = 0;
+	unsigned rank;
 
 	if (e->count == UINT32_MAX)
 		return BM_ERANGE;
 	if (e->count == 0) {
-		/* the first mode that fits; the mode byte is written with the
+		/* the first mode that fits; the modes are written with the
 		 * first sample, so a failed add leaves nothing behind */
-		for (mode = 1; mode <= MODE_MAX && !dec_fit(mode, bits, &k); mode++)
+		enc_reset(e);
+		for (rank = 1; !mode_fit(rank_mode(rank), bits, &k, &err); rank++)
 			;
-		e->mode = mode <= MODE_MAX ? (uint8_t)mode : MODE_XOR;
-	} else if (e->mode != MODE_XOR && !dec_fit(e->mode, bits, &k))
+		e->mode = (uint8_t)rank_mode(rank);
+		return enc_append(e, ts_ms, bits, k, err);
+	}
+	if (e->regular && e->count >= 2 && (uint64_t)ts_ms - (uint64_t)e->last_ts != e->last_delta)
 		return enc_rebuild(e, ts_ms, bits);
-	return enc_append(e, ts_ms, bits, k);
+	if (!mode_fit(e->mode, bits, &k, &err))
+		return enc_rebuild(e, ts_ms, bits);
+	kd = (uint64_t)k - (uint64_t)e->last_k;
+	if (e->mode != MODE_XOR && e->shift_set && kd && __builtin_ctzll(kd) < e->shift)
+		return enc_rebuild(e, ts_ms, bits);
+	return enc_append(e, ts_ms, bits, k, err);
 }
 
 const uint8_t *chunk_enc_data(const struct chunk_enc *e, size_t *len)
@@ -684,6 +904,8 @@ static inline int get_xor(struct chunk_iter *it, uint64_t *x)
 	return 0;
 }
 
+/* Version 2's delta of k: 0, or 10 and the window's bits, or 11, a new
+ * window and its bits. */
 static inline int get_kdelta(struct chunk_iter *it, uint64_t *kd)
 {
 	uint64_t ctl;
@@ -710,54 +932,122 @@ static inline int get_kdelta(struct chunk_iter *it, uint64_t *kd)
 	return 0;
 }
 
+static inline uint64_t get_rice(struct chunk_iter *it, struct chunk_rice *r)
+{
+	int prev = rice_use_prev(r);
+	unsigned p = rice_param(prev ? r->b : r->a, r->n), q;
+	uint64_t z, d;
+
+	need(it, RICE_ESC + 6);
+	q = (unsigned)__builtin_clzll(~it->win | (1ull << (63 - RICE_ESC)));
+	if (q < RICE_ESC) {
+		take(it, q + 1);
+		z = (uint64_t)q << p | (p ? take64(it, p) : 0);
+	} else {
+		take(it, RICE_ESC);
+		z = take64(it, (unsigned)take(it, 6) + 1);
+	}
+	d = unzigzag(z) + (prev ? r->prev : 0);
+	rice_update(r, d);
+	return d;
+}
+
+static inline int get_gamma(struct chunk_iter *it, uint32_t *x)
+{
+	unsigned l;
+
+	need(it, 2 * RUN_ZEROS_MAX + 1);
+	l = (unsigned)__builtin_clzll(it->win | (1ull << (62 - RUN_ZEROS_MAX)));
+	if (l > RUN_ZEROS_MAX)
+		return BM_EPROTO;
+	*x = (uint32_t)take(it, 2 * l + 1);
+	return *x > RUN_MAX + 1 ? BM_EPROTO : 0;
+}
+
 /* V(k), as dec_value() computes it. */
 static inline uint64_t iter_value(const struct chunk_iter *it)
 {
-	double v = (double)(int64_t)it->k;
+	double v = (double)to_int64(it->k);
 
 	return double_bits(it->mul ? v * it->scale : v / it->scale);
+}
+
+static int iter_header(struct chunk_iter *it, const uint8_t **pp, const uint8_t *end,
+		       uint64_t count)
+{
+	const uint8_t *p = *pp;
+	uint64_t ts, u;
+	unsigned flags = it->version == 3 ? 0 : MODE_XOR;
+
+	if (get_uvarint(&p, end, &ts))
+		return BM_EPROTO;
+	if (it->version == 3) {
+		if (p == end || *p & ~(FLAG_MODE | FLAG_REGULAR) || (*p & FLAG_MODE) > MODE_MAX)
+			return BM_EPROTO;
+		flags = *p++;
+		it->regular = !!(flags & FLAG_REGULAR);
+		if (it->regular && count >= 2) {
+			if (get_uvarint(&p, end, &u))
+				return BM_EPROTO;
+			it->delta = unzigzag(u);
+		}
+	} else if (it->version == 2) {
+		if (p == end || *p > MODE_DEC_MAX)
+			return BM_EPROTO;
+		flags = *p++;
+	}
+	it->ts = unzigzag(ts);
+	it->mode = (uint8_t)(flags & FLAG_MODE);
+	if (it->mode == MODE_XOR) {
+		if (end - p < 8)
+			return BM_EPROTO;
+		it->bits = load_be64(p);
+		*pp = p + 8;
+		return 0;
+	}
+	if (it->version == 3) {
+		if (p == end || *p > 63)
+			return BM_EPROTO;
+		it->kshift = *p++;
+	}
+	if (get_uvarint(&p, end, &u))
+		return BM_EPROTO;
+	it->k = unzigzag(u);
+	it->mul = (uint8_t)mode_mul(it->mode);
+	it->scale = (it->mul ? negpow10_tab : pow10_tab)[mode_places(it->mode)];
+	it->bits = iter_value(it);
+	if (is_near(it->mode)) {
+		if (get_uvarint(&p, end, &u))
+			return BM_EPROTO;
+		it->bits += unzigzag(u);
+	}
+	*pp = p;
+	return 0;
 }
 
 int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
 {
 	const uint8_t *p = data, *end = data + len;
-	uint64_t count, ts, k;
-	unsigned version;
+	uint64_t count, per_bit;
 
 	memset(it, 0, sizeof(*it));
 	it->err = BM_EPROTO; /* until the header checks out */
 	if (len < 2)
 		return BM_EPROTO;
-	version = *p++;
-	if (version != 1 && version != 2)
+	it->version = *p++;
+	if (it->version < 1 || it->version > CHUNK_VERSION)
 		return BM_EPROTO;
 	if (get_uvarint(&p, end, &count) || count > UINT32_MAX)
 		return BM_EPROTO;
 	if (count > 0) {
-		if (get_uvarint(&p, end, &ts))
+		if (iter_header(it, &p, end, count))
 			return BM_EPROTO;
-		it->ts = (uint64_t)unzigzag(ts);
-		if (version == 2) {
-			if (p == end || *p > MODE_MAX)
-				return BM_EPROTO;
-			it->mode = *p++;
-		}
-		if (it->mode == MODE_XOR) {
-			if (end - p < 8)
-				return BM_EPROTO;
-			it->bits = load_be64(p);
-			p += 8;
-		} else {
-			if (get_uvarint(&p, end, &k))
-				return BM_EPROTO;
-			it->k = (uint64_t)unzigzag(k);
-			it->mul = it->mode & 1 && it->mode > 1;
-			it->scale = it->mul ? negpow10_tab[it->mode / 2] : pow10_tab[it->mode / 2];
-			it->bits = iter_value(it);
-		}
-		/* A sample takes at least one bit: a count the data cannot
-		 * hold is corrupt, and this bounds every loop over the chunk. */
-		if (count - 1 > (uint64_t)(end - p) * 8)
+		/* A sample takes at least one bit, but in version 3 a run of
+		 * up to RUN_MAX repeats follows two bits: a count the data
+		 * cannot hold is corrupt, and this bounds every loop over the
+		 * chunk. */
+		per_bit = it->version == 3 ? (RUN_MAX + 1) / 2 : 1;
+		if ((count - 1) / per_bit > (uint64_t)(end - p) * 8)
 			return BM_EPROTO;
 	}
 	it->p = p;
@@ -766,13 +1056,98 @@ int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
 	it->left = (uint32_t)count;
 	it->sig = 64;
 	it->kwidth = 64;
+	rice_init(&it->kr);
+	rice_init(&it->er);
 	it->err = 0;
 	return 0;
 }
 
-int chunk_iter_next(struct chunk_iter *it, int64_t *ts_ms, double *v)
+/* Version 1 and 2: a repeat flag after a repeat, dod, XOR or windowed
+ * delta of k. */
+static int next_v2(struct chunk_iter *it)
 {
 	uint64_t dod, x;
+	int rc;
+
+	if (it->repeat) {
+		need(it, 1);
+		if (!take(it, 1)) {
+			it->ts += it->delta;
+			return 0;
+		}
+	}
+	dod = get_dod(it);
+	rc = it->mode == MODE_XOR ? get_xor(it, &x) : get_kdelta(it, &x);
+	if (rc)
+		return rc;
+	it->delta += dod;
+	it->ts += it->delta;
+	if (it->mode == MODE_XOR)
+		it->bits ^= x;
+	else if (x) {
+		it->k += x;
+		it->bits = iter_value(it);
+	}
+	it->repeat = dod == 0 && x == 0;
+	return 0;
+}
+
+/* Version 3's value: XOR, or 0 for a repeat, else 1, the Rice-coded delta
+ * of k and, near, the error. Returns whether it repeats the last one. */
+static inline int get_value3(struct chunk_iter *it, int *same)
+{
+	uint64_t x = 0;
+	int rc;
+
+	if (it->mode == MODE_XOR) {
+		rc = get_xor(it, &x);
+		it->bits ^= x;
+		*same = x == 0;
+		return rc;
+	}
+	need(it, 1);
+	*same = !take(it, 1);
+	if (*same)
+		return 0;
+	it->k += get_rice(it, &it->kr) << it->kshift;
+	it->bits = iter_value(it);
+	if (is_near(it->mode))
+		it->bits += get_rice(it, &it->er);
+	return 0;
+}
+
+/* Version 3: runs of repeats, timestamps only when irregular. */
+static int next_v3(struct chunk_iter *it)
+{
+	uint64_t dod = 0;
+	uint32_t run = 1;
+	int rc, same;
+
+	if (it->run_left) {
+		it->run_left--;
+		it->ts += it->delta;
+		return 0;
+	}
+	if (!it->regular) {
+		dod = get_dod(it);
+		it->delta += dod;
+	}
+	rc = get_value3(it, &same);
+	if (rc)
+		return rc;
+	it->ts += it->delta;
+	if (!(same && dod == 0)) {
+		it->repeat = 0;
+	} else if (++it->repeat >= RUN_AFTER) {
+		it->repeat = 0;
+		rc = get_gamma(it, &run);
+		it->run_left = run - 1;
+	}
+	return rc;
+}
+
+int chunk_iter_next(struct chunk_iter *it, int64_t *ts_ms, double *v)
+{
 	int rc;
 
 	if (it->err)
@@ -783,32 +1158,12 @@ int chunk_iter_next(struct chunk_iter *it, int64_t *ts_ms, double *v)
 		it->started = 1;
 		goto out;
 	}
-	if (it->repeat) {
-		need(it, 1);
-		if (!take(it, 1)) {
-			it->ts += it->delta;
-			goto check;
-		}
-	}
-	dod = get_dod(it);
-	rc = it->mode == MODE_XOR ? get_xor(it, &x) : get_kdelta(it, &x);
+	rc = it->version == 3 ? next_v3(it) : next_v2(it);
+	if (!rc && it->nbits < it->pad) /* used bits from past the end */
+		rc = BM_EPROTO;
 	if (rc) {
 		it->err = rc;
 		return rc;
-	}
-	it->delta += dod;
-	it->ts += it->delta;
-	if (it->mode == MODE_XOR)
-		it->bits ^= x;
-	else if (x) {
-		it->k += x;
-		it->bits = iter_value(it);
-	}
-	it->repeat = dod == 0 && x == 0;
-check:
-	if (it->nbits < it->pad) { /* used bits from past the end */
-		it->err = BM_EPROTO;
-		return BM_EPROTO;
 	}
 out:
 	it->left--;

@@ -3,6 +3,20 @@
  * Rollup tiers (see store_rollup.h). Counter increase within a bucket:
  * each sample adds v - prev, or v itself when v < prev (the counter was
  * reset and restarted from zero), as Prometheus' increase() does.
+ *
+ * Stored blocks, version 2 (version 1 is still read):
+ *   u8 0 (a version 1 block starts with its bucket count, never 0), u8 2,
+ *   uvarint n; uvarint length + chunk of (bucket start, count); then for
+ *   min, max, sum, last, increase in turn a kind byte: 0, uvarint length +
+ *   chunk of (0, value): timestamps 0 cost a regular chunk nothing; 1 + j,
+ *   bit for bit column j (an earlier one: max of a counter is its last);
+ *   7 (increase only), a chunk of the increase's bits XOR those of last -
+ *   previous last (0 for the first bucket): zeros for a counter without
+ *   resets. Version 1: uvarint n, then per column (min, max, sum, count,
+ *   last, increase) uvarint length + chunk of (bucket start, value).
+ * On this host's system metrics (1000 series, 1 h at 1 s) blocks of 30
+ * 1-minute buckets took 385 bytes in version 1, 200 in version 2 (279
+ * with version 3 chunks alone): 0.214 vs 0.111 bytes per raw sample.
  */
 #include "store_rollup.h"
 
@@ -14,8 +28,8 @@
 #include "store_codec.h"
 
 const struct rollup_tier_def rollup_tiers[ROLLUP_TIERS] = {
-	{"1m", 60000, 30},   /* a block is half an hour */
-	{"1h", 3600000, 12}, /* a block is half a day */
+    {"1m", 60000, 30},	 /* a block is half an hour */
+    {"1h", 3600000, 12}, /* a block is half a day */
 };
 
 void bucket_from_sample(struct bucket *b, int64_t ts, double v, double prev, bool has_prev)
@@ -50,6 +64,31 @@ static int64_t floor_to(int64_t ts, int64_t width)
 	return q * width;
 }
 
+/* What a bucket adds to an encoded block at most in practice: six XOR
+ * values of 77 bits and a timestamp of 68 (a value that changes a column's
+ * mode re-encodes the column and may add more: the limit is soft). */
+#define BUCKET_MAX_BYTES 72
+
+/* Whether one more bucket of the block's average size would take tier
+ * block o past ROLLUP_BLOCK_MAX_BYTES. Encodes the block only when its
+ * last measured size plus BUCKET_MAX_BYTES per bucket since could reach
+ * the limit: twice per 30-bucket block of system metrics, never for the
+ * 12-bucket blocks of the 1 h tier. */
+static bool block_too_big(struct rollup_open *o)
+{
+	uint8_t *blob;
+	size_t len;
+
+	if (o->enc_bytes + (o->n_done - o->enc_n + 1) * BUCKET_MAX_BYTES <= ROLLUP_BLOCK_MAX_BYTES)
+		return false;
+	if (rollup_block_encode(o->done, o->n_done, &blob, &len))
+		return false; /* out of memory: the count limit still holds */
+	free(blob);
+	o->enc_n = o->n_done;
+	o->enc_bytes = (uint32_t)len;
+	return len + len / o->n_done > ROLLUP_BLOCK_MAX_BYTES;
+}
+
 static int complete(struct rollup_open *o, const struct rollup_tier_def *def)
 {
 	if (o->n_done == o->cap_done) {
@@ -77,7 +116,7 @@ static int tier_add(struct rollup_open *o, const struct rollup_tier_def *def,
 	if (o->has_cur && o->cur.start != start) {
 		if (complete(o, def))
 			return BM_ENOMEM;
-		full = o->n_done == def->block_len;
+		full = o->n_done == def->block_len || block_too_big(o);
 	}
 	if (!o->has_cur) {
 		memset(&o->cur, 0, sizeof(o->cur));
@@ -121,6 +160,8 @@ uint32_t rollup_take_block(struct rollup_series *r, int tier, struct bucket **ou
 	o->done = NULL;
 	o->n_done = 0;
 	o->cap_done = 0;
+	o->enc_n = 0;
+	o->enc_bytes = 0;
 	return n;
 }
 
@@ -147,20 +188,54 @@ void rollup_series_free(struct rollup_series *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int put_uvarint(uint8_t **buf, size_t *len, size_t *cap, uint64_t v)
+/* ---- stored blocks ---- */
+
+#define BLOCK_MARK     0x00 /* a version 1 block starts with its bucket count, never 0 */
+#define BLOCK_VERSION  2
+#define COL_PLAIN      0 /* a chunk of the column's values */
+#define COL_SAME       1 /* + j: bit for bit column j, an earlier one */
+#define COL_LAST_DELTA 7 /* increase: a chunk of its bits XOR those of last - previous last */
+
+/* A growable byte buffer for the blob being built. */
+struct blob {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int blob_reserve(struct blob *b, size_t more)
 {
-	if (*len + 10 > *cap) {
-		size_t c = *cap ? *cap * 2 : 256;
-		uint8_t *p = realloc(*buf, c);
-		if (!p)
-			return BM_ENOMEM;
-		*buf = p;
-		*cap = c;
-	}
+	size_t cap = b->cap ? b->cap : 256;
+	uint8_t *p;
+
+	if (b->len + more <= b->cap)
+		return 0;
+	while (cap < b->len + more)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return BM_ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static int blob_uvarint(struct blob *b, uint64_t v)
+{
+	if (blob_reserve(b, 10))
+		return BM_ENOMEM;
 	do {
-		(*buf)[(*len)++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+		b->p[b->len++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
 		v >>= 7;
 	} while (v);
+	return 0;
+}
+
+static int blob_put(struct blob *b, const void *p, size_t n)
+{
+	if (blob_reserve(b, n))
+		return BM_ENOMEM;
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
 	return 0;
 }
 
@@ -178,74 +253,225 @@ static int get_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return BM_EPROTO;
 }
 
+static uint64_t dbl_bits(double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, sizeof(u));
+	return u;
+}
+
+static double bits_dbl(uint64_t u)
+{
+	double v;
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+/* What increase would be without a reset in the bucket: the rise of last
+ * since the bucket before (nothing for the first of the block). */
+static uint64_t last_delta_bits(const struct bucket *b, uint32_t i)
+{
+	return i ? dbl_bits(b[i].v[RC_LAST] - b[i - 1].v[RC_LAST]) : 0;
+}
+
+/* Column c of bucket i as the block stores it under kind. */
+static double col_value(const struct bucket *b, uint32_t i, int c, int kind)
+{
+	if (kind == COL_LAST_DELTA)
+		return bits_dbl(dbl_bits(b[i].v[c]) ^ last_delta_bits(b, i));
+	return b[i].v[c];
+}
+
+/* Append uvarint length + chunk of (ts, column value) for n buckets: with
+ * ts the bucket starts for the count column, else all 0, which costs the
+ * value columns no timestamp bits (a regular chunk with delta 0). */
+static int put_column(struct blob *out, const struct bucket *b, uint32_t n, int c, int kind)
+{
+	struct chunk_enc e;
+	const uint8_t *data;
+	size_t len;
+	int rc = 0;
+
+	chunk_enc_init(&e);
+	for (uint32_t i = 0; i < n && !rc; i++)
+		rc = chunk_enc_add(&e, c == RC_COUNT ? b[i].start : 0, col_value(b, i, c, kind));
+	data = chunk_enc_data(&e, &len);
+	if (!rc)
+		rc = blob_uvarint(out, len);
+	if (!rc)
+		rc = blob_put(out, data, len);
+	chunk_enc_free(&e);
+	return rc;
+}
+
+static bool same_column(const struct bucket *b, uint32_t n, int c, int j)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (dbl_bits(b[i].v[c]) != dbl_bits(b[i].v[j]))
+			return false;
+	return true;
+}
+
+/* The increase column, plain or against last's rise, whichever is
+ * smaller: the same for a counter without resets, so its chunk is a run
+ * of zeros. */
+static int put_increase(struct blob *out, const struct bucket *b, uint32_t n)
+{
+	struct blob plain = {0}, pred = {0};
+	int rc = put_column(&plain, b, n, RC_INCREASE, COL_PLAIN);
+
+	if (!rc)
+		rc = put_column(&pred, b, n, RC_INCREASE, COL_LAST_DELTA);
+	if (!rc) {
+		bool use_pred = pred.len < plain.len;
+		uint8_t kind = use_pred ? COL_LAST_DELTA : COL_PLAIN;
+		struct blob *best = use_pred ? &pred : &plain;
+
+		rc = blob_put(out, &kind, 1);
+		if (!rc)
+			rc = blob_put(out, best->p, best->len);
+	}
+	free(plain.p);
+	free(pred.p);
+	return rc;
+}
+
+/* A value column: a reference to an earlier column that it equals, or its
+ * chunk. */
+static int put_value_column(struct blob *out, const struct bucket *b, uint32_t n, int c)
+{
+	uint8_t kind = COL_PLAIN;
+
+	if (c == RC_INCREASE)
+		return put_increase(out, b, n);
+	for (int j = 0; j < c && kind == COL_PLAIN; j++)
+		if (j != RC_COUNT && same_column(b, n, c, j))
+			kind = (uint8_t)(COL_SAME + j);
+	if (blob_put(out, &kind, 1))
+		return BM_ENOMEM;
+	return kind == COL_PLAIN ? put_column(out, b, n, c, COL_PLAIN) : 0;
+}
+
+/* Block version 2 (layout at the top of the file). */
 int rollup_block_encode(const struct bucket *b, uint32_t n, uint8_t **out, size_t *len)
 {
-	uint8_t *buf = NULL;
-	size_t used = 0, cap = 0;
-	int rc = put_uvarint(&buf, &used, &cap, n);
-	for (int c = 0; c < RC_N && !rc; c++) {
-		struct chunk_enc e;
-		chunk_enc_init(&e);
-		for (uint32_t i = 0; i < n && !rc; i++)
-			rc = chunk_enc_add(&e, b[i].start, b[i].v[c]);
-		size_t clen = 0;
-		const uint8_t *data = chunk_enc_data(&e, &clen);
-		if (!rc)
-			rc = put_uvarint(&buf, &used, &cap, clen);
-		if (!rc && used + clen > cap) {
-			uint8_t *p = realloc(buf, used + clen + 64);
-			rc = p ? 0 : BM_ENOMEM;
-			if (p) {
-				buf = p;
-				cap = used + clen + 64;
-			}
-		}
-		if (!rc) {
-			memcpy(buf + used, data, clen);
-			used += clen;
-		}
-		chunk_enc_free(&e);
-	}
+	struct blob blk = {0};
+	const uint8_t head[2] = {BLOCK_MARK, BLOCK_VERSION};
+	int rc = blob_put(&blk, head, sizeof(head));
+
+	if (!rc)
+		rc = blob_uvarint(&blk, n);
+	if (!rc)
+		rc = put_column(&blk, b, n, RC_COUNT, COL_PLAIN);
+	for (int c = 0; c < RC_N && !rc; c++)
+		if (c != RC_COUNT)
+			rc = put_value_column(&blk, b, n, c);
 	if (rc) {
-		free(buf);
+		free(blk.p);
 		return rc;
 	}
-	*out = buf;
-	*len = used;
+	*out = blk.p;
+	*len = blk.len;
 	return 0;
+}
+
+/* Read a uvarint-length chunk of exactly n samples into column c of b (and
+ * the starts, when with_ts); *p moves past it. */
+static int get_column(const uint8_t **p, const uint8_t *end, struct bucket *b, uint64_t n, int c,
+		      bool with_ts)
+{
+	uint64_t clen, i = 0;
+	struct chunk_iter it;
+	int64_t ts;
+	double v;
+	int r;
+
+	if (get_uvarint(p, end, &clen) || clen > (uint64_t)(end - *p) ||
+	    chunk_iter_init(&it, *p, clen))
+		return BM_EPROTO;
+	while (i < n && (r = chunk_iter_next(&it, &ts, &v)) == 1) {
+		if (with_ts)
+			b[i].start = ts;
+		b[i++].v[c] = v;
+	}
+	*p += clen;
+	return i == n && chunk_iter_next(&it, &ts, &v) == 0 ? 0 : BM_EPROTO;
+}
+
+/* Version 1: uvarint n, then per column (min, max, sum, count, last,
+ * increase) a uvarint length and a chunk of (bucket start, value). */
+static int decode_v1(const uint8_t *p, const uint8_t *end, struct bucket **out, uint64_t *n)
+{
+	if (get_uvarint(&p, end, n) || *n > (uint64_t)(end - p) * 8)
+		return BM_EPROTO;
+	*out = calloc(*n ? *n : 1, sizeof(**out));
+	if (!*out)
+		return BM_ENOMEM;
+	for (int c = 0; c < RC_N; c++)
+		if (get_column(&p, end, *out, *n, c, true))
+			return BM_EPROTO;
+	return 0;
+}
+
+static int decode_value_column(const uint8_t **p, const uint8_t *end, struct bucket *b, uint64_t n,
+			       int c)
+{
+	uint8_t kind;
+
+	if (*p == end)
+		return BM_EPROTO;
+	kind = *(*p)++;
+	if (kind == COL_PLAIN || (kind == COL_LAST_DELTA && c == RC_INCREASE)) {
+		if (get_column(p, end, b, n, c, false))
+			return BM_EPROTO;
+		for (uint64_t i = 0; kind == COL_LAST_DELTA && i < n; i++)
+			b[i].v[c] = bits_dbl(dbl_bits(b[i].v[c]) ^ last_delta_bits(b, (uint32_t)i));
+		return 0;
+	}
+	if (kind < COL_SAME || kind - COL_SAME >= c || kind - COL_SAME == RC_COUNT)
+		return BM_EPROTO;
+	for (uint64_t i = 0; i < n; i++)
+		b[i].v[c] = b[i].v[kind - COL_SAME];
+	return 0;
+}
+
+static int decode_v2(const uint8_t *p, const uint8_t *end, struct bucket **out, uint64_t *n)
+{
+	struct chunk_iter it;
+	uint64_t clen;
+	const uint8_t *q;
+
+	p += 2; /* mark and version, checked by the caller */
+	if (get_uvarint(&p, end, n))
+		return BM_EPROTO;
+	/* the count column's chunk bounds n before anything is allocated */
+	q = p;
+	if (get_uvarint(&q, end, &clen) || clen > (uint64_t)(end - q) ||
+	    chunk_iter_init(&it, q, clen) || it.count != *n)
+		return BM_EPROTO;
+	*out = calloc(*n ? *n : 1, sizeof(**out));
+	if (!*out)
+		return BM_ENOMEM;
+	if (get_column(&p, end, *out, *n, RC_COUNT, true))
+		return BM_EPROTO;
+	for (int c = 0; c < RC_N; c++)
+		if (c != RC_COUNT && decode_value_column(&p, end, *out, *n, c))
+			return BM_EPROTO;
+	return p == end ? 0 : BM_EPROTO;
 }
 
 int rollup_block_decode(const uint8_t *data, size_t len,
 			void (*cb)(void *u, const struct bucket *b), void *u)
 {
-	const uint8_t *p = data, *end = data + len;
-	uint64_t n;
-	if (get_uvarint(&p, end, &n) || n > len * 8)
-		return BM_EPROTO;
-	struct bucket *b = calloc(n ? n : 1, sizeof(*b));
-	if (!b)
-		return BM_ENOMEM;
-	int rc = 0;
-	for (int c = 0; c < RC_N && !rc; c++) {
-		uint64_t clen;
-		struct chunk_iter it;
-		if (get_uvarint(&p, end, &clen) || clen > (uint64_t)(end - p) ||
-		    chunk_iter_init(&it, p, clen)) {
-			rc = BM_EPROTO;
-			break;
-		}
-		uint64_t i = 0;
-		int64_t ts;
-		double v;
-		int r;
-		while ((r = chunk_iter_next(&it, &ts, &v)) == 1 && i < n) {
-			b[i].start = ts;
-			b[i++].v[c] = v;
-		}
-		if (r < 0 || i != n)
-			rc = BM_EPROTO;
-		p += clen;
-	}
+	const uint8_t *end = data + len;
+	struct bucket *b = NULL;
+	uint64_t n = 0;
+	int rc;
+
+	if (len >= 2 && data[0] == BLOCK_MARK)
+		rc = data[1] == BLOCK_VERSION ? decode_v2(data, end, &b, &n) : BM_EPROTO;
+	else
+		rc = decode_v1(data, end, &b, &n);
 	for (uint64_t i = 0; i < n && !rc; i++)
 		cb(u, &b[i]);
 	free(b);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target for the store's chunk codec: arbitrary bytes decoded as
- * a chunk; the same bytes read as (timestamp, value) records, encoded,
- * decoded and compared bit for bit (also after every add, for short
- * inputs: a value that leaves the chunk's decimal mode re-encodes it); and
- * a strict prefix of that chunk, which must fail.
+ * libFuzzer target for the store's chunk codec and rollup blocks:
+ * arbitrary bytes decoded as a chunk and as a rollup block; the same bytes
+ * read as (timestamp, value) records, encoded, decoded and compared bit for
+ * bit (also after every add, for short inputs: a sample that breaks the
+ * chunk's modes re-encodes it), and a strict prefix of that chunk, which
+ * must fail; and the records as rollup buckets, through a block and back.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,8 +13,13 @@
 #include <string.h>
 
 #include "store_codec.h"
+#include "store_rollup.h"
 
 #define MAX_SAMPLES 4096
+#define MAX_BUCKETS 512
+/* samples per bit a version 3 chunk can hold: two bits open a run of up
+ * to 4095 repeats */
+#define PER_BIT 2048
 
 /* Decode everything; returns the final rc, the count through *n. */
 static int drain(const uint8_t *data, size_t len, size_t *n)
@@ -28,8 +34,8 @@ static int drain(const uint8_t *data, size_t len, size_t *n)
 	if (rc)
 		return rc;
 	while ((rc = chunk_iter_next(&it, &ts, &v)) == 1) {
-		if (++*n > len * 8 + 1)
-			abort(); /* more samples than bits: a loop that should end */
+		if (++*n > len * 8 * PER_BIT + 1)
+			abort(); /* more samples than bits allow: a loop that should end */
 	}
 	if (chunk_iter_next(&it, &ts, &v) != rc)
 		abort(); /* the end and errors are sticky */
@@ -90,30 +96,111 @@ static void check(const uint8_t *out, size_t len, const int64_t *ts, const uint6
 		abort();
 }
 
-/* Records of 16 bytes: timestamp, then value bits. When the first byte is
- * odd, the timestamp field's low 16 bits are a signed step from the last
- * timestamp, so that regular and jittered series are reachable too. */
-static void round_trip(const uint8_t *data, size_t size)
+static void count_bucket(void *u, const struct bucket *b)
 {
-	static int64_t ts[MAX_SAMPLES];
-	static uint64_t bits[MAX_SAMPLES];
-	struct chunk_enc e;
-	const uint8_t *out;
-	size_t n = 0, len, got;
-	uint64_t prev = 0;
-	int relative = size && (data[0] & 1), decimal = size && (data[0] & 2);
+	(void)b;
+	++*(size_t *)u;
+}
+
+/* Decode data as a rollup block; a block holds at most one bucket per
+ * PER_BIT / 6 bits of its smallest chunk, so the count is bounded. */
+static void drain_block(const uint8_t *data, size_t len)
+{
+	size_t n = 0;
+
+	if (rollup_block_decode(data, len, count_bucket, &n) == 0 && n > len * 8 * PER_BIT + 1)
+		abort();
+}
+
+static int64_t ts[MAX_SAMPLES];
+static uint64_t bits[MAX_SAMPLES];
+
+/* Records of 16 bytes: timestamp, then value bits. Flags in the first
+ * byte: 1, the timestamp field's low 16 bits are a signed step from the
+ * last timestamp, so that jittered series are reachable; 4, the first
+ * record's step is kept (regular timestamps) until a record with bit 63 of
+ * its timestamp set brings its own; 8, a record whose value's low byte is
+ * below 0xc0 repeats the last value (runs); 2, see decimal_bits(). */
+static size_t read_records(const uint8_t *data, size_t size)
+{
+	size_t n = 0;
+	uint64_t prev = 0, step = 0;
+	int flags = size ? data[0] : 0;
 
 	for (size_t off = 1; off + 16 <= size && n < MAX_SAMPLES; off += 16, n++) {
-		uint64_t t = le64(data + off);
+		uint64_t t = le64(data + off), v = le64(data + off + 8);
 
-		if (relative)
+		if (flags & 4) {
+			if (n == 0 || t >> 63)
+				step = (uint64_t)(int64_t)(int16_t)(t & 0xffff);
+			t = prev + step;
+		} else if (flags & 1)
 			t = prev + (uint64_t)(int64_t)(int16_t)(t & 0xffff);
 		prev = t;
 		ts[n] = (int64_t)t;
-		bits[n] = le64(data + off + 8);
-		if (decimal)
-			bits[n] = decimal_bits(bits[n]);
+		if (flags & 2)
+			v = decimal_bits(v);
+		bits[n] = n && (flags & 8) && (v & 0xff) < 0xc0 ? bits[n - 1] : v;
 	}
+	return n;
+}
+
+static double as_double(uint64_t b)
+{
+	double v;
+
+	memcpy(&v, &b, sizeof(v));
+	return v;
+}
+
+static void collect_bucket(void *u, const struct bucket *b)
+{
+	struct bucket **p = u;
+
+	*(*p)++ = *b;
+}
+
+/* The records as rollup buckets (columns from neighbouring records; with
+ * flag 16 max equals last and increase is last's rise, as for a counter),
+ * through a block and back bit for bit; a strict prefix must fail. */
+static void block_round_trip(size_t n, int flags)
+{
+	static struct bucket b[MAX_BUCKETS], back[MAX_BUCKETS];
+	struct bucket *end = back;
+	uint8_t *blob;
+	size_t len;
+
+	n = n < MAX_BUCKETS ? n : MAX_BUCKETS;
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		b[i].start = ts[i];
+		for (int c = 0; c < RC_N; c++)
+			b[i].v[c] = as_double(bits[(i + (size_t)c) % n]);
+		if (flags & 16) {
+			b[i].v[RC_MAX] = b[i].v[RC_LAST];
+			b[i].v[RC_INCREASE] = i ? b[i].v[RC_LAST] - b[i - 1].v[RC_LAST] : 0;
+		}
+	}
+	if (rollup_block_encode(b, (uint32_t)n, &blob, &len))
+		abort();
+	if (rollup_block_decode(blob, len, collect_bucket, &end) || (size_t)(end - back) != n)
+		abort();
+	if (memcmp(b, back, n * sizeof(*b)))
+		abort();
+	end = back;
+	if (rollup_block_decode(blob, flags % len, collect_bucket, &end) == 0)
+		abort();
+	free(blob);
+}
+
+static void round_trip(const uint8_t *data, size_t size)
+{
+	struct chunk_enc e;
+	const uint8_t *out;
+	size_t n = read_records(data, size), len, got;
+
+	block_round_trip(n, size ? data[0] : 0);
 	chunk_enc_init(&e);
 	for (size_t i = 0; i < n; i++) {
 		double v;
@@ -150,6 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n;
 
 	(void)drain(data, size, &n);
+	drain_block(data, size);
 	round_trip(data, size);
 	return 0;
 }
