@@ -1228,7 +1228,7 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[1];
 	struct opts o = {.tag = "", .series = 10000, .rounds = 3600, .flush_ms = 1000,
-			 .chunk_samples = 240};
+			 .chunk_samples = 480};
 	parse_mix("sys:50,iwalk:12.5,dwalk:12.5,nab:25", o.weight);
 	int c;
 	optind = 2;
