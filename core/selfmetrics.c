@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bearmon/bm_batch.h"
@@ -106,8 +107,15 @@ static void one_instance(struct bm_batch *b, struct daemon *d, struct bm_ctx *in
 	pthread_mutex_unlock(&in->res_lock);
 }
 
+/* Since Linux 6.2 the size of /proc/self/fd is the number of open fds: one
+ * stat instead of reading the directory, which costs about 0.4 us per fd
+ * (hundreds with the process collector's cached /proc files). Older
+ * kernels report 0 there: read the directory then. */
 static double open_fds(void)
 {
+	struct stat st;
+	if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0)
+		return (double)st.st_size;
 	DIR *dir = opendir("/proc/self/fd");
 	double n = 0;
 	if (!dir)

@@ -15,7 +15,12 @@
 struct stale_set;
 
 struct stale_set *stale_new(void);
+/* The same with another hash of a series, NULL for the default (tests
+ * force collisions with it). */
+struct stale_set *stale_new_hashed(uint64_t (*hash_fn)(const struct bm_sample *smp));
 void stale_free(struct stale_set *s);
+/* Series held: those of the last swept collection and those noted since. */
+size_t stale_count(const struct stale_set *s);
 /* Remember a sample's series as published in the current collection. */
 int stale_note(struct stale_set *s, const struct bm_sample *smp);
 /* End of a collection: add a stale marker at ts to out for every series of
