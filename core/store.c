@@ -321,27 +321,56 @@ static bool same_text(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* s->meta is kept sorted by name: the position of name, or where it goes.
+ * Every batch that carries metadata looks up each of its families, so a
+ * binary search instead of a scan of every family seen. */
+static size_t meta_find(const struct store *s, const char *name, bool *found)
+{
+	size_t lo = 0, hi = s->n_meta;
+	*found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->meta[mid].name, name);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* A new family's entry at position at (from meta_find); caller holds
+ * s->lock. */
+static struct meta_entry *meta_insert(struct store *s, size_t at, const char *name)
+{
+	char *copy = strdup(name);
+	if (!copy || BM_VEC_RESERVE(s->meta, s->cap_meta, s->n_meta + 1)) {
+		free(copy);
+		return NULL;
+	}
+	struct meta_entry *e = &s->meta[at];
+	memmove(e + 1, e, (s->n_meta - at) * sizeof(*e));
+	memset(e, 0, sizeof(*e));
+	e->name = copy;
+	s->n_meta++;
+	return e;
+}
+
 /* Remember a family's metadata; caller holds s->lock. */
 static int meta_put(struct store *s, const char *name, enum bm_metric_type type, const char *unit,
 		    const char *help)
 {
-	struct meta_entry *e = NULL;
-	for (size_t i = 0; i < s->n_meta && !e; i++)
-		if (strcmp(s->meta[i].name, name) == 0)
-			e = &s->meta[i];
+	bool found;
+	size_t at = meta_find(s, name, &found);
+	struct meta_entry *e = found ? &s->meta[at] : NULL;
 	if (e && e->type == type && same_text(e->unit, unit) && same_text(e->help, help))
 		return 0;
-	if (!e) {
-		if (BM_VEC_RESERVE(s->meta, s->cap_meta, s->n_meta + 1))
-			return BM_ENOMEM;
-		e = &s->meta[s->n_meta];
-		memset(e, 0, sizeof(*e));
-		if (!(e->name = strdup(name)))
-			return BM_ENOMEM;
-		s->n_meta++;
-	}
 	char *u = strdup(unit ? unit : ""), *h = strdup(help ? help : "");
-	if (!u || !h) {
+	if (!u || !h || (!e && !(e = meta_insert(s, at, name)))) {
 		free(u);
 		free(h);
 		return BM_ENOMEM;
@@ -487,7 +516,7 @@ static bool is_open(const struct series *se, const struct sealed *c)
 	if (!c->tier)
 		return chunk_enc_count(&se->enc) && chunk_enc_first_ts(&se->enc) == c->start;
 	const struct rollup_open *o = &se->roll.t[c->tier - 1];
-	int64_t first = o->n_done ? o->done[0].start : o->has_cur ? o->cur.start : INT64_MIN;
+	int64_t first = o->n_done ? o->first_start : o->has_cur ? o->cur.start : INT64_MIN;
 	return first == c->start;
 }
 
@@ -803,20 +832,16 @@ struct replay_mark {
 };
 
 struct load_ctx {
-	struct rollup_open *o;
-	uint32_t block_len;
-	bool open;          /* the block is not full: keep its buckets */
-	struct bucket last; /* the block's newest bucket */
-	bool any;
+	struct bucket first, last; /* the block's oldest and newest buckets */
+	uint32_t n;
 };
 
 static void load_bucket(void *u, const struct bucket *b)
 {
 	struct load_ctx *l = u;
-	if (l->open && l->o->n_done < l->block_len)
-		l->o->done[l->o->n_done++] = *b;
+	if (!l->n++)
+		l->first = *b;
 	l->last = *b;
-	l->any = true;
 }
 
 /* A restart continues each series' newest rollup block (if not full) so
@@ -839,19 +864,15 @@ static void load_open_rollups(struct store *s, struct replay_mark *marks)
 			if (id < 1 || (size_t)id > s->n_ids || !s->by_id[id - 1])
 				continue;
 			struct series *se = s->by_id[id - 1];
-			struct rollup_open *o = &se->roll.t[t - 1];
-			struct load_ctx l = {.o = o, .block_len = block_len,
-					     .open = sqlite3_column_int64(st, 2) < block_len};
-			if (l.open && !(o->done = malloc(block_len * sizeof(*o->done))))
+			const uint8_t *blob = sqlite3_column_blob(st, 1);
+			size_t len = (size_t)sqlite3_column_bytes(st, 1);
+			struct load_ctx l = {0};
+			if (rollup_block_decode(blob, len, load_bucket, &l) || !l.n)
 				continue;
-			o->cap_done = l.open ? block_len : 0;
-			if (rollup_block_decode(sqlite3_column_blob(st, 1),
-						(size_t)sqlite3_column_bytes(st, 1), load_bucket, &l) ||
-			    !l.any) {
-				free(o->done);
-				memset(o, 0, sizeof(*o));
+			/* a block that is not full is continued */
+			if (sqlite3_column_int64(st, 2) < block_len &&
+			    rollup_resume(&se->roll, t - 1, blob, len, l.n, l.first.start, l.last.start))
 				continue;
-			}
 			struct replay_mark *m = &marks[id - 1];
 			m->from[t - 1] = l.last.start + rollup_tiers[t - 1].width_ms;
 			m->prev[t - 1] = l.last.v[RC_LAST];
@@ -1642,8 +1663,8 @@ static bool mem_overlaps(const struct store *s, const struct series *se, int64_t
 		const struct rollup_open *o = &se->roll.t[t];
 		if (!o->has_cur && !o->n_done)
 			continue;
-		int64_t first = o->n_done ? o->done[0].start : o->cur.start;
-		int64_t last = o->has_cur ? o->cur.start : o->done[o->n_done - 1].start;
+		int64_t first = o->n_done ? o->first_start : o->cur.start;
+		int64_t last = o->has_cur ? o->cur.start : o->last_start;
 		if (first <= hi && last + rollup_tiers[t].width_ms > lo)
 			return true;
 	}

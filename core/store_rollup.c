@@ -64,47 +64,94 @@ static int64_t floor_to(int64_t ts, int64_t width)
 	return q * width;
 }
 
+struct bucket_list {
+	struct bucket *v;
+	uint32_t n, cap;
+};
+
+static void collect_bucket(void *u, const struct bucket *b)
+{
+	struct bucket_list *l = u;
+	if (l->n < l->cap)
+		l->v[l->n++] = *b;
+}
+
+/* o's done buckets (block, then tail) in a new array with room for extra
+ * more; NULL when out of memory (or when the block is corrupt, which only
+ * memory corruption could make it). */
+static struct bucket *done_buckets(const struct rollup_open *o, uint32_t extra)
+{
+	struct bucket_list l = {malloc((o->n_done + extra) * sizeof(struct bucket)), 0, o->n_block};
+	if (l.v && o->n_block &&
+	    (rollup_block_decode(o->block, o->block_bytes, collect_bucket, &l) || l.n != o->n_block)) {
+		free(l.v);
+		return NULL;
+	}
+	if (l.v && o->n_tail)
+		memcpy(l.v + o->n_block, o->tail, o->n_tail * sizeof(*o->tail));
+	return l.v;
+}
+
+/* Fold the tail into the encoded block. */
+static int fold_tail(struct rollup_open *o)
+{
+	struct bucket *all = done_buckets(o, 0);
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	if (!all)
+		return BM_ENOMEM;
+	int rc = rollup_block_encode(all, o->n_done, &blob, &len);
+	free(all);
+	if (rc)
+		return rc;
+	free(o->block);
+	o->block = blob;
+	o->block_bytes = (uint32_t)len;
+	o->n_block = o->n_done;
+	o->n_tail = 0;
+	return 0;
+}
+
+static int complete(struct rollup_open *o)
+{
+	if (o->n_tail == ROLLUP_TAIL && fold_tail(o))
+		return BM_ENOMEM;
+	if (o->n_tail == o->cap_tail) {
+		uint32_t cap = o->cap_tail ? o->cap_tail * 2 : 1;
+		struct bucket *v = realloc(o->tail, cap * sizeof(*v));
+		if (!v)
+			return BM_ENOMEM;
+		o->tail = v;
+		o->cap_tail = cap;
+	}
+	o->tail[o->n_tail++] = o->cur;
+	if (!o->n_done++)
+		o->first_start = o->cur.start;
+	o->last_start = o->cur.start;
+	o->has_cur = false;
+	o->dirty = true; /* only completed buckets are written */
+	return 0;
+}
+
 /* What a bucket adds to an encoded block at most in practice: six XOR
  * values of 77 bits and a timestamp of 68 (a value that changes a column's
  * mode re-encodes the column and may add more: the limit is soft). */
 #define BUCKET_MAX_BYTES 72
 
-/* Whether one more bucket of the block's average size would take tier
- * block o past ROLLUP_BLOCK_MAX_BYTES. Encodes the block only when its
- * last measured size plus BUCKET_MAX_BYTES per bucket since could reach
- * the limit: twice per 30-bucket block of system metrics, never for the
- * 12-bucket blocks of the 1 h tier. */
-static bool block_too_big(struct rollup_open *o)
+/* Full at the tier's count, or when one more bucket of the block's
+ * average size would take it past ROLLUP_BLOCK_MAX_BYTES. The tail is
+ * encoded for that only when BUCKET_MAX_BYTES for each of its buckets and
+ * the next could reach the limit: never for 30 buckets of system metrics,
+ * at each bucket late in a block of noisy floats. */
+static bool block_full(struct rollup_open *o, const struct rollup_tier_def *def)
 {
-	uint8_t *blob;
-	size_t len;
-
-	if (o->enc_bytes + (o->n_done - o->enc_n + 1) * BUCKET_MAX_BYTES <= ROLLUP_BLOCK_MAX_BYTES)
+	if (o->n_done >= def->block_len)
+		return true;
+	if (o->block_bytes + (o->n_tail + 1) * BUCKET_MAX_BYTES <= ROLLUP_BLOCK_MAX_BYTES)
 		return false;
-	if (rollup_block_encode(o->done, o->n_done, &blob, &len))
+	if (o->n_tail && fold_tail(o))
 		return false; /* out of memory: the count limit still holds */
-	free(blob);
-	o->enc_n = o->n_done;
-	o->enc_bytes = (uint32_t)len;
-	return len + len / o->n_done > ROLLUP_BLOCK_MAX_BYTES;
-}
-
-static int complete(struct rollup_open *o, const struct rollup_tier_def *def)
-{
-	if (o->n_done == o->cap_done) {
-		uint32_t cap = o->cap_done ? o->cap_done * 2 : 2;
-		if (cap > def->block_len)
-			cap = def->block_len;
-		struct bucket *v = realloc(o->done, cap * sizeof(*v));
-		if (!v)
-			return BM_ENOMEM;
-		o->done = v;
-		o->cap_done = cap;
-	}
-	o->done[o->n_done++] = o->cur;
-	o->has_cur = false;
-	o->dirty = true; /* only completed buckets are written */
-	return 0;
+	return o->block_bytes + o->block_bytes / o->n_block > ROLLUP_BLOCK_MAX_BYTES;
 }
 
 /* Fold one sample into tier t; returns 1 when its block became full. */
@@ -114,9 +161,9 @@ static int tier_add(struct rollup_open *o, const struct rollup_tier_def *def,
 	int full = 0;
 	int64_t start = floor_to(one->start, def->width_ms);
 	if (o->has_cur && o->cur.start != start) {
-		if (complete(o, def))
+		if (complete(o))
 			return BM_ENOMEM;
-		full = o->n_done == def->block_len || block_too_big(o);
+		full = block_full(o, def);
 	}
 	if (!o->has_cur) {
 		memset(&o->cur, 0, sizeof(o->cur));
@@ -152,17 +199,41 @@ int rollup_replay(struct rollup_series *r, int tier, int64_t ts, double v, doubl
 	return rc < 0 ? rc : rc << tier;
 }
 
+static void drop_done(struct rollup_open *o)
+{
+	free(o->block);
+	free(o->tail);
+	o->block = NULL;
+	o->tail = NULL;
+	o->block_bytes = o->n_block = o->n_tail = o->cap_tail = o->n_done = 0;
+}
+
 uint32_t rollup_take_block(struct rollup_series *r, int tier, struct bucket **out)
 {
 	struct rollup_open *o = &r->t[tier];
 	uint32_t n = o->n_done;
-	*out = o->done;
-	o->done = NULL;
-	o->n_done = 0;
-	o->cap_done = 0;
-	o->enc_n = 0;
-	o->enc_bytes = 0;
+	*out = n ? done_buckets(o, 0) : NULL;
+	if (!*out)
+		return 0;
+	drop_done(o);
 	return n;
+}
+
+int rollup_resume(struct rollup_series *r, int tier, const uint8_t *block, size_t len, uint32_t n,
+		  int64_t first_ms, int64_t last_ms)
+{
+	struct rollup_open *o = &r->t[tier];
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return BM_ENOMEM;
+	memcpy(copy, block, len);
+	drop_done(o);
+	o->block = copy;
+	o->block_bytes = (uint32_t)len;
+	o->n_block = o->n_done = n;
+	o->first_start = first_ms;
+	o->last_start = last_ms;
+	return 0;
 }
 
 uint32_t rollup_snapshot(const struct rollup_series *r, int tier, bool with_cur,
@@ -170,21 +241,18 @@ uint32_t rollup_snapshot(const struct rollup_series *r, int tier, bool with_cur,
 {
 	const struct rollup_open *o = &r->t[tier];
 	bool cur = with_cur && o->has_cur;
-	uint32_t n = o->n_done + cur;
-	*out = n ? malloc(n * sizeof(**out)) : NULL;
+	*out = o->n_done + cur ? done_buckets(o, cur) : NULL;
 	if (!*out)
 		return 0;
-	if (o->n_done)
-		memcpy(*out, o->done, o->n_done * sizeof(**out));
 	if (cur)
 		(*out)[o->n_done] = o->cur;
-	return n;
+	return o->n_done + cur;
 }
 
 void rollup_series_free(struct rollup_series *r)
 {
 	for (int t = 0; t < ROLLUP_TIERS; t++)
-		free(r->t[t].done);
+		drop_done(&r->t[t]);
 	memset(r, 0, sizeof(*r));
 }
 

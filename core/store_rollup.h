@@ -28,6 +28,7 @@ struct bucket {
  * page, most of which is then waste (noisy float series: blocks of 30
  * buckets reach 1.3 KB). */
 #define ROLLUP_BLOCK_MAX_BYTES 900
+#define ROLLUP_TAIL 8
 struct rollup_tier_def {
 	const char *name; /* "1m", "1h" */
 	int64_t width_ms;
@@ -38,13 +39,21 @@ extern const struct rollup_tier_def rollup_tiers[ROLLUP_TIERS];
 struct rollup_open {
 	struct bucket cur; /* the bucket samples go into now */
 	bool has_cur;
-	struct bucket *done; /* completed buckets not yet in a sealed block */
-	uint32_t n_done;
-	uint32_t cap_done;  /* grows as buckets complete: memory per series
-			     * follows the data, not the block size */
-	uint32_t enc_n;	    /* the done buckets' encoded size when there were */
-	uint32_t enc_bytes; /* enc_n of them (see block_too_big) */
-	bool dirty;	    /* a bucket completed since the last flush */
+	/* The completed buckets not yet in a sealed block: the older ones
+	 * encoded as the stored block will be (rollup_block_encode), the
+	 * newest ROLLUP_TAIL at most as buckets, folded into the encoding when
+	 * the tail is full. A bucket takes 56 bytes, about 7 encoded, and each
+	 * series holds up to a block (half an hour of the 1 min tier): kept as
+	 * buckets, memory grew for half an hour; re-encoded at every bucket,
+	 * ingest cost a third more. */
+	uint8_t *block;
+	uint32_t block_bytes;
+	uint32_t n_block; /* buckets in block */
+	struct bucket *tail;
+	uint32_t n_tail, cap_tail; /* the tail grows to ROLLUP_TAIL as needed */
+	uint32_t n_done;		 /* n_block + n_tail */
+	int64_t first_start, last_start; /* of the done buckets */
+	bool dirty;			 /* a bucket completed since the last flush */
 };
 
 struct rollup_series {
@@ -59,8 +68,14 @@ struct rollup_series {
  * or earlier when one more bucket of its average size would take its
  * encoding past ROLLUP_BLOCK_MAX_BYTES. BM_ENOMEM as a negative value. */
 int rollup_add(struct rollup_series *r, int64_t ts_ms, double v);
-/* Move tier's completed buckets out (caller frees *out). */
+/* Move tier's completed buckets out (caller frees *out); 0 and nothing
+ * moved when out of memory. */
 uint32_t rollup_take_block(struct rollup_series *r, int tier, struct bucket **out);
+/* Continue tier from a stored block that is not full (n buckets from
+ * first_ms to last_ms, as rollup_block_encode wrote it), after a restart.
+ * 0 or BM_ENOMEM. */
+int rollup_resume(struct rollup_series *r, int tier, const uint8_t *block, size_t len, uint32_t n,
+		  int64_t first_ms, int64_t last_ms);
 /* The completed buckets of tier, and the current one when with_cur (a
  * query wants it; a flush does not: see rollup_replay). Caller frees *out.
  * Returns the count. */
