@@ -168,20 +168,6 @@ static inline uint64_t load_be64(const uint8_t *p)
 	return __builtin_bswap64(v);
 }
 
-static uint64_t double_bits(double v)
-{
-	uint64_t u;
-	memcpy(&u, &v, sizeof(u));
-	return u;
-}
-
-static double bits_double(uint64_t u)
-{
-	double v;
-	memcpy(&v, &u, sizeof(v));
-	return v;
-}
-
 static size_t put_uvarint(uint8_t *p, uint64_t v)
 {
 	size_t n = 0;

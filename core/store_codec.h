@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Adaptive Rice statistics of the decimal modes (store_codec.c): decayed
  * sums of the coded magnitudes under each predictor, and their count. */
@@ -22,6 +23,22 @@ struct chunk_rice {
 	uint64_t prev; /* the previous coded delta */
 	uint32_t n;
 };
+
+/* A double's bit pattern and back (memcpy: no aliasing, no UB): what
+ * the codec and the rollup blocks compare and XOR. */
+static inline uint64_t double_bits(double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, sizeof(u));
+	return u;
+}
+
+static inline double bits_double(uint64_t u)
+{
+	double v;
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
 
 /* An appendable encoder. It owns a growable buffer holding the header and
  * the bit stream; chunk_enc_data() is valid after every add, so a chunk

@@ -321,32 +321,18 @@ static int get_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return BM_EPROTO;
 }
 
-static uint64_t dbl_bits(double v)
-{
-	uint64_t u;
-	memcpy(&u, &v, sizeof(u));
-	return u;
-}
-
-static double bits_dbl(uint64_t u)
-{
-	double v;
-	memcpy(&v, &u, sizeof(v));
-	return v;
-}
-
 /* What increase would be without a reset in the bucket: the rise of last
  * since the bucket before (nothing for the first of the block). */
 static uint64_t last_delta_bits(const struct bucket *b, uint32_t i)
 {
-	return i ? dbl_bits(b[i].v[RC_LAST] - b[i - 1].v[RC_LAST]) : 0;
+	return i ? double_bits(b[i].v[RC_LAST] - b[i - 1].v[RC_LAST]) : 0;
 }
 
 /* Column c of bucket i as the block stores it under kind. */
 static double col_value(const struct bucket *b, uint32_t i, int c, int kind)
 {
 	if (kind == COL_LAST_DELTA)
-		return bits_dbl(dbl_bits(b[i].v[c]) ^ last_delta_bits(b, i));
+		return bits_double(double_bits(b[i].v[c]) ^ last_delta_bits(b, i));
 	return b[i].v[c];
 }
 
@@ -375,7 +361,7 @@ static int put_column(struct blob *out, const struct bucket *b, uint32_t n, int 
 static bool same_column(const struct bucket *b, uint32_t n, int c, int j)
 {
 	for (uint32_t i = 0; i < n; i++)
-		if (dbl_bits(b[i].v[c]) != dbl_bits(b[i].v[j]))
+		if (double_bits(b[i].v[c]) != double_bits(b[i].v[j]))
 			return false;
 	return true;
 }
@@ -493,7 +479,7 @@ static int decode_value_column(const uint8_t **p, const uint8_t *end, struct buc
 		if (get_column(p, end, b, n, c, false))
 			return BM_EPROTO;
 		for (uint64_t i = 0; kind == COL_LAST_DELTA && i < n; i++)
-			b[i].v[c] = bits_dbl(dbl_bits(b[i].v[c]) ^ last_delta_bits(b, (uint32_t)i));
+			b[i].v[c] = bits_double(double_bits(b[i].v[c]) ^ last_delta_bits(b, (uint32_t)i));
 		return 0;
 	}
 	if (kind < COL_SAME || kind - COL_SAME >= c || kind - COL_SAME == RC_COUNT)
