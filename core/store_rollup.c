@@ -241,7 +241,7 @@ uint32_t rollup_snapshot(const struct rollup_series *r, int tier, bool with_cur,
 {
 	const struct rollup_open *o = &r->t[tier];
 	bool cur = with_cur && o->has_cur;
-	*out = o->n_done + cur ? done_buckets(o, cur) : NULL;
+	*out = (o->n_done + cur) ? done_buckets(o, cur) : NULL;
 	if (!*out)
 		return 0;
 	if (cur)
