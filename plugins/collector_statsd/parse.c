@@ -238,7 +238,9 @@ static enum statsd_result parse_fields(const char **pp, const char *e, double *r
 		p++;
 		if (p < e && *p == '@') {
 			const char *end = to_sep(p + 1, e);
-			if (!parse_number(p + 1, end, rate) || !(*rate > 0 && *rate <= 1))
+			/* a subnormal rate would weigh a sample infinitely */
+			if (!parse_number(p + 1, end, rate) || !(*rate > 0 && *rate <= 1) ||
+			    !isfinite(1.0 / *rate))
 				return STATSD_ERR_RATE;
 			p = end;
 		} else if (p < e && *p == '#') {
