@@ -79,7 +79,8 @@ PY
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
 # descriptors other than the processes collector's cache of open
 # /proc/PID/stat files, which follows the machine's process population
-fds() { ls -l "/proc/$DPID/fd" 2>/dev/null | awk 'NR > 1 && $NF !~ /^\/proc\//' | wc -l; }
+# (ls fails when a descriptor closes while it lists them: not an error)
+fds() { { ls -l "/proc/$DPID/fd" 2>/dev/null || true; } | awk 'NR > 1 && $NF !~ /^\/proc\//' | wc -l; }
 t0=$(date +%s)
 # Growth is judged over the second half of the run: what is bounded by
 # design but fills with time has filled by then (the store keeps up to a
