@@ -150,7 +150,9 @@ kill -TERM "$DPID"
 wait "$DPID" || say "bearmond exited with $?"
 DPID=""
 growth=$(awk -v a="${rss0:-0}" -v b="${last_rss:-0}" 'BEGIN { printf "%.1f", a ? (b - a) * 100 / a : 0 }')
-echo "BENCH soak bearmon rss_kib_readings ${#readings[@]} ${readings[*]:-none}"
+# the curve for people (a BENCH line holds one number)
+say "RSS readings, seconds:KiB: ${readings[*]:-none}"
+echo "BENCH soak bearmon rss_readings ${#readings[@]} 1"
 echo "BENCH soak bearmon rss_growth_pct $growth %"
 echo "BENCH soak bearmon fd_growth $(( ${last_fd:-0} - ${fd0:-0} )) fds"
 echo "BENCH soak bearmon lost_samples $((sent - stored)) 1"
