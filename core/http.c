@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <time.h>
 
+#include "bearmon/bm_hash.h"
 #include "bearmon/bm_vec.h"
 #include "http_security.h"
 #include "log.h"
@@ -365,12 +366,9 @@ static uint64_t peer_hash(struct evhttp_request *er)
 	struct evhttp_connection *c = evhttp_request_get_connection(er);
 	char *addr = NULL;
 	ev_uint16_t port = 0;
-	uint64_t h = 1469598103934665603ull;
 	if (c)
 		evhttp_connection_get_peer(c, &addr, &port);
-	for (const char *p = addr ? addr : ""; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	return h;
+	return bm_hash_field(BM_HASH_INIT, addr);
 }
 
 /* Tokens and the rate limit. Every method but GET and HEAD changes

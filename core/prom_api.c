@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bearmon/bm_event.h"
 #include "bearmon/bm_vec.h"
 #include "daemon.h"
 #include "exposition.h"
@@ -86,11 +87,10 @@ static void jw_str(struct jw *w, const char *s)
 		} else if (*p < 0x20) {
 			jw_printf(w, "\\u%04x", *p++);
 		} else {
-			size_t n = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 0;
-			bool ok = n > 0 && *p < 0xF5;
-			for (size_t i = 1; ok && i < n; i++)
-				ok = (p[i] & 0xC0) == 0x80;
-			if (ok) {
+			/* overlong forms and surrogates are invalid too: a strict
+			 * JSON reader refuses them */
+			size_t n = bm_utf8_len(p, strnlen((const char *)p, 4));
+			if (n) {
 				jw_raw(w, (const char *)p, n);
 				p += n;
 			} else {

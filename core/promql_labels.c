@@ -10,22 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bearmon/bm_hash.h"
 #include "bearmon/bm_vec.h"
 #include "promql_eval.h"
 
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull; /* separator: ("ab","c") != ("a","bc") */
-}
-
 static uint64_t hash_labels(const struct bm_label *l, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = fnv(fnv(h, l[i].name), l[i].value);
-	return h;
+	return bm_hash_labels(BM_HASH_INIT, l, n);
 }
 
 static int cmp_label(const void *a, const void *b)

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bearmon/bm_hash.h"
+
 /* A series' name and labels, one allocation (the labels array first). */
 struct stale_series {
 	const char *name;
@@ -35,24 +37,9 @@ struct stale_set {
 
 #define STALE_MIN_CAP 64
 
-/* FNV-1a over the name and every label, each string with its NUL, so that
- * ("ab","c") and ("a","bc") differ. */
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	do {
-		h ^= *p;
-		h *= 1099511628211ull;
-	} while (*p++);
-	return h;
-}
-
 static uint64_t series_hash(const struct bm_sample *smp)
 {
-	uint64_t h = fnv1a(14695981039346656037ull, smp->name);
-	for (uint32_t i = 0; i < smp->n_labels; i++)
-		h = fnv1a(fnv1a(h, smp->labels[i].name), smp->labels[i].value);
-	return h;
+	return bm_hash_series(smp->name, smp->labels, smp->n_labels);
 }
 
 struct stale_set *stale_new(void)

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bearmon/bm_hash.h"
 #include "bearmon/bm_vec.h"
 #include "log.h"
 #include "store_codec.h"
@@ -125,17 +126,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX events_topic_ts ON events(topic, ts_ms);",
 };
 
-static uint64_t hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
 static struct series **slot(struct store *s, const char *key)
 {
-	size_t i = hash(key) & (s->cap - 1);
+	size_t i = bm_hash_field(BM_HASH_INIT, key) & (s->cap - 1);
 	while (s->table[i] && strcmp(s->table[i]->key, key) != 0)
 		i = (i + 1) & (s->cap - 1);
 	return &s->table[i];

@@ -11,19 +11,9 @@
 
 char al_hmap_tomb;
 
-uint64_t al_hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 uint64_t al_hash_str(uint64_t h, const char *s)
 {
-	return al_hash_bytes(h, s, strlen(s) + 1);
+	return bm_hash_bytes(h, s, strlen(s) + 1);
 }
 
 /* The slot a hash starts probing at: FNV's low bits cluster (series that

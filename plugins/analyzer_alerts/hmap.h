@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <bearmon/bm_hash.h>
+
 struct al_hslot {
 	uint64_t hash;
 	void *item; /* NULL: empty; AL_HMAP_TOMB: deleted */
@@ -40,10 +42,9 @@ static inline bool al_hmap_live(const struct al_hmap *m, size_t i)
 	return m->slots[i].item && m->slots[i].item != AL_HMAP_TOMB;
 }
 
-/* FNV-1a, 64 bits: fingerprints need stability across runs and machines,
- * not strength against attackers. */
-#define AL_HASH_INIT 0xcbf29ce484222325ULL
-uint64_t al_hash_bytes(uint64_t h, const void *p, size_t n);
+/* FNV-1a, 64 bits (bm_hash.h): fingerprints need stability across runs
+ * and machines, not strength against attackers. */
+#define AL_HASH_INIT BM_HASH_INIT
 /* The bytes of s and its NUL, so "ab","c" and "a","bc" differ. */
 uint64_t al_hash_str(uint64_t h, const char *s);
 

@@ -11,13 +11,12 @@
 #include <string.h>
 
 #include <bearmon/bm_err.h>
+#include <bearmon/bm_hash.h>
 
 uint32_t ki_hash(const char *key)
 {
-	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h;
+	uint64_t h = bm_hash_bytes(BM_HASH_INIT, key, strlen(key));
+	return (uint32_t)(h ^ h >> 32);
 }
 
 long ki_find(const struct keyindex *ki, const char *key, uint32_t hash)

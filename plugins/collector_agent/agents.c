@@ -41,7 +41,7 @@ static const char *const outcome_names[OUT_N] = {"ok", "error", "timeout", "canc
 
 static size_t id_slot(const struct registry *r, const char *p, size_t n)
 {
-	return (size_t)(series_fnv(SERIES_FNV_INIT, p, n) >> 7) & (r->cap_slots - 1);
+	return (size_t)(bm_hash_bytes(BM_HASH_INIT, p, n) >> 7) & (r->cap_slots - 1);
 }
 
 static int reindex(struct registry *r)

@@ -13,18 +13,12 @@
 #include <bearmon/bm_err.h>
 #include <bearmon/bm_vec.h>
 
-/* One field: FNV-1a plus a separator, so "ab"+"c" differs from "a"+"bc". */
-static uint64_t fnv(uint64_t h, const char *p, size_t n)
-{
-	return (series_fnv(h, p, n) ^ 0xff) * 0x100000001b3ULL;
-}
-
 uint64_t series_hash(const struct ap_sample *smp)
 {
-	uint64_t h = fnv(SERIES_FNV_INIT, smp->name.p, smp->name.n);
+	uint64_t h = bm_hash_field_n(BM_HASH_INIT, smp->name.p, smp->name.n);
 	for (uint32_t i = 0; i < smp->n_labels; i++) {
-		h = fnv(h, smp->labels[i].k.p, smp->labels[i].k.n);
-		h = fnv(h, smp->labels[i].v.p, smp->labels[i].v.n);
+		h = bm_hash_field_n(h, smp->labels[i].k.p, smp->labels[i].k.n);
+		h = bm_hash_field_n(h, smp->labels[i].v.p, smp->labels[i].v.n);
 	}
 	return h;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <bearmon/bm_event.h>
+#include <bearmon/bm_hash.h>
 
 #include "proto.h"
 
@@ -35,15 +36,6 @@ struct series_table {
 	uint32_t *slots; /* index + 1 into v; 0 = empty */
 	size_t cap_slots;
 };
-
-/* 64-bit FNV-1a of n bytes, continuing from h (start with SERIES_FNV_INIT). */
-#define SERIES_FNV_INIT 0xcbf29ce484222325ULL
-static inline uint64_t series_fnv(uint64_t h, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
-	return h;
-}
 
 /* Hash of a sample's name and (sorted) own labels. */
 uint64_t series_hash(const struct ap_sample *smp);

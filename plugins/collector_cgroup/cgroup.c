@@ -10,6 +10,7 @@
 #endif
 #include <bearmon/bm_batch.h>
 #include <bearmon/bm_event.h>
+#include <bearmon/bm_hash.h>
 #include <bearmon/bm_host.h>
 #include <bearmon/bm_plugin.h>
 
@@ -943,10 +944,7 @@ static void cg_v1_pids(struct cg *p, int dfd)
 
 static uint64_t cg_hash(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
+	return bm_hash_bytes(BM_HASH_INIT, s, n);
 }
 
 /* The slot of path hash h in this collection's table: the existing one,

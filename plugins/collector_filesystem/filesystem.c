@@ -9,6 +9,7 @@
  */
 #include <bearmon/bm_batch.h>
 #include <bearmon/bm_event.h>
+#include <bearmon/bm_hash.h>
 #include <bearmon/bm_host.h>
 #include <bearmon/bm_plugin.h>
 
@@ -445,13 +446,6 @@ static bool fs_parse_line(struct fs_state *s, char *line, struct fs_mount *m)
 	return true;
 }
 
-static uint64_t fs_hash(uint64_t h, const char *p)
-{
-	for (; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	return (h ^ 0xff) * 0x100000001b3ull;
-}
-
 static bool fs_grow(void **v, size_t *cap, size_t need, size_t size)
 {
 	if (need <= *cap)
@@ -523,7 +517,7 @@ static int fs_load_mounts(struct fs_state *s, struct bm_err *err)
 			continue;
 		}
 		struct fs_verdict *v = &s->verdict[s->n_m];
-		uint64_t h = fs_hash(fs_hash(0xcbf29ce484222325ull, m->fstype), m->mountpoint);
+		uint64_t h = bm_hash_field(bm_hash_field(BM_HASH_INIT, m->fstype), m->mountpoint);
 		if (v->hash != h || h == 0) {
 			v->hash = h;
 			v->keep = bm_filter_match(&s->fstypes, m->fstype) &&

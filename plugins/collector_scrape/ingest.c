@@ -217,7 +217,7 @@ static void add_report(struct scrape *s, struct target *t, const struct scrape_o
 static uint64_t meta_hash(const struct family *f)
 {
 	struct bm_label l[2] = {{"help", f->help}, {"unit", f->unit}};
-	return series_hash(f->name, l, 2) ^ ((uint64_t)f->type * 0x9e3779b97f4a7c15ULL);
+	return bm_hash_series(f->name, l, 2) ^ ((uint64_t)f->type * 0x9e3779b97f4a7c15ULL);
 }
 
 static int cmp_u64(const void *a, const void *b)

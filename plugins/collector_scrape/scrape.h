@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include <bearmon/bm_batch.h>
+#include <bearmon/bm_hash.h>
 #include <bearmon/bm_host.h>
 #include <bearmon/bm_option.h>
 
@@ -127,7 +128,6 @@ struct series_set {
 
 enum series_note { SERIES_SEEN, SERIES_NEW, SERIES_DUPLICATE, SERIES_NOMEM };
 
-uint64_t series_hash(const char *name, const struct bm_label *l, size_t n);
 /* A new scrape: series noted from here on belong to it. */
 void series_begin(struct series_set *ss);
 enum series_note series_note(struct series_set *ss, const struct bm_sample *smp);

@@ -11,23 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a, 64 bit, with a separator byte after every string so that
- * "ab"+"c" and "a"+"bc" differ. */
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return (h ^ 0xff) * 0x100000001b3ULL;
-}
-
-uint64_t series_hash(const char *name, const struct bm_label *l, size_t n)
-{
-	uint64_t h = fnv(0xcbf29ce484222325ULL, name);
-	for (size_t i = 0; i < n; i++)
-		h = fnv(fnv(h, l[i].name), l[i].value);
-	return h;
-}
-
 static size_t slot(uint64_t h, size_t cap)
 {
 	return (size_t)(h * 0x9e3779b97f4a7c15ULL) & (cap - 1);
@@ -99,7 +82,7 @@ static int grow(struct series_set *ss)
 
 enum series_note series_note(struct series_set *ss, const struct bm_sample *smp)
 {
-	uint64_t h = series_hash(smp->name, smp->labels, smp->n_labels);
+	uint64_t h = bm_hash_series(smp->name, smp->labels, smp->n_labels);
 	if (grow(ss))
 		return SERIES_NOMEM;
 	size_t i = probe(ss, h);

@@ -375,7 +375,7 @@ static const char *make_url(struct sync *sy, const struct bm_label *all, size_t 
 
 static uint64_t desc_id(const struct target_desc *d)
 {
-	uint64_t h = series_hash(d->url, d->labels, d->n_labels);
+	uint64_t h = bm_hash_series(d->url, d->labels, d->n_labels);
 	h ^= (uint64_t)d->interval_ms * 0x9e3779b97f4a7c15ULL;
 	return h ^ ((uint64_t)d->timeout_ms * 0xc2b2ae3d27d4eb4fULL);
 }

@@ -14,24 +14,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <bearmon/bm_hash.h>
 #include <bearmon/bm_vec.h>
 
-/* FNV-1a over the name and every label, with separators that cannot
- * occur inside them. */
 static uint64_t key_hash(const char *name, const struct bm_label *l, uint32_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
-#define MIX(str)                                            \
-	for (const unsigned char *p = (const unsigned char *)(str); *p; p++) \
-		h = (h ^ *p) * 1099511628211ULL;            \
-	h = (h ^ 0xff) * 1099511628211ULL
-	MIX(name);
-	for (uint32_t i = 0; i < n; i++) {
-		MIX(l[i].name);
-		MIX(l[i].value);
-	}
-#undef MIX
-	return h ? h : 1;
+	return bm_hash_series(name, l, n);
 }
 
 /* One allocation: the struct, the label array, then the strings. */

@@ -11,23 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= 0xff; /* separator: "ab"+"c" differs from "a"+"bc" */
-	return h * 0x100000001b3ULL;
-}
-
-static uint64_t series_hash(const char *name, const struct bm_label *l, size_t n)
-{
-	uint64_t h = fnv1a(0xcbf29ce484222325ULL, name);
-	for (size_t i = 0; i < n; i++)
-		h = fnv1a(fnv1a(h, l[i].name), l[i].value);
-	return h ? h : 1; /* 0 marks an empty slot */
-}
+#include <bearmon/bm_hash.h>
 
 static bool fits(const struct card_limits *lim, const char *name, const struct bm_label *l,
 		 size_t n)
@@ -113,7 +97,7 @@ bool card_admit(struct card_limiter *c, const char *name, const struct bm_label 
 		c->dropped_labels++;
 		return false;
 	}
-	uint64_t key = series_hash(name, labels, n_labels);
+	uint64_t key = bm_hash_series(name, labels, n_labels);
 	size_t i = probe(c->keys, c->cap, key);
 	if (c->keys[i]) {
 		c->seen[i] = c->gen;

@@ -82,34 +82,9 @@ bool expfmt_valid_label_name(const char *s)
 }
 
 /* Well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-static bool valid_utf8(const unsigned char *s)
+static bool valid_utf8(const char *s)
 {
-	while (*s) {
-		unsigned c = *s;
-		size_t n;
-		unsigned min;
-		if (c < 0x80) {
-			s++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1, min = 0x80, c &= 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, min = 0x800, c &= 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, min = 0x10000, c &= 0x07;
-		} else {
-			return false;
-		}
-		for (size_t i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			c = (c << 6) | (s[i] & 0x3f);
-		}
-		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
+	return bm_utf8_valid(s, strlen(s));
 }
 
 /* A name at ps->p, NUL-terminated in place. The byte after it (which the
@@ -269,7 +244,7 @@ static int parse_comment(struct expfmt_parser *ps, struct expfmt_item *it)
 	if (ps->p < ps->end)
 		ps->p++;
 	*w = '\0';
-	if (!valid_utf8((const unsigned char *)it->help))
+	if (!valid_utf8(it->help))
 		return fail(ps, "HELP text of %s is not valid UTF-8", it->name);
 	return 1;
 }
@@ -330,7 +305,7 @@ static int parse_labels(struct expfmt_parser *ps, struct expfmt_item *it)
 			*w++ = c;
 		}
 		*w = '\0';
-		if (!valid_utf8((const unsigned char *)l->value))
+		if (!valid_utf8(l->value))
 			return fail(ps, "value of label %s is not valid UTF-8", l->name);
 		it->n_labels++;
 		skip_blank(ps);

@@ -13,6 +13,7 @@
 
 #include <bearmon/bm_batch.h>
 #include <bearmon/bm_err.h>
+#include <bearmon/bm_hash.h>
 #include <bearmon/bm_host.h>
 
 /*
@@ -48,18 +49,10 @@ struct pub_families {
 	size_t n;
 };
 
-static inline uint64_t pub_fnv(uint64_t h, const char *s)
-{
-	for (; s && *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull; /* end of field: "ab","c" != "a","bc" */
-}
-
 static inline uint64_t pub_meta_hash(const struct bm_metric_meta *m)
 {
-	uint64_t h = pub_fnv(1469598103934665603ull, m->name);
-	h = (h ^ (uint64_t)m->type) * 1099511628211ull;
-	h = pub_fnv(pub_fnv(h, m->unit), m->help);
+	uint64_t h = bm_hash_u64(bm_hash_field(BM_HASH_INIT, m->name), (uint64_t)m->type);
+	h = bm_hash_field(bm_hash_field(h, m->unit), m->help);
 	return h ? h : 1;
 }
 

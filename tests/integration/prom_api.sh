@@ -2,7 +2,7 @@
 # Prometheus' HTTP API on bearmond: known samples imported with bearmonctl,
 # then /api/v1/query, query_range (GET and POST), series, labels, label
 # values, metadata, buildinfo, rules, alerts, errors (parse position, huge
-# ranges, the sample limit), promtool as a client, and /metrics in both
+# ranges, the sample limit), invalid UTF-8 in answers, promtool as a client, and /metrics in both
 # exposition formats checked by promtool.
 . "$(dirname "$0")/lib.sh"
 
@@ -114,6 +114,15 @@ r=$(curl -s -w ' %{http_code}' -G "$V1/query" --data-urlencode 'query=temperatur
 echo "$r" | grep -q 'many-to-many matching not allowed' && echo "$r" | grep -q ' 422$' || fail "many-to-many: $r"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$V1/query?query=up&time=yesterday")" = 400 ] || fail "bad time"
 pass "errors: parse position (400), huge range (400), sample limit (422), many-to-many (422)"
+
+# label values are written as JSON strings: bytes that are not UTF-8 (here an
+# overlong "/" and a surrogate, which label_replace lets through) become
+# U+FFFD, so the answer is always valid UTF-8 and strict JSON readers take it
+r=$(curl -s -G "$V1/query" --data-urlencode $'query=label_replace(vector(1), "x", "a\xc0\xafb\xed\xa0\x80", "", "")')
+printf '%s' "$r" | python3 -c 'import sys, json; json.loads(sys.stdin.buffer.read().decode("utf-8", "strict"))' ||
+	fail "not strict UTF-8 JSON: $(printf '%s' "$r" | od -c | head)"
+[ "$(echo "$r" | jget '.data.result[0].metric.x')" = $'a\xef\xbf\xbd\xef\xbf\xbdb\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd' ] || fail "U+FFFD: $r"
+pass "invalid UTF-8 in a label value is answered as U+FFFD"
 
 # promtool is a Prometheus API client: its answers must come through
 if command -v promtool >/dev/null; then
