@@ -280,12 +280,7 @@ static void read_includes(struct cfg *cfg, struct cfg_errs *errs)
 
 static bool all_digits(const char *s)
 {
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
+	return *s && s[strspn(s, "0123456789")] == '\0';
 }
 
 /* The document whose root holds top-level key name (instances may live in

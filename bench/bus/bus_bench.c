@@ -25,6 +25,7 @@
 
 #define BENCH_NAME "bus"
 #include "../common/figure.h"
+#include "../common/rng.h"
 #define BATCH_SAMPLES 256
 #define N_FAMILIES 4
 #define PER_FAMILY (BATCH_SAMPLES / N_FAMILIES)
@@ -72,21 +73,6 @@ struct fixture {
 	uint64_t rng;
 	int64_t tick_ms;
 };
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
-/* Uniform in [0, 1). */
-static double rnd(uint64_t *s)
-{
-	return (double)(xorshift(s) >> 11) * 0x1.0p-53;
-}
 
 static void label_value(struct fixture *fx, int f, int j, int l, char *out, size_t n)
 {

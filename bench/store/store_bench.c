@@ -51,6 +51,7 @@
 
 #define BENCH_NAME "store"
 #include "../common/figure.h"
+#include "../common/rng.h"
 #define BATCH 256
 #define T0_MS 1767225600000LL /* 2026-01-01T00:00:00Z, aligned to days */
 #define N_LABELS 3
@@ -138,20 +139,6 @@ static void *xrealloc(void *p, size_t size)
 	if (!p)
 		die("out of memory");
 	return p;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
-static double rnd(uint64_t *s)
-{
-	return (double)(xorshift(s) >> 11) * 0x1.0p-53;
 }
 
 static double gauss(uint64_t *s)

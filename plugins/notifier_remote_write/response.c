@@ -39,12 +39,7 @@ void rw_printable(const char *in, size_t n, char *out, size_t outn)
 
 static bool all_digits(const char *s)
 {
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
+	return *s && s[strspn(s, "0123456789")] == '\0';
 }
 
 int64_t rw_retry_after_ms(const char *v, int64_t now_ms)

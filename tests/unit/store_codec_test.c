@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "bearmon/bm_err.h"
+#include "rng.h"
 #include "store_codec.h"
 
 #define MAX_SAMPLES 4096
@@ -37,55 +38,7 @@ struct series {
 
 /* ---- helpers ---- */
 
-static uint64_t rng_state;
 static int64_t jitter_step; /* per series, for TS_JITTER */
-
-static void rng_seed(uint64_t seed)
-{
-	rng_state = seed;
-}
-
-/* splitmix64: small, fast, and the same sequence everywhere */
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rnd_below(uint64_t n)
-{
-	return rnd() % n;
-}
-
-/* uniform in [-j, j] */
-static int64_t rnd_pm(int64_t j)
-{
-	return (int64_t)rnd_below((uint64_t)(2 * j + 1)) - j;
-}
-
-static double rnd_unit(void)
-{
-	return (double)(rnd() >> 11) / 9007199254740992.0;
-}
-
-static uint64_t dbits(double v)
-{
-	uint64_t u;
-
-	memcpy(&u, &v, sizeof(u));
-	return u;
-}
-
-static double bdouble(uint64_t u)
-{
-	double v;
-
-	memcpy(&v, &u, sizeof(v));
-	return v;
-}
 
 static void encode(const struct series *s, struct chunk_enc *e)
 {

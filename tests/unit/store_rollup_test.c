@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "bearmon/bm_err.h"
+#include "rng.h"
 #include "store_rollup.h"
 
 #define T0 INT64_C(1795890300000)
@@ -27,39 +28,6 @@ struct bits_bucket {
 	int64_t start;
 	uint64_t v[RC_N];
 };
-
-static uint64_t rng_state;
-
-/* splitmix64 */
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rnd_below(uint64_t n)
-{
-	return rnd() % n;
-}
-
-static uint64_t dbits(double v)
-{
-	uint64_t u;
-
-	memcpy(&u, &v, sizeof(u));
-	return u;
-}
-
-static double bdouble(uint64_t u)
-{
-	double v;
-
-	memcpy(&v, &u, sizeof(v));
-	return v;
-}
 
 /* Collects decoded buckets. */
 struct got {

@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include "actuator.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -113,10 +112,5 @@ int act_write_file(struct act_op *op, const char *path, const char *value)
 
 bool act_all_digits(const char *s)
 {
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
+	return *s && s[strspn(s, "0123456789")] == '\0';
 }
