@@ -442,6 +442,13 @@ static void export_release(void *user)
 	free(x);
 }
 
+static void free_piece(const void *data, size_t len, void *unused)
+{
+	(void)len;
+	(void)unused;
+	free((void *)data);
+}
+
 /* One series (its family's # TYPE and # HELP first when it starts a new
  * family), or the closing # EOF. */
 static bool export_fill(void *user, struct evbuffer *out)
@@ -470,8 +477,8 @@ static bool export_fill(void *user, struct evbuffer *out)
 	} else {
 		fputs("# EOF\n", f);
 	}
-	if (fclose(f) == 0 && len)
-		evbuffer_add(out, text, len);
+	if (fclose(f) == 0 && len && evbuffer_add_reference(out, text, len, free_piece, NULL) == 0)
+		return more; /* the buffer owns text now: no copy of a series' samples */
 	free(text);
 	return more;
 }
