@@ -434,7 +434,7 @@ bool prom_parse_duration(const char *s, int64_t *ms)
 		*ms = (int64_t)(d * 1000); /* Go truncates to whole milliseconds */
 		return true;
 	}
-	return pq_parse_duration(s, strlen(s), ms);
+	return bm_parse_duration(s, strlen(s), ms);
 }
 
 /* --- queries ------------------------------------------------------------------ */

@@ -68,9 +68,6 @@ struct pq_token pq_lex_next(struct pq_lexer *lx);
 /* Short description of a token for error messages ("end of input",
  * "identifier \"foo\"", ...) into buf. */
 const char *pq_tok_describe(const struct pq_token *t, char *buf, size_t n);
-/* Prometheus' duration syntax (compound: 1h30m; units ms s m h d w y);
- * true and *ms when s[0..n) is one. */
-bool pq_parse_duration(const char *s, size_t n, int64_t *ms);
 /* A Go-syntax string literal ("...", '...', `...`) into a malloc'd
  * string; NULL when the escapes are invalid (*bad gets a message). */
 char *pq_unquote(const char *s, size_t n, const char **bad);

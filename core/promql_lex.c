@@ -67,49 +67,6 @@ static size_t scan_number(const char *s, size_t n)
 	return i;
 }
 
-#define PQ_MAX_DURATION_MS (INT64_MAX / 1000000)
-
-static const struct {
-	const char *name;
-	int64_t ms;
-} units[] = {
-	{"y", 365LL * 86400000}, {"w", 7LL * 86400000}, {"d", 86400000}, {"h", 3600000},
-	{"m", 60000}, {"s", 1000}, {"ms", 1},
-};
-
-/* Compound durations in Prometheus' order (y w d h m s ms), each unit at
- * most once, integer counts only. */
-bool pq_parse_duration(const char *s, size_t n, int64_t *ms)
-{
-	size_t i = 0, next_unit = 0;
-	int64_t total = 0;
-	if (n == 0)
-		return false;
-	while (i < n) {
-		size_t d = i;
-		while (i < n && isdigit((unsigned char)s[i]))
-			i++;
-		if (i == d || i - d > 18)
-			return false;
-		int64_t count = strtoll(s + d, NULL, 10);
-		size_t u = i;
-		while (i < n && isalpha((unsigned char)s[i]))
-			i++;
-		size_t k;
-		for (k = next_unit; k < sizeof(units) / sizeof(units[0]); k++)
-			if (strlen(units[k].name) == i - u && memcmp(units[k].name, s + u, i - u) == 0)
-				break;
-		/* Go's durations are int64 nanoseconds: 292 years at most */
-		if (k == sizeof(units) / sizeof(units[0]) || count > PQ_MAX_DURATION_MS / units[k].ms ||
-		    total > PQ_MAX_DURATION_MS - count * units[k].ms)
-			return false;
-		total += count * units[k].ms;
-		next_unit = k + 1;
-	}
-	*ms = total;
-	return true;
-}
-
 /* A number, or a duration when digits run straight into a unit letter. */
 static struct pq_token lex_number(struct pq_lexer *lx)
 {
@@ -121,7 +78,7 @@ static struct pq_token lex_number(struct pq_lexer *lx)
 	while (d < lx->len && (isdigit((unsigned char)lx->in[d]) || isalpha((unsigned char)lx->in[d])))
 		d++;
 	int64_t ms;
-	if (d > end && isdigit((unsigned char)lx->in[start]) && pq_parse_duration(lx->in + start, d - start, &ms)) {
+	if (d > end && isdigit((unsigned char)lx->in[start]) && bm_parse_duration(lx->in + start, d - start, &ms)) {
 		lx->pos = d;
 		return tok(lx, PQ_DURATION, start);
 	}

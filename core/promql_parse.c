@@ -346,7 +346,7 @@ static bool parse_duration_token(struct parser *p, int64_t *ms, const char *cont
 		fail_unexpected(p, context);
 		return false;
 	}
-	pq_parse_duration(p->cur.text, p->cur.len, ms);
+	bm_parse_duration(p->cur.text, p->cur.len, ms);
 	advance(p);
 	return true;
 }

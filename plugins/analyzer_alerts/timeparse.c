@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Duration and time text (see timeparse.h). Hand-written: the units are
- * Prometheus' and the core's parser is not reachable from a plugin; the
- * calendar part is timegm(3) and strftime(3).
+ * Duration and time text (see timeparse.h): durations are the SDK's
+ * Prometheus parser; times are hand-written RFC 3339 on timegm(3) and
+ * strftime(3).
  */
 #define _GNU_SOURCE
 #include "timeparse.h"
@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <bearmon/bm_event.h>
+
 static const struct {
 	const char *unit;
 	int64_t ms;
@@ -22,48 +24,9 @@ static const struct {
 };
 #define N_UNITS (sizeof(units) / sizeof(units[0]))
 
-/* Index of the unit at p (longest match: "ms" before "m"), or -1. */
-static int unit_at(const char *p, size_t *len)
-{
-	if (p[0] == 'm' && p[1] == 's') {
-		*len = 2;
-		return (int)N_UNITS - 1;
-	}
-	for (size_t i = 0; i + 1 < N_UNITS; i++) {
-		if (p[0] == units[i].unit[0]) {
-			*len = 1;
-			return (int)i;
-		}
-	}
-	return -1;
-}
-
 int al_parse_duration(const char *s, int64_t *ms)
 {
-	int64_t total = 0;
-	int last = -1;
-	if (!s || !*s)
-		return -1;
-	if (strcmp(s, "0") == 0) {
-		*ms = 0;
-		return 0;
-	}
-	for (const char *p = s; *p;) {
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		char *end;
-		long long v = strtoll(p, &end, 10);
-		size_t ulen = 0;
-		int u = unit_at(end, &ulen);
-		if (u <= last || v < 0 || v > INT64_MAX / units[u].ms ||
-		    total > INT64_MAX - v * units[u].ms)
-			return -1;
-		total += v * units[u].ms;
-		last = u;
-		p = end + ulen;
-	}
-	*ms = total;
-	return 0;
+	return s && bm_parse_duration(s, strlen(s), ms) ? 0 : -1;
 }
 
 void al_format_duration(int64_t ms, char *buf, size_t n)

@@ -2,8 +2,7 @@
 /*
  * Durations ("1h30m", "500ms", "2d") and times (RFC 3339 or milliseconds
  * since the epoch) as rules, silences and acknowledgements write them, in
- * both directions. The plugin cannot reach the core's parser, so it has
- * its own, accepting the same units as Prometheus.
+ * both directions, with Prometheus' units.
  */
 #ifndef BEARMON_ALERTS_TIMEPARSE_H
 #define BEARMON_ALERTS_TIMEPARSE_H

@@ -55,7 +55,7 @@ json_t *mcp_tools_list(void);
 /* Run tool name with arguments (may be NULL). The CallToolResult (content,
  * structuredContent, isError); NULL with *rpc_error set when no such tool. */
 json_t *mcp_tools_call(struct mcp *m, const char *name, const json_t *arguments, int *rpc_error);
-/* "90s", "5m", "1h30m", "2d" in ms: 0, or -1 when malformed. */
+/* A positive Prometheus duration ("90s", "1h30m", "2d") in ms: 0, or -1. */
 int mcp_parse_duration(const char *s, int64_t *ms);
 
 #endif

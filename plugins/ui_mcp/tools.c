@@ -28,31 +28,7 @@ typedef json_t *(*tool_fn)(struct mcp *m, const json_t *args, char *err, size_t 
 
 int mcp_parse_duration(const char *s, int64_t *ms)
 {
-	static const struct {
-		const char *unit;
-		int64_t ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-		     {"w", 604800000}};
-	int64_t total = 0;
-	if (!s || !*s)
-		return -1;
-	while (*s) {
-		char *end;
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		long long n = strtoll(s, &end, 10);
-		size_t k = 0, best = SIZE_MAX;
-		for (; k < sizeof(units) / sizeof(units[0]); k++)
-			if (strncmp(end, units[k].unit, strlen(units[k].unit)) == 0 &&
-			    (best == SIZE_MAX || strlen(units[k].unit) > strlen(units[best].unit)))
-				best = k;
-		if (best == SIZE_MAX || n > INT64_MAX / units[best].ms / 2)
-			return -1;
-		total += n * units[best].ms;
-		s = end + strlen(units[best].unit);
-	}
-	*ms = total;
-	return total > 0 ? 0 : -1;
+	return s && bm_parse_duration(s, strlen(s), ms) && *ms > 0 ? 0 : -1;
 }
 
 static int arg_duration(const json_t *args, const char *name, int64_t dflt, int64_t *out,

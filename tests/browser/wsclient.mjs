@@ -127,23 +127,36 @@ async function check() {
 
 // N clients, each subscribed to the selector, for SECONDS: prints one JSON
 // line with the messages each received.
+let closing = false;
+
 async function clients() {
   const [nText, secondsText, selector] = rest;
   const n = Number(nText);
   const seconds = Number(secondsText);
   const counts = new Array(n).fill(0);
   const conns = [];
+  // the longest wait for a metrics message on any connection: a stream
+  // that stalls (or a connection that closes) shows here, not in the counts
+  let maxGapMs = 0;
   for (let i = 0; i < n; i++) {
     const { ws } = await open(url + '?series=' + encodeURIComponent(selector));
-    ws.on('message', (data) => { if (data.toString().startsWith('{"type":"metrics"')) counts[i]++; });
+    let last = Date.now();
+    ws.on('message', (data) => {
+      if (!data.toString().startsWith('{"type":"metrics"')) return;
+      counts[i]++;
+      maxGapMs = Math.max(maxGapMs, Date.now() - last);
+      last = Date.now();
+    });
+    ws.on('close', () => { if (!closing) fail(`client ${i} closed by the server`); });
     conns.push(ws);
   }
   console.error(`clients: ${n} connected`);
   // the caller measures while we wait; report at the end
   await new Promise((r) => setTimeout(r, seconds * 1000));
+  closing = true;
   for (const ws of conns) ws.close(1000);
   console.log(JSON.stringify({ clients: n, seconds, min: Math.min(...counts), max: Math.max(...counts),
-    total: counts.reduce((a, b) => a + b, 0) }));
+    total: counts.reduce((a, b) => a + b, 0), max_gap_ms: maxGapMs }));
   process.exit(0);
 }
 

@@ -38,9 +38,23 @@ void pt__fixture_path(const char *file, int line, char *out, size_t n, const cha
 		pt_fail(file, line, "fixture path %s/%s longer than %zu bytes", plugin, sub, n);
 }
 
+void pt__fixture_file(const char *file, int line, char *out, size_t n, const char *plugin,
+		      const char *sub, const char *rel)
+{
+	char root[PATH_MAX];
+	pt__fixture_path(file, line, root, sizeof(root), plugin, sub);
+	int w = snprintf(out, n, "%s/%s", root, rel);
+	if (w < 0 || (size_t)w >= n)
+		pt_fail(file, line, "fixture file %s/%s longer than %zu bytes", root, rel, n);
+}
+
 void pt__set_fixture(const char *file, int line, char **field, const char *plugin, const char *sub)
 {
 	char path[PATH_MAX];
+	if (sub[0] == '/') {
+		pt_set_str(field, sub);
+		return;
+	}
 	pt__fixture_path(file, line, path, sizeof(path), plugin, sub);
 	pt_set_str(field, path);
 }
@@ -138,18 +152,38 @@ void pt__collect_ok(const char *file, int line, const struct bm_plugin_ops *ops,
 			err.msg);
 }
 
-void pt__collect_err(const char *file, int line, const struct bm_plugin_ops *ops, void *state,
-		     int64_t now_ms, int want, ...)
+/* collect fails with want, its message holding each string of ap. */
+static void pt_collect_fails(const char *file, int line, const struct bm_plugin_ops *ops,
+			     void *state, int64_t now_ms, int want, va_list ap)
 {
 	struct bm_err err = {0};
-	va_list ap;
 	int rc = pt_collect(ops, state, now_ms, &err);
 	if (rc != want)
 		pt_fail(file, line, "collect at %lld: error %d (%s), want %d", (long long)now_ms,
 			rc, err.msg, want);
-	va_start(ap, want);
 	pt_check_msg(file, line, "collect", err.msg, ap);
+}
+
+void pt__collect_err(const char *file, int line, const struct bm_plugin_ops *ops, void *state,
+		     int64_t now_ms, int want, ...)
+{
+	va_list ap;
+	va_start(ap, want);
+	pt_collect_fails(file, line, ops, state, now_ms, want, ap);
 	va_end(ap);
+}
+
+void pt__collect_err_none(const char *file, int line, const struct bm_plugin_ops *ops, void *state,
+			  int64_t now_ms, int want, ...)
+{
+	size_t before = fakehost_n_samples();
+	va_list ap;
+	va_start(ap, want);
+	pt_collect_fails(file, line, ops, state, now_ms, want, ap);
+	va_end(ap);
+	if (fakehost_n_samples() != before)
+		pt_fail(file, line, "collect at %lld failed but published %zu samples",
+			(long long)now_ms, fakehost_n_samples() - before);
 }
 
 void pt_fini(const struct bm_plugin_ops *ops, void *state)
@@ -198,6 +232,18 @@ void pt__copy_tree(const char *file, int line, const char *src, const char *dst)
 	int rc = system(cmd);
 	if (rc)
 		pt_fail(file, line, "%s: status %d", cmd, rc);
+}
+
+void pt__fixture_copy(const char *file, int line, char *out, size_t n, const char *prefix,
+		      const char *plugin, const char *sub, const char *into)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	pt__fixture_path(file, line, src, sizeof(src), plugin, sub);
+	pt__mkdtemp(file, line, out, n, prefix);
+	int w = snprintf(dst, sizeof(dst), "%s%s%s", out, into[0] ? "/" : "", into);
+	if (w < 0 || (size_t)w >= sizeof(dst))
+		pt_fail(file, line, "%s/%s longer than %zu bytes", out, into, sizeof(dst));
+	pt__copy_tree(file, line, src, dst);
 }
 
 static int pt_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

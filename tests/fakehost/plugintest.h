@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <string.h>
 
 #include "bearmon/bm_option.h"
 #include "bearmon/bm_plugin.h"
@@ -52,7 +53,11 @@
 /* out = $BM_SOURCE_DIR/tests/fixtures/PLUGIN/SUB ("" for the directory). */
 #define pt_fixture_path(out, n, plugin, sub)                                                       \
 	pt__fixture_path(__FILE__, __LINE__, out, n, plugin, sub)
-/* *field = that path, freeing the old value (a root option). */
+/* out = that path with /REL after it (a file of the fixture). */
+#define pt_fixture_file(out, n, plugin, sub, rel)                                                  \
+	pt__fixture_file(__FILE__, __LINE__, out, n, plugin, sub, rel)
+/* *field = that path, freeing the old value (a root option); an absolute
+ * sub (the live /proc, a scratch copy) is taken as it is. */
 #define pt_set_fixture(field, plugin, sub) pt__set_fixture(__FILE__, __LINE__, field, plugin, sub)
 /* *field = a copy of v, freeing the old value. */
 void pt_set_str(char **field, const char *v);
@@ -63,6 +68,16 @@ __attribute__((sentinel)) void pt_set_list(struct bm_strlist *l, ...);
  * they and the pt_set_* helpers allocated. */
 #define pt_conf_defaults(opts, conf) pt__conf_defaults(__FILE__, __LINE__, opts, conf)
 void pt_conf_release(const struct bm_option *opts, void *conf);
+/* The start of a test's fixture f, a struct with the plugin's conf struct
+ * as its member conf: the fake host is the plugin's host, with nothing
+ * captured; *f is zeroed and f->conf = the defaults of opts. */
+#define pt_fixture_begin(f, opts)                                                                  \
+	do {                                                                                       \
+		bm__host_api = fakehost_api();                                                     \
+		fakehost_reset();                                                                  \
+		memset((f), 0, sizeof(*(f)));                                                      \
+		pt_conf_defaults(opts, &(f)->conf);                                                \
+	} while (0)
 
 /* init against fakehost_ctx(): the state, failing the test on an error. */
 #define pt_init(ops, conf) pt__init(__FILE__, __LINE__, ops, conf)
@@ -78,6 +93,9 @@ int pt_collect(const struct bm_plugin_ops *ops, void *state, int64_t now_ms, str
  * that follow (NULL-terminated). */
 #define pt_collect_err(ops, state, now_ms, want, ...)                                              \
 	pt__collect_err(__FILE__, __LINE__, ops, state, now_ms, want, __VA_ARGS__)
+/* The same, and the failed collection published no sample. */
+#define pt_collect_err_none(ops, state, now_ms, want, ...)                                         \
+	pt__collect_err_none(__FILE__, __LINE__, ops, state, now_ms, want, __VA_ARGS__)
 /* fini when state is not NULL. */
 void pt_fini(const struct bm_plugin_ops *ops, void *state);
 /* pt_fini, pt_conf_release, then fakehost_reset(). */
@@ -92,6 +110,10 @@ size_t pt_count_labels_like(size_t from, const char *part);
 #define pt_mkdtemp(out, n, prefix) pt__mkdtemp(__FILE__, __LINE__, out, n, prefix)
 /* dst = a copy of the tree src (cp -a); dst need not exist. */
 #define pt_copy_tree(src, dst) pt__copy_tree(__FILE__, __LINE__, src, dst)
+/* out = a new directory /tmp/PREFIXXXXXXX, and out/INTO ("" for out
+ * itself) a copy of the fixture PLUGIN/SUB, for a test that changes files. */
+#define pt_fixture_copy(out, n, prefix, plugin, sub, into)                                         \
+	pt__fixture_copy(__FILE__, __LINE__, out, n, prefix, plugin, sub, into)
 /* Remove dir and everything under it: 0, or -1 with errno (as when dir
  * does not exist). */
 int pt_rm_tree(const char *dir);
@@ -101,6 +123,8 @@ int pt_rm_tree(const char *dir);
 /* What the macros call, with the test's file and line for failures. */
 void pt__fixture_path(const char *file, int line, char *out, size_t n, const char *plugin,
 		      const char *sub);
+void pt__fixture_file(const char *file, int line, char *out, size_t n, const char *plugin,
+		      const char *sub, const char *rel);
 void pt__set_fixture(const char *file, int line, char **field, const char *plugin, const char *sub);
 void pt__conf_defaults(const char *file, int line, const struct bm_option *opts, void *conf);
 void *pt__init(const char *file, int line, const struct bm_plugin_ops *ops, const void *conf);
@@ -112,8 +136,13 @@ void pt__collect_ok(const char *file, int line, const struct bm_plugin_ops *ops,
 __attribute__((sentinel)) void pt__collect_err(const char *file, int line,
 					       const struct bm_plugin_ops *ops, void *state,
 					       int64_t now_ms, int want, ...);
+__attribute__((sentinel)) void pt__collect_err_none(const char *file, int line,
+						    const struct bm_plugin_ops *ops, void *state,
+						    int64_t now_ms, int want, ...);
 void pt__mkdtemp(const char *file, int line, char *out, size_t n, const char *prefix);
 void pt__copy_tree(const char *file, int line, const char *src, const char *dst);
+void pt__fixture_copy(const char *file, int line, char *out, size_t n, const char *prefix,
+		      const char *plugin, const char *sub, const char *into);
 void pt__write_file(const char *file, int line, const char *dir, const char *rel, const char *text);
 
 #endif

@@ -17,6 +17,7 @@
 #include "../alerts.c"
 #include "../api.c"
 
+#include "../../common/tests/fakereq.h"
 #include "config.h"
 #include "plugintest.h"
 
@@ -25,12 +26,6 @@
 #define M 60000LL
 
 /* --- the test host ---------------------------------------------------------- */
-
-struct bm_http_req {
-	const char *method, *path, *query, *body;
-	int status;
-	char *reply;
-};
 
 static struct {
 	struct bm_host_api api;
@@ -73,48 +68,6 @@ static int th_route(struct bm_ctx *ctx, const char *path, unsigned flags, bm_htt
 	return 0;
 }
 
-static const char *th_method(struct bm_http_req *r) { return r->method; }
-static const char *th_path(struct bm_http_req *r) { return r->path; }
-
-static const char *th_query(struct bm_http_req *r, const char *name)
-{
-	static char val[256];
-	size_t nl = strlen(name);
-	for (const char *p = r->query; p && *p;) {
-		const char *end = strchr(p, '&');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-			snprintf(val, sizeof(val), "%.*s", (int)(len - nl - 1), p + nl + 1);
-			return val;
-		}
-		p += len + (end ? 1 : 0);
-	}
-	return NULL;
-}
-
-static const void *th_body(struct bm_http_req *r, size_t *len)
-{
-	*len = r->body ? strlen(r->body) : 0;
-	return r->body;
-}
-
-static int th_add_header(struct bm_http_req *r, const char *n, const char *v)
-{
-	(void)r;
-	(void)n;
-	(void)v;
-	return 0;
-}
-
-static int th_reply(struct bm_http_req *r, int status, const char *type, const void *body,
-		    size_t len)
-{
-	(void)type;
-	r->status = status;
-	r->reply = strndup(body, len);
-	return 0;
-}
-
 /* PromQL: `up == 0` gives two series, `sum by (job) (up)` one, anything
  * else fails to parse. */
 static long th_promql(struct bm_ctx *ctx, const char *expr, int64_t start, int64_t end,
@@ -152,31 +105,32 @@ static void host_setup(bool promql)
 	th.api.publish = th_publish;
 	th.api.publish_metrics = th_publish_metrics;
 	th.api.http_route = th_route;
-	th.api.http_method = th_method;
-	th.api.http_path = th_path;
-	th.api.http_query = th_query;
-	th.api.http_body = th_body;
-	th.api.http_add_header = th_add_header;
-	th.api.http_reply = th_reply;
+	fakereq_install(&th.api);
 	th.api.promql = promql ? th_promql : NULL;
 	bm__host_api = &th.api;
 	fakehost_set_now(T);
 }
 
-/* Call handler cb with a request; returns the parsed reply (decref it). */
+/* Call handler cb with a request (path may carry ?query) that must be
+ * answered want_status; returns the parsed reply (decref it). */
 static json_t *call(bm_http_cb cb, struct alerts *a, const char *method, const char *path,
-		    const char *body, int *status)
+		    const char *body, int want_status)
 {
 	char full[512];
+	int status;
 	const char *q = strchr(path, '?');
 	snprintf(full, sizeof(full), "%.*s", (int)(q ? (size_t)(q - path) : strlen(path)), path);
-	struct bm_http_req r = {method, full, q ? q + 1 : NULL, body, 0, NULL};
-	cb(a, &r);
-	*status = r.status;
-	json_t *j = r.reply ? json_loads(r.reply, 0, NULL) : NULL;
-	free(r.reply);
+	json_t *j = fakereq_call(cb, a, method, full, q ? q + 1 : NULL, body, &status);
 	assert_non_null(j);
+	assert_int_equal(status, want_status);
 	return j;
+}
+
+/* call, the reply dropped. */
+static void expect_status(bm_http_cb cb, struct alerts *a, const char *method, const char *path,
+			  const char *body, int want_status)
+{
+	json_decref(call(cb, a, method, path, body, want_status));
 }
 
 static const char *jstr(const json_t *j, const char *path)
@@ -189,6 +143,16 @@ static const char *jstr(const json_t *j, const char *path)
 		cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(k))
 					 : json_object_get(cur, k);
 	return json_string_value(cur);
+}
+
+/* call answered 400, naming field as the one at fault; returns the reply
+ * (decref it). */
+static json_t *expect_field(bm_http_cb cb, struct alerts *a, const char *method, const char *path,
+			    const char *body, const char *field)
+{
+	json_t *j = call(cb, a, method, path, body, 400);
+	assert_string_equal(jstr(j, "field"), field);
+	return j;
 }
 
 /* --- an instance from a config ------------------------------------------------ */
@@ -339,7 +303,6 @@ static void api_rules(void **st)
 {
 	(void)st;
 	struct alerts_conf conf;
-	int status;
 	host_setup(false);
 	struct alerts *a = from_shipped_config(&conf);
 	assert_int_equal(alerts_api_register(a, &(struct bm_err){0}), 0);
@@ -347,129 +310,94 @@ static void api_rules(void **st)
 	json_t *j = call(h_rules, a, "POST", "/api/bearmon/v1/rules",
 			 "{\"id\":\"r1\",\"name\":\"Tg\",\"metric\":\"tg{series=\\\"1\\\"}\","
 			 "\"condition\":\"gt\",\"threshold\":0,\"expires\":\"1h\"}",
-			 &status);
-	assert_int_equal(status, 201);
+			 201);
 	assert_string_equal(jstr(j, "rule.source"), "api");
 	json_decref(j);
-	j = call(h_rules, a, "POST", "/api/bearmon/v1/rules",
-		 "{\"name\":\"Bad\",\"metric\":\"tg\",\"condition\":\"gt\",\"threshold\":\"x\"}",
-		 &status);
-	assert_int_equal(status, 400);
-	assert_string_equal(jstr(j, "field"), "threshold");
+	j = expect_field(h_rules, a, "POST", "/api/bearmon/v1/rules",
+			 "{\"name\":\"Bad\",\"metric\":\"tg\",\"condition\":\"gt\","
+			 "\"threshold\":\"x\"}",
+			 "threshold");
 	assert_non_null(strstr(jstr(j, "error"), "threshold"));
 	json_decref(j);
-	j = call(h_rules, a, "POST", "/api/bearmon/v1/rules", "{not json", &status);
-	assert_int_equal(status, 400);
-	assert_string_equal(jstr(j, "field"), "body");
-	json_decref(j);
-	j = call(h_rules, a, "POST", "/api/bearmon/v1/rules",
-		 "{\"id\":\"r1\",\"name\":\"Tg\",\"metric\":\"tg\",\"condition\":\"gt\","
-		 "\"threshold\":0}",
-		 &status);
-	assert_int_equal(status, 409);
-	json_decref(j);
-	j = call(h_rules, a, "GET", "/api/bearmon/v1/rules", NULL, &status);
+	json_decref(expect_field(h_rules, a, "POST", "/api/bearmon/v1/rules", "{not json", "body"));
+	expect_status(h_rules, a, "POST", "/api/bearmon/v1/rules",
+		      "{\"id\":\"r1\",\"name\":\"Tg\",\"metric\":\"tg\",\"condition\":\"gt\","
+		      "\"threshold\":0}",
+		      409);
+	j = call(h_rules, a, "GET", "/api/bearmon/v1/rules", NULL, 200);
 	assert_int_equal(json_array_size(json_object_get(j, "rules")), 9);
 	json_decref(j);
 	j = call(h_rule, a, "PUT", "/api/bearmon/v1/rules/r1",
-		 "{\"name\":\"Tg\",\"metric\":\"tg\",\"condition\":\"lt\",\"threshold\":5}",
-		 &status);
-	assert_int_equal(status, 200);
+		 "{\"name\":\"Tg\",\"metric\":\"tg\",\"condition\":\"lt\",\"threshold\":5}", 200);
 	assert_string_equal(jstr(j, "rule.condition"), "lt");
 	json_decref(j);
-	j = call(h_rule, a, "PUT", "/api/bearmon/v1/rules/r1",
-		 "{\"name\":\"Tg\",\"metric\":\"tg\",\"condition\":\"lt\"}", &status);
-	assert_int_equal(status, 400);
-	assert_string_equal(jstr(j, "field"), "threshold");
-	json_decref(j);
-	j = call(h_rule, a, "DELETE", "/api/bearmon/v1/rules/stock.oom_kill", NULL, &status);
-	assert_int_equal(status, 409); /* config rules change in the config */
-	json_decref(j);
-	j = call(h_rule, a, "DELETE", "/api/bearmon/v1/rules/r1", NULL, &status);
-	assert_int_equal(status, 200);
-	json_decref(j);
-	j = call(h_rule, a, "GET", "/api/bearmon/v1/rules/r1", NULL, &status);
-	assert_int_equal(status, 404);
-	json_decref(j);
-	j = call(h_rules, a, "PATCH", "/api/bearmon/v1/rules", NULL, &status);
-	assert_int_equal(status, 405);
-	json_decref(j);
+	json_decref(expect_field(h_rule, a, "PUT", "/api/bearmon/v1/rules/r1",
+				 "{\"name\":\"Tg\",\"metric\":\"tg\",\"condition\":\"lt\"}",
+				 "threshold"));
+	/* config rules change in the config */
+	expect_status(h_rule, a, "DELETE", "/api/bearmon/v1/rules/stock.oom_kill", NULL, 409);
+	expect_status(h_rule, a, "DELETE", "/api/bearmon/v1/rules/r1", NULL, 200);
+	expect_status(h_rule, a, "GET", "/api/bearmon/v1/rules/r1", NULL, 404);
+	expect_status(h_rules, a, "PATCH", "/api/bearmon/v1/rules", NULL, 405);
 	pt_close(&alerts_ops, alerts_options, a, &conf);
+}
+
+/* A plain instance with the rule hot (temp > 50) firing for zone a. */
+static struct alerts *hot_firing(struct alerts_conf *conf)
+{
+	host_setup(false);
+	struct alerts *a = plain(conf);
+	expect_status(h_rules, a, "POST", "/api/bearmon/v1/rules",
+		      "{\"id\":\"hot\",\"name\":\"Hot\",\"metric\":\"temp\",\"condition\":\"gt\","
+		      "\"threshold\":50}",
+		      201);
+	struct bm_label l[] = {{"zone", "a"}};
+	sample(a, "temp", l, 1, T, 60);
+	return a;
 }
 
 static void api_alerts_ack_silences(void **st)
 {
 	(void)st;
 	struct alerts_conf conf;
-	int status;
 	char path[128];
-	host_setup(false);
-	struct alerts *a = plain(&conf);
-	json_t *j =
-	    call(h_rules, a, "POST", "/api/bearmon/v1/rules",
-		 "{\"id\":\"hot\",\"name\":\"Hot\",\"metric\":\"temp\",\"condition\":\"gt\","
-		 "\"threshold\":50}",
-		 &status);
-	json_decref(j);
-	struct bm_label l[] = {{"zone", "a"}};
-	sample(a, "temp", l, 1, T, 60);
-	j = call(h_alerts, a, "GET", "/api/bearmon/v1/alerts?state=firing", NULL, &status);
-	assert_int_equal(status, 200);
+	struct alerts *a = hot_firing(&conf);
+	json_t *j = call(h_alerts, a, "GET", "/api/bearmon/v1/alerts?state=firing", NULL, 200);
 	assert_int_equal(json_array_size(json_object_get(j, "alerts")), 1);
 	char fp[17];
 	snprintf(fp, sizeof(fp), "%s", jstr(j, "alerts.0.fingerprint"));
 	json_decref(j);
-	j = call(h_alerts, a, "GET", "/api/bearmon/v1/alerts?state=bogus", NULL, &status);
-	assert_int_equal(status, 400);
-	json_decref(j);
+	expect_status(h_alerts, a, "GET", "/api/bearmon/v1/alerts?state=bogus", NULL, 400);
 	snprintf(path, sizeof(path), "/api/bearmon/v1/alerts/%s/ack", fp);
-	j = call(h_alert, a, "POST", path, "{\"comment\":\"x\"}", &status);
-	assert_int_equal(status, 400);
-	assert_string_equal(jstr(j, "field"), "by");
-	json_decref(j);
-	j = call(h_alert, a, "POST", path, "{\"by\":\"user:alice\",\"expires\":\"yesterday\"}",
-		 &status);
-	assert_string_equal(jstr(j, "field"), "expires");
-	json_decref(j);
+	json_decref(expect_field(h_alert, a, "POST", path, "{\"comment\":\"x\"}", "by"));
+	json_decref(expect_field(h_alert, a, "POST", path,
+				 "{\"by\":\"user:alice\",\"expires\":\"yesterday\"}", "expires"));
 	j = call(h_alert, a, "POST", path,
-		 "{\"who\":\"user:alice\",\"comment\":\"on it\",\"expires\":\"2h\"}", &status);
-	assert_int_equal(status, 200);
+		 "{\"who\":\"user:alice\",\"comment\":\"on it\",\"expires\":\"2h\"}", 200);
 	assert_string_equal(jstr(j, "alert.ack.by"), "user:alice");
 	json_decref(j);
-	j = call(h_alert, a, "POST", "/api/bearmon/v1/alerts/0000000000000000/ack",
-		 "{\"by\":\"x\"}", &status);
-	assert_int_equal(status, 404);
-	json_decref(j);
-	j = call(h_alert, a, "DELETE", path, NULL, &status);
-	assert_int_equal(status, 200);
-	json_decref(j);
+	expect_status(h_alert, a, "POST", "/api/bearmon/v1/alerts/0000000000000000/ack",
+		      "{\"by\":\"x\"}", 404);
+	expect_status(h_alert, a, "DELETE", path, NULL, 200);
 	flush_outbox(a);
 	assert_int_equal(th.alerts, 3); /* fired, acknowledged, acknowledgement withdrawn */
 	j = call(h_silences, a, "POST", "/api/bearmon/v1/silences",
-		 "{\"matchers\":\"{zone=\\\"a\\\"}\",\"duration\":\"1h\",\"comment\":\"m\"}",
-		 &status);
-	assert_int_equal(status, 201);
+		 "{\"matchers\":\"{zone=\\\"a\\\"}\",\"duration\":\"1h\",\"comment\":\"m\"}", 201);
 	char sid[64], spath[128];
 	snprintf(sid, sizeof(sid), "%s", jstr(j, "silence.id"));
 	json_decref(j);
-	j = call(h_silences, a, "POST", "/api/bearmon/v1/silences", "{\"duration\":\"1h\"}",
-		 &status);
-	assert_int_equal(status, 400);
-	assert_string_equal(jstr(j, "field"), "matchers");
-	json_decref(j);
+	json_decref(expect_field(h_silences, a, "POST", "/api/bearmon/v1/silences",
+				 "{\"duration\":\"1h\"}", "matchers"));
 	al_engine_tick(a->eng, T + S);
-	j = call(h_alerts, a, "GET", "/api/bearmon/v1/alerts", NULL, &status);
+	j = call(h_alerts, a, "GET", "/api/bearmon/v1/alerts", NULL, 200);
 	assert_true(json_is_true(json_object_get(json_array_get(json_object_get(j, "alerts"), 0),
 						 "silenced")));
 	json_decref(j);
 	snprintf(spath, sizeof(spath), "/api/bearmon/v1/silences/%s", sid);
-	j = call(h_silence, a, "DELETE", spath, NULL, &status);
-	assert_int_equal(status, 200);
+	j = call(h_silence, a, "DELETE", spath, NULL, 200);
 	assert_string_equal(jstr(j, "silence.state"), "expired");
 	json_decref(j);
-	j = call(h_silence, a, "GET", "/api/bearmon/v1/silences/nope", NULL, &status);
-	assert_int_equal(status, 404);
-	json_decref(j);
+	expect_status(h_silence, a, "GET", "/api/bearmon/v1/silences/nope", NULL, 404);
 	pt_close(&alerts_ops, alerts_options, a, &conf);
 }
 
@@ -486,18 +414,14 @@ static void import_without_promql(void **st)
 {
 	(void)st;
 	struct alerts_conf conf;
-	int status;
 	host_setup(false);
 	struct alerts *a = plain(&conf);
-	json_t *j = call(h_rule, a, "POST", "/api/bearmon/v1/rules/import", prom_rules, &status);
-	assert_int_equal(status, 501);
+	json_t *j = call(h_rule, a, "POST", "/api/bearmon/v1/rules/import", prom_rules, 501);
 	assert_non_null(strstr(jstr(j, "error"), "PromQL engine not available"));
 	json_decref(j);
-	j = call(h_rules, a, "POST", "/api/bearmon/v1/rules",
-		 "{\"name\":\"P\",\"condition\":\"promql\",\"expr\":\"up == 0\"}", &status);
-	assert_int_equal(status, 400);
-	assert_string_equal(jstr(j, "field"), "condition");
-	json_decref(j);
+	json_decref(expect_field(h_rules, a, "POST", "/api/bearmon/v1/rules",
+				 "{\"name\":\"P\",\"condition\":\"promql\",\"expr\":\"up == 0\"}",
+				 "condition"));
 	pt_close(&alerts_ops, alerts_options, a, &conf);
 }
 
@@ -505,22 +429,18 @@ static void promql_through_host(void **st)
 {
 	(void)st;
 	struct alerts_conf conf;
-	int status;
 	host_setup(true);
 	struct alerts *a = plain(&conf);
 	json_t *j = call(h_rule, a, "POST", "/api/bearmon/v1/rules/import?origin=node.yml",
-			 prom_rules, &status);
-	assert_int_equal(status, 200);
+			 prom_rules, 200);
 	assert_int_equal(json_array_size(json_object_get(j, "imported")), 2);
 	json_decref(j);
-	j = call(h_rule, a, "POST", "/api/bearmon/v1/rules/import", "groups: [{name: x}]", &status);
-	assert_int_equal(status, 400);
-	json_decref(j);
-	j = call(h_rules, a, "POST", "/api/bearmon/v1/rules",
-		 "{\"id\":\"broken\",\"name\":\"B\",\"condition\":\"promql\",\"expr\":\"up ==\"}",
-		 &status);
-	assert_int_equal(status, 201);
-	json_decref(j);
+	expect_status(h_rule, a, "POST", "/api/bearmon/v1/rules/import", "groups: [{name: x}]",
+		      400);
+	expect_status(h_rules, a, "POST", "/api/bearmon/v1/rules",
+		      "{\"id\":\"broken\",\"name\":\"B\",\"condition\":\"promql\","
+		      "\"expr\":\"up ==\"}",
+		      201);
 	run_promql(a, T);
 	assert_int_equal(th.promql_calls, 3);
 	assert_int_equal(firing(a, "node:HostDown"), 2);
@@ -535,17 +455,7 @@ static void restart_keeps_alerts(void **st)
 {
 	(void)st;
 	struct alerts_conf conf;
-	int status;
-	host_setup(false);
-	struct alerts *a = plain(&conf);
-	json_t *j =
-	    call(h_rules, a, "POST", "/api/bearmon/v1/rules",
-		 "{\"id\":\"hot\",\"name\":\"Hot\",\"metric\":\"temp\",\"condition\":\"gt\","
-		 "\"threshold\":50}",
-		 &status);
-	json_decref(j);
-	struct bm_label l[] = {{"zone", "a"}};
-	sample(a, "temp", l, 1, T, 60);
+	struct alerts *a = hot_firing(&conf);
 	save_state(a, T, true);
 	assert_int_equal(a->st.state_writes, 1);
 	pt_fini(&alerts_ops, a);

@@ -277,6 +277,12 @@ static void durations_times(void **st)
 	assert_int_equal(al_parse_duration("1m1h", &ms), -1);
 	assert_int_equal(al_parse_duration("-1s", &ms), -1);
 	assert_int_equal(al_parse_duration("", &ms), -1);
+	assert_int_equal(al_parse_duration("1h1h", &ms), -1);
+	assert_int_equal(al_parse_duration("1x", &ms), -1);
+	assert_int_equal(al_parse_duration("292y", &ms), 0);
+	assert_int_equal(ms, 292LL * 365 * 86400000);
+	assert_int_equal(al_parse_duration("293y", &ms), -1); /* Go's int64 nanoseconds */
+	assert_int_equal(al_parse_duration("99999999999999999999d", &ms), -1);
 	al_format_duration(5400000, buf, sizeof(buf));
 	assert_string_equal(buf, "1h30m");
 	al_format_duration(90061001, buf, sizeof(buf));

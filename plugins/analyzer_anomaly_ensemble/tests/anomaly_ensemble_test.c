@@ -20,24 +20,7 @@
 static double v[N];
 static struct synth_result r;
 static struct ens_conf conf;
-
-static int setup(void **unused)
-{
-	(void)unused;
-	bm__host_api = anhost_api();
-	memset(&conf, 0, sizeof(conf));
-	pt_conf_defaults(ens_options, &conf);
-	return 0;
-}
-
-static int teardown(void **unused)
-{
-	(void)unused;
-	pt_conf_release(ens_options, &conf);
-	anhost_reset();
-	fakehost_reset();
-	return 0;
-}
+static struct synth_fixture fx = {ens_options, &conf, sizeof(conf)};
 
 static void run(void)
 {
@@ -170,14 +153,8 @@ static void test_irregular(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_record, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_step, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spike, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ramp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wave_with_shift, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_constant, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nan_gaps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_irregular, setup, teardown),
+		SYNTH_TEST(test_record, &fx),
+		SYNTH_SCENARIOS(&fx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,24 +20,7 @@
 static double v[N];
 static struct synth_result r;
 static struct ewma_conf conf;
-
-static int setup(void **unused)
-{
-	(void)unused;
-	bm__host_api = anhost_api();
-	memset(&conf, 0, sizeof(conf));
-	pt_conf_defaults(ewma_options, &conf);
-	return 0;
-}
-
-static int teardown(void **unused)
-{
-	(void)unused;
-	pt_conf_release(ewma_options, &conf);
-	anhost_reset();
-	fakehost_reset();
-	return 0;
-}
+static struct synth_fixture fx = {ewma_options, &conf, sizeof(conf)};
 
 static void run(void)
 {
@@ -332,21 +315,15 @@ static void test_helpers(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_step, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spike, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ramp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wave_with_shift, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_constant, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nan_gaps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_irregular, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_max_series, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_event_fields, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_start, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_holdoff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threshold_zero, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_counter_rate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_helpers, setup, teardown),
+		SYNTH_SCENARIOS(&fx),
+		SYNTH_TEST(test_max_series, &fx),
+		SYNTH_TEST(test_filters, &fx),
+		SYNTH_TEST(test_event_fields, &fx),
+		SYNTH_TEST(test_run_start, &fx),
+		SYNTH_TEST(test_holdoff, &fx),
+		SYNTH_TEST(test_threshold_zero, &fx),
+		SYNTH_TEST(test_counter_rate, &fx),
+		SYNTH_TEST(test_helpers, &fx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,9 +12,28 @@
 #include "../../common/anomaly_common.h"
 #include "anhost.h"
 #include "fakehost.h"
+#include "plugintest.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <cmocka.h>
+
+int synth_setup(void **state)
+{
+	struct synth_fixture *fx = *state;
+	bm__host_api = anhost_api();
+	memset(fx->conf, 0, fx->size);
+	pt_conf_defaults(fx->opts, fx->conf);
+	return 0;
+}
+
+int synth_teardown(void **state)
+{
+	struct synth_fixture *fx = *state;
+	pt_conf_release(fx->opts, fx->conf);
+	anhost_reset();
+	fakehost_reset();
+	return 0;
+}
 
 void synth_noise(double *v, size_t n, double level, double sd, uint64_t seed)
 {

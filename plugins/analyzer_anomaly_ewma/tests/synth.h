@@ -4,7 +4,8 @@
  * anomaly detectors (shared by anomaly_ewma, anomaly_hw and
  * anomaly_ensemble), and a runner that feeds one through a fresh plugin
  * instance on the test host (plugins/common/tests/anhost.h) and returns
- * the anomaly events it published, mapped back to sample indices.
+ * the anomaly events it published, mapped back to sample indices; the
+ * cmocka fixture and the list of known-answer scenarios they share.
  */
 #ifndef BEARMON_PLUGINS_ANOMALY_SYNTH_H
 #define BEARMON_PLUGINS_ANOMALY_SYNTH_H
@@ -18,6 +19,29 @@
 #define SYNTH_T0   1700000000000LL /* ms of sample 0 */
 #define SYNTH_STEP 60000           /* ms between samples */
 #define SYNTH_MAX_EVENTS 4096
+
+/* A detector test's options and conf (zeroed, then at the defaults of
+ * opts before each test), handed to cmocka as the test's prestate. */
+struct synth_fixture {
+	const struct bm_option *opts;
+	void *conf;
+	size_t size;
+};
+/* cmocka setup and teardown for a struct synth_fixture prestate: the test
+ * host installed and the conf at its defaults; the conf released and the
+ * hosts reset after. SYNTH_TEST(t, fx) is one such test in the table. */
+int synth_setup(void **state);
+int synth_teardown(void **state);
+#define SYNTH_TEST(t, fx)                                                                          \
+	cmocka_unit_test_prestate_setup_teardown(t, synth_setup, synth_teardown, fx)
+
+/* The known-answer scenarios a detector's test defines as functions of
+ * these names (a step, a spike, a ramp, a wave with a shift, a constant
+ * series, gaps, irregular spacing), as entries of its table. */
+#define SYNTH_SCENARIOS(fx)                                                                  \
+	SYNTH_TEST(test_step, fx), SYNTH_TEST(test_spike, fx), SYNTH_TEST(test_ramp, fx),    \
+	    SYNTH_TEST(test_wave_with_shift, fx), SYNTH_TEST(test_constant, fx),             \
+	    SYNTH_TEST(test_nan_gaps, fx), SYNTH_TEST(test_irregular, fx)
 
 /* Gaussian noise around level (deterministic for a seed). */
 void synth_noise(double *v, size_t n, double level, double sd, uint64_t seed);

@@ -20,24 +20,7 @@
 static double v[N];
 static struct synth_result r;
 static struct hw_conf conf;
-
-static int setup(void **unused)
-{
-	(void)unused;
-	bm__host_api = anhost_api();
-	memset(&conf, 0, sizeof(conf));
-	pt_conf_defaults(hw_options, &conf);
-	return 0;
-}
-
-static int teardown(void **unused)
-{
-	(void)unused;
-	pt_conf_release(hw_options, &conf);
-	anhost_reset();
-	fakehost_reset();
-	return 0;
-}
+static struct synth_fixture fx = {hw_options, &conf, sizeof(conf)};
 
 static void run(size_t n)
 {
@@ -177,15 +160,15 @@ static void test_bad_options(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_detect_period, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_model_fit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wave_with_shift, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_step_and_spike, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ramp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_constant, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nan_gaps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_irregular, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
+		SYNTH_TEST(test_detect_period, &fx),
+		SYNTH_TEST(test_model_fit, &fx),
+		SYNTH_TEST(test_wave_with_shift, &fx),
+		SYNTH_TEST(test_step_and_spike, &fx),
+		SYNTH_TEST(test_ramp, &fx),
+		SYNTH_TEST(test_constant, &fx),
+		SYNTH_TEST(test_nan_gaps, &fx),
+		SYNTH_TEST(test_irregular, &fx),
+		SYNTH_TEST(test_bad_options, &fx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,16 +19,33 @@
 #include "series.h"
 #include "sketch.h"
 
-/* A body built with msgpack-c's packer. */
+/* A frame built with msgpack-c's packer, and what ap_decode made of it. */
 struct body {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	struct ap_msg m;
+	struct ap_scratch s;
 };
 
 static void body_init(struct body *b)
 {
+	memset(b, 0, sizeof(*b));
 	msgpack_sbuffer_init(&b->sb);
 	msgpack_packer_init(&b->pk, &b->sb, msgpack_sbuffer_write);
+}
+
+static void body_free(struct body *b)
+{
+	ap_scratch_free(&b->s);
+	msgpack_sbuffer_destroy(&b->sb);
+}
+
+/* Start the frame [type, body] anew; the caller packs the body. */
+static void frame(struct body *b, int type)
+{
+	msgpack_sbuffer_clear(&b->sb);
+	msgpack_pack_array(&b->pk, 2);
+	msgpack_pack_int(&b->pk, type);
 }
 
 static void str(struct body *b, const char *s)
@@ -37,9 +54,9 @@ static void str(struct body *b, const char *s)
 	msgpack_pack_str_body(&b->pk, s, strlen(s));
 }
 
-static int decode(struct body *b, struct ap_msg *m, struct ap_scratch *s)
+static int decode(struct body *b)
 {
-	return ap_decode((const uint8_t *)b->sb.data, b->sb.size, m, s);
+	return ap_decode((const uint8_t *)b->sb.data, b->sb.size, &b->m, &b->s);
 }
 
 static int decode_bytes(const char *bytes, size_t n)
@@ -58,11 +75,9 @@ static bool str_is(struct ap_str s, const char *want)
 
 static void test_hello(void **unused)
 {
-	(void)unused;
 	struct body b;
 	body_init(&b);
-	msgpack_pack_array(&b.pk, 2);
-	msgpack_pack_int(&b.pk, AP_HELLO);
+	frame(&b, AP_HELLO);
 	msgpack_pack_map(&b.pk, 8);
 	str(&b, "v"), msgpack_pack_int(&b.pk, 1);
 	str(&b, "agent_id"), str(&b, "planner-1");
@@ -74,80 +89,64 @@ static void test_hello(void **unused)
 	str(&b, "capabilities"), msgpack_pack_array(&b.pk, 2), str(&b, "evict_cache"),
 		str(&b, "set_batch_size");
 	str(&b, "future_key"), msgpack_pack_map(&b.pk, 1), str(&b, "x"), msgpack_pack_nil(&b.pk);
-	struct ap_msg m;
-	struct ap_scratch s = {0};
-	assert_int_equal(decode(&b, &m, &s), AP_OK);
-	assert_int_equal(m.type, AP_HELLO);
-	assert_int_equal(m.u.hello.v, 1);
-	assert_true(str_is(m.u.hello.agent_id, "planner-1"));
-	assert_true(str_is(m.u.hello.type, "planner"));
-	assert_int_equal(m.u.hello.pid, 4242);
-	assert_int_equal(m.u.hello.n_labels, 2);
-	assert_true(str_is(m.u.hello.labels[1].v, "eu"));
-	assert_int_equal(m.u.hello.n_caps, 2);
-	assert_true(str_is(m.u.hello.caps[1], "set_batch_size"));
-	ap_scratch_free(&s);
-	msgpack_sbuffer_destroy(&b.sb);
+	assert_int_equal(decode(&b), AP_OK);
+	assert_int_equal(b.m.type, AP_HELLO);
+	assert_int_equal(b.m.u.hello.v, 1);
+	assert_true(str_is(b.m.u.hello.agent_id, "planner-1"));
+	assert_true(str_is(b.m.u.hello.type, "planner"));
+	assert_int_equal(b.m.u.hello.pid, 4242);
+	assert_int_equal(b.m.u.hello.n_labels, 2);
+	assert_true(str_is(b.m.u.hello.labels[1].v, "eu"));
+	assert_int_equal(b.m.u.hello.n_caps, 2);
+	assert_true(str_is(b.m.u.hello.caps[1], "set_batch_size"));
+	body_free(&b);
 }
 
 static void test_task_coord_ack(void **unused)
 {
-	(void)unused;
 	struct body b;
-	struct ap_msg m;
-	struct ap_scratch s = {0};
 	body_init(&b);
-	msgpack_pack_array(&b.pk, 2);
-	msgpack_pack_int(&b.pk, AP_TASK);
+	frame(&b, AP_TASK);
 	msgpack_pack_map(&b.pk, 5);
 	str(&b, "duration_ms"), msgpack_pack_double(&b.pk, 12.5);
 	str(&b, "outcome"), str(&b, "error");
 	str(&b, "error_class"), str(&b, "tool_failure");
 	str(&b, "tokens_in"), msgpack_pack_int(&b.pk, 100);
 	str(&b, "end_ms"), msgpack_pack_nil(&b.pk);
-	assert_int_equal(decode(&b, &m, &s), AP_OK);
-	assert_true(m.u.task.has_duration);
-	assert_false(m.u.task.has_end);
-	assert_true(m.u.task.duration_ms == 12.5);
-	assert_int_equal(m.u.task.tokens_in, 100);
-	assert_true(str_is(m.u.task.error_class, "tool_failure"));
-	msgpack_sbuffer_clear(&b.sb);
+	assert_int_equal(decode(&b), AP_OK);
+	assert_true(b.m.u.task.has_duration);
+	assert_false(b.m.u.task.has_end);
+	assert_true(b.m.u.task.duration_ms == 12.5);
+	assert_int_equal(b.m.u.task.tokens_in, 100);
+	assert_true(str_is(b.m.u.task.error_class, "tool_failure"));
 
-	msgpack_pack_array(&b.pk, 2);
-	msgpack_pack_int(&b.pk, AP_COORD);
+	frame(&b, AP_COORD);
 	msgpack_pack_map(&b.pk, 3);
 	str(&b, "peer"), str(&b, "retriever-1");
 	str(&b, "latency_ms"), msgpack_pack_int(&b.pk, 7); /* an int where a float is expected */
 	str(&b, "bytes"), msgpack_pack_int(&b.pk, 300);
-	assert_int_equal(decode(&b, &m, &s), AP_OK);
-	assert_true(m.u.coord.has_latency);
-	assert_false(m.u.coord.has_sync);
-	assert_true(m.u.coord.latency_ms == 7);
-	msgpack_sbuffer_clear(&b.sb);
+	assert_int_equal(decode(&b), AP_OK);
+	assert_true(b.m.u.coord.has_latency);
+	assert_false(b.m.u.coord.has_sync);
+	assert_true(b.m.u.coord.latency_ms == 7);
 
-	msgpack_pack_array(&b.pk, 2);
-	msgpack_pack_int(&b.pk, AP_ACK);
+	frame(&b, AP_ACK);
 	msgpack_pack_map(&b.pk, 3);
 	str(&b, "id"), str(&b, "c1");
 	str(&b, "ok"), msgpack_pack_true(&b.pk);
 	str(&b, "result"), msgpack_pack_map(&b.pk, 1), str(&b, "previous"), str(&b, "32");
-	assert_int_equal(decode(&b, &m, &s), AP_OK);
-	assert_true(m.u.ack.ok);
-	assert_int_equal(m.u.ack.n_result, 1);
-	assert_true(str_is(m.u.ack.result[0].v, "32"));
-	ap_scratch_free(&s);
-	msgpack_sbuffer_destroy(&b.sb);
+	assert_int_equal(decode(&b), AP_OK);
+	assert_true(b.m.u.ack.ok);
+	assert_int_equal(b.m.u.ack.n_result, 1);
+	assert_true(str_is(b.m.u.ack.result[0].v, "32"));
+	body_free(&b);
 }
 
 static void test_metric(void **unused)
 {
-	(void)unused;
 	struct body b;
-	struct ap_msg m;
-	struct ap_scratch s = {0};
 	body_init(&b);
-	msgpack_pack_array(&b.pk, 2);
-	msgpack_pack_int(&b.pk, AP_METRIC);
+	frame(&b, AP_METRIC);
 	msgpack_pack_array(&b.pk, 3);
 	msgpack_pack_array(&b.pk, 3);
 	str(&b, "agent_quality_accuracy"), msgpack_pack_int(&b.pk, 2), msgpack_pack_double(&b.pk, 0.9);
@@ -159,9 +158,9 @@ static void test_metric(void **unused)
 	str(&b, "g"), msgpack_pack_int(&b.pk, 2), msgpack_pack_float(&b.pk, 1.5f);
 	msgpack_pack_map(&b.pk, 2), str(&b, "a"), str(&b, "1"), str(&b, "a"), str(&b, "2");
 	msgpack_pack_nil(&b.pk), msgpack_pack_int(&b.pk, 9);
-	assert_int_equal(decode(&b, &m, &s), AP_OK);
-	assert_int_equal(m.u.metric.n, 3);
-	const struct ap_sample *v = m.u.metric.v;
+	assert_int_equal(decode(&b), AP_OK);
+	assert_int_equal(b.m.u.metric.n, 3);
+	const struct ap_sample *v = b.m.u.metric.v;
 	assert_int_equal(v[0].n_labels, 0);
 	assert_int_equal(v[0].ts_ms, 0);
 	assert_true(v[1].value == 3 && v[1].kind == AP_COUNTER);
@@ -171,13 +170,11 @@ static void test_metric(void **unused)
 	assert_false(v[1].dup_label);
 	assert_true(v[2].dup_label);
 	assert_true(v[2].value == 1.5);
-	ap_scratch_free(&s);
-	msgpack_sbuffer_destroy(&b.sb);
+	body_free(&b);
 }
 
 static void test_optional_bodies(void **unused)
 {
-	(void)unused;
 	assert_int_equal(decode_bytes("\x91\x06", 2), AP_OK);             /* [6] */
 	assert_int_equal(decode_bytes("\x92\x0a\xc0", 3), AP_OK);         /* [10, nil] */
 	assert_int_equal(decode_bytes("\x92\x2a\x81\xa1x\x01", 6), AP_OK); /* [42, {x:1}]: unknown */
@@ -190,7 +187,6 @@ static void test_optional_bodies(void **unused)
 
 static void test_bad_frames(void **unused)
 {
-	(void)unused;
 	/* truncated: a 3-element array with one element */
 	assert_int_equal(decode_bytes("\x93\x01", 2), AP_R_MSGPACK);
 	/* two objects in one frame */
@@ -217,7 +213,6 @@ static void test_bad_frames(void **unused)
 
 static void test_utf8(void **unused)
 {
-	(void)unused;
 	assert_true(ap_utf8_valid("plain ascii text, longer than 8", 31));
 	assert_true(ap_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xbb", 14));
 	assert_false(ap_utf8_valid("\xc0\xaf", 2));         /* overlong */
@@ -242,7 +237,6 @@ static msgpack_object unpack_frame(struct bm_buf *b, msgpack_zone *z)
 
 static void test_encoders(void **unused)
 {
-	(void)unused;
 	struct bm_buf b = {0};
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
@@ -269,7 +263,6 @@ static void test_encoders(void **unused)
 
 static void test_sketch(void **unused)
 {
-	(void)unused;
 	struct sketch a = {0}, b = {0}, all = {0};
 	assert_true(isnan(sk_quantile(&a, 0.5)));
 	for (int i = 1; i <= 10000; i++) {
@@ -303,7 +296,6 @@ static struct ap_sample sample(const char *name, struct ap_kv *l, uint32_t n)
 
 static void test_series(void **unused)
 {
-	(void)unused;
 	struct series_table t = {0};
 	struct ap_kv l1[] = {{{"a", 1}, {"x", 1}}}, l2[] = {{{"a", 1}, {"y", 1}}};
 	struct bm_label id[] = {{"agent", "a1"}};

@@ -13,18 +13,23 @@ struct fixture {
 	void *state;
 };
 
-/* Defaults, proc_root at tests/fixtures/diskstats/<sub>; init not called. */
+/* Defaults, proc_root at tests/fixtures/diskstats/<sub> (or at an absolute
+ * sub); init not called. */
 static void fixture_conf(struct fixture *f, const char *sub)
 {
-	bm__host_api = fakehost_api();
-	fakehost_reset();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(ds_options, &f->conf);
+	pt_fixture_begin(f, ds_options);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_int_equal(f->conf.exclude.n, 1);
 	assert_string_equal(f->conf.exclude.v[0], DS_DEFAULT_EXCLUDE);
 	assert_int_equal(f->conf.include.n, 0);
 	pt_set_fixture(&f->conf.proc_root, "diskstats", sub);
+}
+
+/* The same, with the instance started. */
+static void fixture_open(struct fixture *f, const char *sub)
+{
+	fixture_conf(f, sub);
+	f->state = pt_init(&ds_ops, &f->conf);
 }
 
 static void fixture_close(struct fixture *f)
@@ -36,17 +41,13 @@ static void fixture_close(struct fixture *f)
 static void switch_root(struct fixture *f, const char *sub)
 {
 	struct ds_state *s = f->state;
-	char root[PATH_MAX - 16];
-	pt_fixture_path(root, sizeof(root), "diskstats", sub);
-	snprintf(s->path, sizeof(s->path), "%s/diskstats", root);
+	pt_fixture_file(s->path, sizeof(s->path), "diskstats", sub, "diskstats");
 }
 
 static void test_recorded(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	f.state = pt_init(&ds_ops, &f.conf);
+	fixture_open(&f, "proc");
 	pt_collect_ok(&ds_ops, f.state, 1000);
 	/* vda 155733 30861 6914954 106635 34261 36596 2330984 8041 0 30952 116080
 	 *     16918 75 1159000 1377 836 25 */
@@ -87,7 +88,6 @@ static void test_recorded(void **unused)
 
 static void test_include_exclude(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	pt_set_list(&f.conf.exclude, "loop[4-7]", NULL);
@@ -103,7 +103,6 @@ static void test_include_exclude(void **unused)
 
 static void test_bad_regex(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	pt_set_list(&f.conf.exclude, "sd(a", NULL);
@@ -115,10 +114,8 @@ static void test_bad_regex(void **unused)
  * partitions (sda1, nvme0n1p1) skipped, dm-0 and nvme0n1 kept. */
 static void test_old_kernel(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "old_kernel");
-	f.state = pt_init(&ds_ops, &f.conf);
+	fixture_open(&f, "old_kernel");
 	pt_collect_ok(&ds_ops, f.state, 1000);
 	assert_int_equal(fakehost_count("node_disk_reads_completed_total"), 3);
 	assert_value("node_disk_reads_completed_total", "device=sda", 9041);
@@ -137,11 +134,9 @@ static void test_old_kernel(void **unused)
  * then steps back a little (reset); sdb's 64-bit reads_merged drops (reset). */
 static void test_wrap_and_vanish(void **unused)
 {
-	(void)unused;
 	const double two32 = 4294967296.0;
 	struct fixture f;
-	fixture_conf(&f, "wrap/1");
-	f.state = pt_init(&ds_ops, &f.conf);
+	fixture_open(&f, "wrap/1");
 
 	pt_collect_ok(&ds_ops, f.state, 1000);
 	assert_value("node_disk_reads_completed_total", "device=sda", 4294967000.0);
@@ -190,7 +185,6 @@ static void test_wrap_and_vanish(void **unused)
 
 static void test_counter32(void **unused)
 {
-	(void)unused;
 	struct counter32 c = {0};
 	assert_int_equal(counter32_unwrap(&c, 4294967000u), 4294967000u);
 	assert_int_equal(counter32_unwrap(&c, 100), UINT64_C(4294967396));
@@ -204,10 +198,8 @@ static void test_counter32(void **unused)
 
 static void test_garbage(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "garbage");
-	f.state = pt_init(&ds_ops, &f.conf);
+	fixture_open(&f, "garbage");
 	pt_collect_ok(&ds_ops, f.state, 1000);
 	/* sda (first line wins over its duplicate), sde (19 fields: the 17
 	 * known ones), sdg (no trailing newline); every other line skipped */
@@ -225,24 +217,18 @@ static void test_garbage(void **unused)
 
 static void test_missing_file(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "no-such-dir");
-	f.state = pt_init(&ds_ops, &f.conf);
-	pt_collect_err(&ds_ops, f.state, 1000, BM_EIO, "no-such-dir/diskstats", "No such file",
-		       NULL);
-	assert_int_equal(fakehost_n_samples(), 0);
+	fixture_open(&f, "no-such-dir");
+	pt_collect_err_none(&ds_ops, f.state, 1000, BM_EIO, "no-such-dir/diskstats", "No such file",
+			    NULL);
 	fixture_close(&f);
 }
 
 /* The live file, twice: the state settles and nothing is reallocated. */
 static void test_live(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	pt_set_str(&f.conf.proc_root, "/proc");
-	f.state = pt_init(&ds_ops, &f.conf);
+	fixture_open(&f, "/proc");
 	pt_collect_ok(&ds_ops, f.state, 1000);
 	struct ds_state *s = f.state;
 	char *buf = s->buf;

@@ -19,9 +19,7 @@ struct fixture {
 static void fixture_open(struct fixture *f, uint64_t max_output, ...)
 {
 	va_list ap;
-	bm__host_api = fakehost_api();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(exec_options, &f->conf);
+	pt_fixture_begin(f, exec_options);
 	if (max_output)
 		f->conf.max_output = max_output;
 	f->conf.commands.items = calloc(8, sizeof(struct exec_cmd_conf));

@@ -17,9 +17,7 @@ struct fixture {
 
 static void conf_open(struct fixture *f, const char *library, const char *sys_sub)
 {
-	bm__host_api = fakehost_api();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(gpu_options, &f->conf);
+	pt_fixture_begin(f, gpu_options);
 	pt_set_fixture(&f->conf.sys_root, "gpu", sys_sub);
 	pt_set_str(&f->conf.library, library);
 }

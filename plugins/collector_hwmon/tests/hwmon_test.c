@@ -18,22 +18,18 @@ struct fixture {
  * copy in /tmp that the test may change. */
 static void fixture_open(struct fixture *f, const char *sub, bool copy)
 {
-	char root[PATH_MAX];
-	char copy_root[sizeof(f->tmp) + 8] = "";
-	bm__host_api = fakehost_api();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(hw_options, &f->conf);
+	char copy_root[sizeof(f->tmp) + 8];
+	pt_fixture_begin(f, hw_options);
 	assert_string_equal(f->conf.sys_root, "/sys");
 	assert_true(f->conf.thermal_zones);
 	assert_true(f->conf.rapl);
 	assert_int_equal(f->conf.rescan_ms, 60000);
-	pt_fixture_path(root, sizeof(root), "hwmon", sub);
 	if (copy) {
-		pt_mkdtemp(f->tmp, sizeof(f->tmp), "bm-hwmon-test-");
+		pt_fixture_copy(f->tmp, sizeof(f->tmp), "bm-hwmon-test-", "hwmon", sub, "sys");
 		snprintf(copy_root, sizeof(copy_root), "%s/sys", f->tmp);
-		pt_copy_tree(root, copy_root);
+		sub = copy_root;
 	}
-	pt_set_str(&f->conf.sys_root, copy ? copy_root : root);
+	pt_set_fixture(&f->conf.sys_root, "hwmon", sub);
 	f->state = pt_init(&hw_ops, &f->conf);
 }
 

@@ -16,13 +16,15 @@ struct fixture {
 /* Defaults, proc_root at the fixture sub dir or at an absolute path. */
 static void conf_open(struct fixture *f, const char *sub)
 {
-	bm__host_api = fakehost_api();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(mem_options, &f->conf);
-	if (sub[0] == '/')
-		pt_set_str(&f->conf.proc_root, sub);
-	else
-		pt_set_fixture(&f->conf.proc_root, "memory", sub);
+	pt_fixture_begin(f, mem_options);
+	pt_set_fixture(&f->conf.proc_root, "memory", sub);
+}
+
+/* The same, with the instance started. */
+static void fixture_open(struct fixture *f, const char *sub)
+{
+	conf_open(f, sub);
+	f->state = pt_init(&mem_ops, &f->conf);
 }
 
 static void fixture_close(struct fixture *f)
@@ -118,8 +120,7 @@ static void test_vmstat_node_exporter_subset(void **unused)
 static void test_metadata_once(void **unused)
 {
 	struct fixture f;
-	conf_open(&f, "proc");
-	f.state = pt_init(&mem_ops, &f.conf);
+	fixture_open(&f, "proc");
 	pt_collect_ok(&mem_ops, f.state, 1);
 	assert_non_null(fakehost_meta("node_vmstat_pgfault"));
 	fakehost_reset();
@@ -142,22 +143,18 @@ static void test_bad_regex(void **unused)
 static void test_garbage(void **unused)
 {
 	struct fixture f;
-	conf_open(&f, "garbage/proc");
-	f.state = pt_init(&mem_ops, &f.conf);
-	pt_collect_err(&mem_ops, f.state, 1, BM_EPROTO,
-		       "garbage/proc/meminfo: cannot parse line 1 \"MemTotal: lots\"", NULL);
-	assert_int_equal(fakehost_n_samples(), 0);
+	fixture_open(&f, "garbage/proc");
+	pt_collect_err_none(&mem_ops, f.state, 1, BM_EPROTO,
+			    "garbage/proc/meminfo: cannot parse line 1 \"MemTotal: lots\"", NULL);
 	fixture_close(&f);
 }
 
 static void test_missing(void **unused)
 {
 	struct fixture f;
-	conf_open(&f, "does-not-exist/proc");
-	f.state = pt_init(&mem_ops, &f.conf);
-	pt_collect_err(&mem_ops, f.state, 1, BM_EIO,
-		       "does-not-exist/proc/meminfo: No such file or directory", NULL);
-	assert_int_equal(fakehost_n_samples(), 0);
+	fixture_open(&f, "does-not-exist/proc");
+	pt_collect_err_none(&mem_ops, f.state, 1, BM_EIO,
+			    "does-not-exist/proc/meminfo: No such file or directory", NULL);
 	fixture_close(&f);
 }
 
@@ -183,8 +180,7 @@ static void test_fields_change(void **unused)
 	pt_mkdtemp(dir, sizeof(dir), "bm-mem-test-");
 	pt_write_file(dir, "meminfo", "MemTotal:  100 kB\nHugePages_Free:  3\n");
 	pt_write_file(dir, "vmstat", "pgfault 10\nnr_free_pages 4\noom_kill 1\n");
-	conf_open(&f, dir);
-	f.state = pt_init(&mem_ops, &f.conf);
+	fixture_open(&f, dir);
 	pt_collect_ok(&mem_ops, f.state, 1);
 	assert_value("node_memory_MemTotal_bytes", "", 102400);
 	assert_value("node_memory_HugePages_Free", "", 3);

@@ -14,12 +14,11 @@ struct fixture {
 	void *state;
 };
 
+/* Defaults but netclass, proc_root at tests/fixtures/netdev/<sub> (or at
+ * an absolute sub); init not called. */
 static void fixture_conf(struct fixture *f, const char *sub)
 {
-	bm__host_api = fakehost_api();
-	fakehost_reset();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(nd_options, &f->conf);
+	pt_fixture_begin(f, nd_options);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_int_equal(f->conf.include.n, 0);
 	assert_int_equal(f->conf.exclude.n, 0);
@@ -32,22 +31,27 @@ static void fixture_conf(struct fixture *f, const char *sub)
 	pt_set_fixture(&f->conf.proc_root, "netdev", sub);
 }
 
+/* The same, with the instance started. */
+static void fixture_open(struct fixture *f, const char *sub)
+{
+	fixture_conf(f, sub);
+	f->state = pt_init(&nd_ops, &f->conf);
+}
+
 static void fixture_close(struct fixture *f)
 {
 	pt_close(&nd_ops, nd_options, f->state, &f->conf);
 }
 
+/* Point the running instance at another fixture directory. */
 static void switch_root(struct fixture *f, const char *sub)
 {
 	struct nd_state *s = f->state;
-	char root[PATH_MAX - 16];
-	pt_fixture_path(root, sizeof(root), "netdev", sub);
-	snprintf(s->path, sizeof(s->path), "%s/net/dev", root);
+	pt_fixture_file(s->path, sizeof(s->path), "netdev", sub, "net/dev");
 }
 
 static void test_recorded(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	pt_set_list(&f.conf.netstat_fields, ND_NODE_EXPORTER_NETSTAT_FIELDS, NULL);
@@ -122,10 +126,8 @@ static void test_recorded(void **unused)
  * recording), each family declared in the first batch only. */
 static void test_all_fields(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	f.state = pt_init(&nd_ops, &f.conf);
+	fixture_open(&f, "proc");
 	pt_collect_ok(&nd_ops, f.state, 1000);
 	size_t n_netstat = 0;
 	for (size_t i = 0; i < fakehost_n_samples(); i++)
@@ -150,16 +152,13 @@ static void test_all_fields(void **unused)
  * collections, and an interface without a sysfs directory. */
 static void test_netclass(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	char tmp[64], src[PATH_MAX], path[PATH_MAX + 32];
+	char tmp[64], path[PATH_MAX + 32];
 	fixture_conf(&f, "proc");
 	f.conf.netclass = true;
 	f.conf.netstat = false;
 	f.conf.sockstat = false;
-	pt_mkdtemp(tmp, sizeof(tmp), "bm-netclass-test-");
-	pt_fixture_path(src, sizeof(src), "netdev", "sys");
-	pt_copy_tree(src, tmp);
+	pt_fixture_copy(tmp, sizeof(tmp), "bm-netclass-test-", "netdev", "sys", "");
 	pt_set_str(&f.conf.sys_root, tmp);
 	f.state = pt_init(&nd_ops, &f.conf);
 	pt_collect_ok(&nd_ops, f.state, 1000);
@@ -222,7 +221,6 @@ static void test_netclass(void **unused)
 
 static void test_filters_and_switches(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	pt_set_list(&f.conf.exclude, "^(veth.*|lo)$", NULL);
@@ -251,7 +249,6 @@ static void test_filters_and_switches(void **unused)
 
 static void test_bad_regex(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	pt_set_list(&f.conf.netstat_fields, "Tcp_(", NULL);
@@ -266,7 +263,6 @@ static void test_bad_regex(void **unused)
  * comes back with smaller values (a reset, not a wrap). */
 static void test_wrap_and_vanish(void **unused)
 {
-	(void)unused;
 	const double two32 = 4294967296.0;
 	struct fixture f;
 	fixture_conf(&f, "wrap/1");
@@ -301,7 +297,6 @@ static void test_wrap_and_vanish(void **unused)
 
 static void test_garbage(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "garbage");
 	pt_set_list(&f.conf.netstat_fields, ".*", NULL);
@@ -347,11 +342,9 @@ static void test_garbage(void **unused)
 
 static void test_missing(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	/* only net/dev: the optional sources are skipped with one info line */
-	fixture_conf(&f, "only_dev");
-	f.state = pt_init(&nd_ops, &f.conf);
+	fixture_open(&f, "only_dev");
 	pt_collect_ok(&nd_ops, f.state, 1000);
 	assert_int_equal(fakehost_n_samples(), 4 * 16);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_INFO), "not found, skipping it"));
@@ -360,20 +353,16 @@ static void test_missing(void **unused)
 	fixture_close(&f);
 
 	/* no net/dev: the collection fails, naming the file */
-	fixture_conf(&f, "no-such-dir");
-	f.state = pt_init(&nd_ops, &f.conf);
-	pt_collect_err(&nd_ops, f.state, 1000, BM_EIO, "no-such-dir/net/dev", "No such file", NULL);
-	assert_int_equal(fakehost_n_samples(), 0);
+	fixture_open(&f, "no-such-dir");
+	pt_collect_err_none(&nd_ops, f.state, 1000, BM_EIO, "no-such-dir/net/dev", "No such file",
+			    NULL);
 	fixture_close(&f);
 }
 
 static void test_live(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	pt_set_str(&f.conf.proc_root, "/proc");
-	f.state = pt_init(&nd_ops, &f.conf);
+	fixture_open(&f, "/proc");
 	pt_collect_ok(&nd_ops, f.state, 1000);
 	struct nd_state *s = f.state;
 	char *buf = s->buf;

@@ -16,9 +16,7 @@ struct fixture {
 
 static void fixture_open(struct fixture *f, const char *sub)
 {
-	bm__host_api = fakehost_api();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(psi_options, &f->conf);
+	pt_fixture_begin(f, psi_options);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	pt_set_fixture(&f->conf.proc_root, "pressure", sub);
 	f->state = pt_init(&psi_ops, &f->conf);

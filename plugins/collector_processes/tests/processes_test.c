@@ -24,13 +24,11 @@ struct fixture {
 static double hz(void) { return (double)sysconf(_SC_CLK_TCK); }
 static double page(void) { return (double)getpagesize(); }
 
-/* Defaults, proc_root at tests/fixtures/processes/<sub>; init not called. */
+/* Defaults, proc_root at tests/fixtures/processes/<sub> (or at an absolute
+ * sub); init not called. */
 static void fixture_conf(struct fixture *f, const char *sub)
 {
-	bm__host_api = fakehost_api();
-	fakehost_reset();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(pr_options, &f->conf);
+	pt_fixture_begin(f, pr_options);
 	assert_string_equal(f->conf.proc_root, "/proc");
 	assert_int_equal(f->conf.top_cpu, 5);
 	assert_int_equal(f->conf.top_mem, 5);
@@ -39,6 +37,21 @@ static void fixture_conf(struct fixture *f, const char *sub)
 	assert_false(f->conf.thread_states);
 	assert_int_equal(f->conf.match.n, 0);
 	pt_set_fixture(&f->conf.proc_root, "processes", sub);
+}
+
+/* The same with no top N lists: only match rules select processes. */
+static void fixture_rules_only(struct fixture *f, const char *sub)
+{
+	fixture_conf(f, sub);
+	f->conf.top_cpu = 0;
+	f->conf.top_mem = 0;
+}
+
+/* Defaults, with the instance started. */
+static void fixture_open(struct fixture *f, const char *sub)
+{
+	fixture_conf(f, sub);
+	f->state = pt_init(&pr_ops, &f->conf);
 }
 
 /* Append a match rule; NULL fields stay unset. pidfile is relative to the
@@ -78,9 +91,7 @@ static void collect_ok(struct fixture *f, int64_t now)
 static void switch_root(struct fixture *f, const char *sub)
 {
 	struct pr_state *s = f->state;
-	char root[PATH_MAX];
-	pt_fixture_path(root, sizeof(root), "processes", sub);
-	pt_set_str(&f->conf.proc_root, root);
+	pt_set_fixture(&f->conf.proc_root, "processes", sub);
 	s->root = f->conf.proc_root;
 	/* held stat fds name files of the old tree; in procfs they would name
 	 * the same processes, so let go of them */
@@ -96,7 +107,6 @@ static void switch_root(struct fixture *f, const char *sub)
 
 static void test_parse_stat(void **unused)
 {
-	(void)unused;
 	struct pr_stat st = {0};
 	const char *l = "42 (a) b) (c)) Z 1 42 42 0 -1 4194560 10 0 0 0 7 3 0 0 20 -5 2 0 99 4096 12 "
 			"18446744073709551615 1 1\n";
@@ -137,10 +147,8 @@ static void test_parse_stat(void **unused)
 
 static void test_counts(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	f.state = pt_init(&pr_ops, &f.conf);
+	fixture_open(&f, "proc");
 	collect_ok(&f, 1000);
 	/* 1 S (recorded), 2 I, 100 S, 200 Z, 300 R, 400 S, 410 S, 500 R; 700 has
 	 * no stat (vanished), 800 is garbage, self is not a pid */
@@ -178,10 +186,8 @@ static void test_counts(void **unused)
  * metric checked. */
 static void test_top_mem_first_collection(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	f.state = pt_init(&pr_ops, &f.conf);
+	fixture_open(&f, "proc");
 	collect_ok(&f, 1000);
 	/* rss pages: 300 5000, 1 4259, 100 2560, 400 1000, 410 800, 500 300 */
 	assert_value("bearmon_processes_selected", "", 5);
@@ -227,7 +233,6 @@ static void test_top_mem_first_collection(void **unused)
 /* Two collections: top CPU by the delta of utime + stime, in seconds. */
 static void test_top_cpu(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	f.conf.top_cpu = 3;
@@ -266,7 +271,6 @@ static void test_top_cpu(void **unused)
  * never negative. A pid gone from the tree loses its state. */
 static void test_pid_reuse_and_vanish(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	f.conf.top_cpu = 10;
@@ -305,11 +309,8 @@ static void test_pid_reuse_and_vanish(void **unused)
 
 static void test_match_comm(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	f.conf.top_cpu = 0;
-	f.conf.top_mem = 0;
+	fixture_rules_only(&f, "proc");
 	add_rule(&f, "partial", "ngin", NULL, NULL); /* anchored: matches nothing */
 	add_rule(&f, "web", "nginx", NULL, NULL);
 	add_rule(&f, "weird", "my \\(weird\\) app\\)", NULL, NULL);
@@ -325,11 +326,8 @@ static void test_match_comm(void **unused)
 
 static void test_match_cmdline(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	f.conf.top_cpu = 0;
-	f.conf.top_mem = 0;
+	fixture_rules_only(&f, "proc");
 	add_rule(&f, "agent", NULL, "/srv/agent/[a-z]+\\.py --queue", NULL);
 	add_rule(&f, "master", "nginx", "master process", NULL); /* both must match */
 	f.state = pt_init(&pr_ops, &f.conf);
@@ -343,11 +341,8 @@ static void test_match_cmdline(void **unused)
 
 static void test_match_pidfile(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	f.conf.top_cpu = 0;
-	f.conf.top_mem = 0;
+	fixture_rules_only(&f, "proc");
 	add_rule(&f, "stale", NULL, NULL, "run/stale.pid");       /* pid 31999: no such process */
 	add_rule(&f, "missing", NULL, NULL, "run/missing.pid");   /* no file */
 	add_rule(&f, "other", "apache2", NULL, "run/nginx.pid");  /* pid exists, comm differs */
@@ -375,7 +370,6 @@ static void test_match_pidfile(void **unused)
  * cuts the rest and counts it. */
 static void test_priority_and_cap(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	add_rule(&f, "agent", "python3", NULL, NULL);
@@ -413,7 +407,6 @@ static void test_priority_and_cap(void **unused)
 
 static void test_thread_states(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	fixture_conf(&f, "proc");
 	f.conf.thread_states = true;
@@ -434,12 +427,9 @@ static void test_thread_states(void **unused)
  * grow by the members' deltas and never go down. */
 static void test_no_pid_label(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
+	fixture_rules_only(&f, "proc");
 	f.conf.pid_label = false;
-	f.conf.top_cpu = 0;
-	f.conf.top_mem = 0;
 	add_rule(&f, "web", "nginx", NULL, NULL);
 	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
@@ -520,16 +510,13 @@ static void agent_event(const char *id, const char *type, int64_t pid, enum bm_a
  * a matched process keeps its group and gets the labels too. */
 static void test_agents(void **unused)
 {
-	(void)unused;
 	static struct bm_host_api api;
 	struct fixture f;
-	fixture_conf(&f, "proc");
+	fixture_rules_only(&f, "proc");
 	api = *fakehost_api();
 	api.subscribe = t_subscribe;
 	api.unsubscribe = t_unsubscribe;
 	bm__host_api = &api;
-	f.conf.top_cpu = 0;
-	f.conf.top_mem = 0;
 	f.conf.max_processes = 1;
 	add_rule(&f, "web", "nginx", NULL, NULL);
 	f.state = pt_init(&pr_ops, &f.conf);
@@ -561,11 +548,9 @@ static void test_agents(void **unused)
 	/* pid_label = false: one series set per agent */
 	pr_ops.stop(f.state);
 	fixture_close(&f);
-	fixture_conf(&f, "proc");
+	fixture_rules_only(&f, "proc");
 	bm__host_api = &api;
 	f.conf.pid_label = false;
-	f.conf.top_cpu = 0;
-	f.conf.top_mem = 0;
 	f.state = pt_init(&pr_ops, &f.conf);
 	assert_int_equal(pr_ops.start(f.state, &err), 0);
 	agent_event("planner-1", "planner", 500, BM_AGENT_CONNECTED);
@@ -582,7 +567,6 @@ static void test_agents(void **unused)
 
 static void test_bad_config(void **unused)
 {
-	(void)unused;
 	struct {
 		const char *name, *comm, *cmdline, *pidfile, *want;
 	} cases[] = {
@@ -605,10 +589,8 @@ static void test_bad_config(void **unused)
  * skipped (logged once). */
 static void test_missing_sources(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "no-such-dir");
-	f.state = pt_init(&pr_ops, &f.conf);
+	fixture_open(&f, "no-such-dir");
 	pt_collect_err(&pr_ops, f.state, 1000, BM_EIO, "no-such-dir", "No such file or directory",
 		       NULL);
 	fixture_close(&f);
@@ -627,10 +609,8 @@ static void test_missing_sources(void **unused)
 /* The real /proc: runs, and costs little. */
 static void test_live(void **unused)
 {
-	(void)unused;
 	struct fixture f;
-	fixture_conf(&f, "proc");
-	pt_set_str(&f.conf.proc_root, "/proc");
+	fixture_conf(&f, "/proc");
 	add_rule(&f, "self", NULL, NULL, "/proc/self/stat"); /* not a pid file: logged */
 	f.state = pt_init(&pr_ops, &f.conf);
 	collect_ok(&f, 1000);
@@ -654,7 +634,6 @@ static void test_live(void **unused)
  * killed and reaped: its series and state go, its held stat fd is closed. */
 static void test_live_child(void **unused)
 {
-	(void)unused;
 	struct fixture f;
 	char pf[] = "/tmp/bm-processes-test-XXXXXX";
 	int fd = mkstemp(pf);
@@ -669,10 +648,7 @@ static void test_live_child(void **unused)
 	snprintf(buf, sizeof(buf), "%d\n", (int)c);
 	assert_int_equal(write(fd, buf, strlen(buf)), (ssize_t)strlen(buf));
 	close(fd);
-	fixture_conf(&f, "proc");
-	pt_set_str(&f.conf.proc_root, "/proc");
-	f.conf.top_cpu = 0;
-	f.conf.top_mem = 0;
+	fixture_rules_only(&f, "/proc");
 	add_rule(&f, "child", NULL, NULL, pf);
 	add_rule(&f, "me", NULL, NULL, "/proc/self/stat"); /* a first pid file, replaced below */
 	struct pr_match_conf *me = BM_GROUP_ITEM(f.conf.match, struct pr_match_conf, 1);

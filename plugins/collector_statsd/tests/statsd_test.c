@@ -320,9 +320,7 @@ struct fixture {
 
 static void fixture_conf(struct fixture *f)
 {
-	bm__host_api = fakehost_api();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(statsd_options, &f->conf);
+	pt_fixture_begin(f, statsd_options);
 	pt_set_str(&f->conf.udp_listen, "127.0.0.1:0");
 }
 

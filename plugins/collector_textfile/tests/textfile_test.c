@@ -18,9 +18,7 @@ struct fixture {
 
 static void fixture_open_dir(struct fixture *f, const char *dir)
 {
-	bm__host_api = fakehost_api();
-	memset(f, 0, sizeof(*f));
-	pt_conf_defaults(textfile_options, &f->conf);
+	pt_fixture_begin(f, textfile_options);
 	snprintf(f->dir, sizeof(f->dir), "%s", dir);
 	pt_set_str(&f->conf.directory, dir);
 	f->state = pt_init(&textfile_ops, &f->conf);

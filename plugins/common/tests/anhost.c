@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Test host of the series analyzers (see anhost.h): event capture by
- * topic, a fake HTTP request, and sample feeding through the codec.
+ * topic, the fake HTTP request of fakereq.h, and sample feeding through
+ * the codec.
  */
 #define _GNU_SOURCE
 #include "anhost.h"
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "fakehost.h"
+#include "fakereq.h"
 
 struct captured {
 	char *topic;
@@ -24,12 +26,6 @@ static struct {
 	struct captured *ev;
 	size_t n, cap;
 } ah;
-
-struct bm_http_req {
-	const char *query;
-	int status;
-	char *body;
-};
 
 void anhost_reset(void)
 {
@@ -79,48 +75,6 @@ const void *anhost_body(const char *topic, size_t i, size_t *len)
 	return NULL;
 }
 
-static const char *ah_method(struct bm_http_req *r)
-{
-	(void)r;
-	return "GET";
-}
-
-/* Value of name in "a=1&b=2", in a static buffer (one lookup at a time). */
-static const char *ah_query(struct bm_http_req *r, const char *name)
-{
-	static char val[256];
-	if (!r->query)
-		return NULL;
-	size_t nl = strlen(name);
-	for (const char *p = r->query; *p;) {
-		const char *end = strchr(p, '&');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-			snprintf(val, sizeof(val), "%.*s", (int)(len - nl - 1), p + nl + 1);
-			return val;
-		}
-		p += len + (end ? 1 : 0);
-	}
-	return NULL;
-}
-
-static int ah_add_header(struct bm_http_req *r, const char *name, const char *value)
-{
-	(void)r;
-	(void)name;
-	(void)value;
-	return 0;
-}
-
-static int ah_reply(struct bm_http_req *r, int status, const char *type, const void *body,
-		    size_t len)
-{
-	(void)type;
-	r->status = status;
-	r->body = strndup(body, len);
-	return 0;
-}
-
 static int ah_route(struct bm_ctx *ctx, const char *path, unsigned flags, bm_http_cb cb,
 		    void *user)
 {
@@ -137,10 +91,7 @@ const struct bm_host_api *anhost_api(void)
 	ah.api = *fakehost_api();
 	ah.api.publish = ah_publish;
 	ah.api.http_route = ah_route;
-	ah.api.http_method = ah_method;
-	ah.api.http_query = ah_query;
-	ah.api.http_add_header = ah_add_header;
-	ah.api.http_reply = ah_reply;
+	fakereq_install(&ah.api);
 	anhost_reset();
 	return &ah.api;
 }
@@ -168,12 +119,7 @@ void anhost_feed(struct as_table *t, const char *name, const char *labels, int64
 
 json_t *anhost_get(bm_http_cb cb, void *user, const char *query, int *status)
 {
-	struct bm_http_req r = {.query = query};
-	cb(user, &r);
-	*status = r.status;
-	json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
-	free(r.body);
-	return j;
+	return fakereq_call(cb, user, "GET", NULL, query, NULL, status);
 }
 
 static double uniform(uint64_t *st)

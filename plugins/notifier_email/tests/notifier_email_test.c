@@ -79,13 +79,7 @@ static void sink_start(struct sink *s, int rcpt_code)
 	memset(s, 0, sizeof(*s));
 	s->rcpt_code = rcpt_code;
 	pthread_mutex_init(&s->lock, NULL);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s->fd, 8), 0);
-	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &al), 0);
-	s->port = ntohs(a.sin_port);
+	s->fd = lb_socket(8, &s->port);
 	assert_int_equal(pthread_create(&s->thread, NULL, sink_main, s), 0);
 }
 

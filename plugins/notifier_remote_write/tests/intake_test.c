@@ -215,7 +215,7 @@ static void test_stale_and_time(void **unused)
 	fx_open(&f);
 	fx_start(&f);
 	feed(&f, "up", bm_stale_nan(), 1000, NULL);
-	int64_t before = rh_now(NULL);
+	int64_t before = lb_wall_ms(NULL);
 	feed(&f, "up", 1, 0, NULL); /* no time: now */
 	struct rw_item *it;
 	assert_int_equal(rwq_next(f.q, 100, 100, &it), 2);

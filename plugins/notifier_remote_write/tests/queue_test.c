@@ -195,7 +195,7 @@ static void test_age_limit(void **unused)
 	(void)unused;
 	struct fx f;
 	fx_open(&f, 1 << 30, 16 * 1024);
-	int64_t now = rh_now(NULL);
+	int64_t now = lb_wall_ms(NULL);
 	for (int i = 0; i < 100; i++) /* old enough, and several segments */
 		put(&f, (uint64_t)i + 1, i * 100, 100, now - 7200000 + i * 100);
 	put(&f, 999, 0, 5, now);

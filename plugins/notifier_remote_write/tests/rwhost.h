@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/tests/loopback.h"
 #include "codec.h"
 #include "plugintest.h"
 
@@ -35,14 +36,6 @@ static inline const char *rh_data_dir(struct bm_ctx *ctx)
 {
 	(void)ctx;
 	return rh.dir;
-}
-
-static inline int64_t rh_now(struct bm_ctx *ctx)
-{
-	struct timespec ts;
-	(void)ctx;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static inline int rh_subscribe(struct bm_ctx *ctx, const struct bm_sub_opts *o, bm_event_cb cb,
@@ -67,7 +60,7 @@ static inline void rh_open(void)
 {
 	rh.api = *fakehost_api();
 	rh.api.data_dir = rh_data_dir;
-	rh.api.now_ms = rh_now;
+	rh.api.now_ms = lb_wall_ms;
 	rh.api.subscribe = rh_subscribe;
 	rh.api.unsubscribe = rh_unsubscribe;
 	bm__host_api = &rh.api;
@@ -252,15 +245,7 @@ static inline void rx_start(struct rx *r, int status)
 	r->status = status;
 	r->samples = calloc(RX_MAX_SAMPLES, sizeof(*r->samples));
 	pthread_mutex_init(&r->lock, NULL);
-	r->fd = socket(AF_INET, SOCK_STREAM, 0);
-	int one = 1;
-	setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(r->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(r->fd, 64), 0);
-	getsockname(r->fd, (struct sockaddr *)&a, &al);
-	r->port = ntohs(a.sin_port);
+	r->fd = lb_socket(64, &r->port);
 	assert_int_equal(pthread_create(&r->thread, NULL, rx_main, r), 0);
 }
 

@@ -78,7 +78,7 @@ static void test_delivery(void **unused)
 	fx_open(&f, 204);
 	f.conf.min_shards = 3;
 	fx_start(&f);
-	int64_t ts = rh_now(NULL);
+	int64_t ts = lb_wall_ms(NULL);
 	for (int round = 0; round < 10; round++)
 		publish(&f, 0, 100, ts + round * 1000); /* 100 series, 10 samples each */
 	rx_wait_samples(&f.rx, 1000);
@@ -123,7 +123,7 @@ static void test_retries(void **unused)
 	f.rx.n_script = 3;
 	f.rx.retry_after = "0";
 	fx_start(&f);
-	publish(&f, 0, 50, rh_now(NULL));
+	publish(&f, 0, 50, lb_wall_ms(NULL));
 	rx_wait_samples(&f.rx, 50);
 	assert_int_equal(rx_requests(&f.rx), 4);
 	assert_int_equal(stat(&f, &f.rw->st.samples_retried), 150);
@@ -154,7 +154,7 @@ static void test_refused(void **unused)
 	f.conf.retry_on_http_429 = false;
 	f.conf.max_samples_per_send = 10;
 	fx_start(&f);
-	publish(&f, 0, 20, rh_now(NULL));
+	publish(&f, 0, 20, lb_wall_ms(NULL));
 	rx_wait_requests(&f.rx, 2);
 	wait_pending_zero(&f);
 	assert_int_equal(stat(&f, &f.rw->st.samples_failed), 20);
@@ -182,12 +182,12 @@ static void test_bearer_file(void **unused)
 	write_text(path, "first-token\n");
 	pt_set_str(&f.conf.bearer_token_file, path);
 	fx_start(&f);
-	publish(&f, 0, 1, rh_now(NULL));
+	publish(&f, 0, 1, lb_wall_ms(NULL));
 	rx_wait_samples(&f.rx, 1);
 	assert_non_null(strstr(f.rx.headers, "Authorization: Bearer first-token\r\n"));
 	sleep(1); /* a new mtime second for the rotated file */
 	write_text(path, "second-token-longer");
-	publish(&f, 1, 1, rh_now(NULL));
+	publish(&f, 1, 1, lb_wall_ms(NULL));
 	rx_wait_samples(&f.rx, 2);
 	assert_non_null(strstr(f.rx.headers, "Authorization: Bearer second-token-longer\r\n"));
 	fx_close(&f);
@@ -204,7 +204,7 @@ static void test_basic_auth(void **unused)
 	pt_set_str(&f.conf.basic_auth.username, "bear");
 	pt_set_str(&f.conf.basic_auth.password_file, path);
 	fx_start(&f);
-	publish(&f, 0, 1, rh_now(NULL));
+	publish(&f, 0, 1, lb_wall_ms(NULL));
 	rx_wait_samples(&f.rx, 1);
 	/* base64("bear:s3cret") */
 	assert_non_null(strstr(f.rx.headers, "Authorization: Basic YmVhcjpzM2NyZXQ=\r\n"));
@@ -218,7 +218,7 @@ static void test_stop_keeps_samples(void **unused)
 	struct fx f;
 	fx_open(&f, 503);
 	fx_start(&f);
-	publish(&f, 0, 30, rh_now(NULL));
+	publish(&f, 0, 30, lb_wall_ms(NULL));
 	rx_wait_requests(&f.rx, 2);
 	fx_stop(&f);
 	assert_int_equal(rx_count(&f.rx), 0);
@@ -243,7 +243,7 @@ static void test_reshard_grows(void **unused)
 	f.conf.max_samples_per_send = 50;
 	f.conf.capacity = 100000;
 	fx_start(&f);
-	int64_t ts = rh_now(NULL);
+	int64_t ts = lb_wall_ms(NULL);
 	for (int round = 0; round < 20; round++)
 		publish(&f, 0, 200, ts + round);
 	for (int i = 0; i < 4000 && stat(&f, &f.rw->st.reshards) == 0; i++)

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/tests/loopback.h"
 #include "notify.h"
 #include "plugintest.h"
 
@@ -109,14 +110,6 @@ static inline const char *nh_data_dir(struct bm_ctx *ctx)
 	return nh.dir;
 }
 
-static inline int64_t nh_now(struct bm_ctx *ctx)
-{
-	struct timespec ts;
-	(void)ctx;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Point the SDK wrappers at the test host, with a fresh data dir. */
 static inline void nh_open(void)
 {
@@ -125,7 +118,7 @@ static inline void nh_open(void)
 	nh.api.unsubscribe = nh_unsubscribe;
 	nh.api.publish = nh_publish;
 	nh.api.data_dir = nh_data_dir;
-	nh.api.now_ms = nh_now;
+	nh.api.now_ms = lb_wall_ms;
 	bm__host_api = &nh.api;
 	nh.n_ev = 0;
 	nh.cb = NULL;
@@ -338,17 +331,10 @@ static inline void *nh_http_main(void *arg)
 
 static inline void nh_http_start(struct nh_http *s, int status)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
 	memset(s, 0, sizeof(*s));
 	s->status = status;
 	pthread_mutex_init(&s->lock, NULL);
-	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(s->fd >= 0);
-	assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s->fd, 16), 0);
-	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &al), 0);
-	s->port = ntohs(a.sin_port);
+	s->fd = lb_socket(16, &s->port);
 	assert_int_equal(pthread_create(&s->thread, NULL, nh_http_main, s), 0);
 }
 
@@ -363,12 +349,9 @@ static inline void nh_http_stop(struct nh_http *s)
 /* A loopback port where nothing listens (bound, never listening). */
 static inline int nh_dead_port(int *fd)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(*fd, (struct sockaddr *)&a, &al), 0);
-	return ntohs(a.sin_port);
+	int port;
+	*fd = lb_socket(0, &port);
+	return port;
 }
 
 #endif

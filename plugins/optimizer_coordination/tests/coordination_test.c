@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "bustest.h"
+#include "dimtest.h"
 #include "fakestore.h"
 #include "plugintest.h"
 
@@ -16,40 +17,6 @@
 #define T0 1800000000000LL
 
 static struct bm_arena arena;
-
-static void agent(const char *id, const char *type, const char *const *caps, size_t n)
-{
-	struct bm_agent_event e = {.ts_ms = T0, .kind = BM_AGENT_HELLO, .agent_id = id, .type = type,
-				   .pid = 100, .capabilities = caps, .n_capabilities = n};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_agent_encode(&e, &b), 0);
-	bt_deliver(BM_TOPIC_AGENT, b.data, b.len);
-	bm_buf_free(&b);
-}
-
-static bool cand(const char *id, struct bm_candidate_event *out)
-{
-	bool found = false;
-	for (size_t i = 0; i < bt_count(BM_TOPIC_CANDIDATE); i++) {
-		size_t len;
-		const void *body = bt_event(BM_TOPIC_CANDIDATE, i, &len);
-		struct bm_candidate_event c;
-		assert_int_equal(bm_candidate_decode(body, len, &c, &arena), 0);
-		if (strcmp(c.id, id) == 0) {
-			*out = c;
-			found = true;
-		}
-	}
-	return found;
-}
-
-static const char *value_of(const struct bm_candidate_event *c)
-{
-	for (size_t i = 0; i < c->action.n_params; i++)
-		if (strcmp(c->action.params[i].key, "value") == 0)
-			return c->action.params[i].value;
-	return NULL;
-}
 
 struct fx {
 	struct coord_conf conf;
@@ -83,31 +50,28 @@ static void test_coordination_finding(void **s)
 	fx_open(&f);
 	static const char *const caps[] = {"set_message_batch", "set_compression",
 					   "set_sync_interval"};
-	agent("planner-1", "planner", caps, 3);
-	agent("planner-2", "planner", caps, 1);
+	dt_agent("planner-1", "planner", 100, caps, 3);
+	dt_agent("planner-2", "planner", 100, caps, 1);
 	fs_point("agent_message_batch_size", "agent=planner-1", T0 - 1000, 700);
 	fs_point("agent_sync_interval_seconds", "agent=planner-1", T0 - 1000, 0.5);
 	struct bm_bottleneck_event e = {.ts_ms = T0, .id = "agent:planner-1/coordination",
 					.resource = "agent:planner-1", .kind = BM_BN_COORDINATION,
 					.severity = BM_SEV_WARNING, .impact = 0.6,
 					.summary = "planner-1 waits on its peers"};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_bottleneck_encode(&e, &b), 0);
-	bt_deliver(BM_TOPIC_BOTTLENECK, b.data, b.len);
-	bm_buf_free(&b);
+	DT_DELIVER(BM_TOPIC_BOTTLENECK, bm_bottleneck_encode, &e);
 	dim_round(&f.c->d, T0);
 	struct bm_candidate_event c;
-	assert_true(cand("batching:planner-1", &c));
-	assert_string_equal(value_of(&c), "1024"); /* 1400 capped at max_batch */
+	assert_true(dt_cand(&arena, "batching:planner-1", &c));
+	assert_string_equal(dt_param(&c, "value"), "1024"); /* 1400 capped at max_batch */
 	assert_string_equal(c.impact[0].metric,
 			    "agent_communication_overhead_ratio{agent=\"planner-1\"}");
-	assert_true(cand("compression:planner-1", &c));
-	assert_string_equal(value_of(&c), "on");
-	assert_true(cand("sync:planner-1", &c));
-	assert_string_equal(value_of(&c), "1");
+	assert_true(dt_cand(&arena, "compression:planner-1", &c));
+	assert_string_equal(dt_param(&c, "value"), "on");
+	assert_true(dt_cand(&arena, "sync:planner-1", &c));
+	assert_string_equal(dt_param(&c, "value"), "1");
 	assert_string_equal(c.dimension, "scalability");
 	assert_string_equal(c.reason, "planner-1 waits on its peers");
-	assert_false(cand("batching:planner-2", &c)); /* no finding about it */
+	assert_false(dt_cand(&arena, "batching:planner-2", &c)); /* no finding about it */
 	fx_close(&f);
 }
 
@@ -117,21 +81,21 @@ static void test_balancing(void **s)
 	struct fx f;
 	fx_open(&f);
 	static const char *const caps[] = {"set_load_balancing"};
-	agent("w-1", "worker", caps, 1);
-	agent("w-2", "worker", NULL, 0);
-	agent("r-1", "reader", caps, 1);
-	agent("r-2", "reader", NULL, 0);
+	dt_agent("w-1", "worker", 100, caps, 1);
+	dt_agent("w-2", "worker", 100, NULL, 0);
+	dt_agent("r-1", "reader", 100, caps, 1);
+	dt_agent("r-2", "reader", 100, NULL, 0);
 	fs_point("agent_task_throughput", "agent=w-1", T0 - 1000, 9);
 	fs_point("agent_task_throughput", "agent=w-2", T0 - 1000, 1);
 	fs_point("agent_task_throughput", "agent=r-1", T0 - 1000, 5);
 	fs_point("agent_task_throughput", "agent=r-2", T0 - 1000, 4);
 	dim_round(&f.c->d, T0);
 	struct bm_candidate_event c;
-	assert_true(cand("balancing:w-1", &c));
-	assert_string_equal(value_of(&c), "least_loaded");
+	assert_true(dt_cand(&arena, "balancing:w-1", &c));
+	assert_string_equal(dt_param(&c, "value"), "least_loaded");
 	assert_non_null(strstr(c.reason, "worker are imbalanced: 1 to 9 tasks/s"));
-	assert_false(cand("balancing:w-2", &c)); /* takes no such command */
-	assert_false(cand("balancing:r-1", &c)); /* 5 vs 4: balanced */
+	assert_false(dt_cand(&arena, "balancing:w-2", &c)); /* takes no such command */
+	assert_false(dt_cand(&arena, "balancing:r-1", &c)); /* 5 vs 4: balanced */
 	fx_close(&f);
 }
 

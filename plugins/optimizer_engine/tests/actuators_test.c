@@ -77,6 +77,22 @@ static void read_trim(const char *path, char *buf, size_t n)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* The first line of dir/name, into buf. */
+static void read_in(const char *dir, const char *name, char *buf, size_t n)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	read_trim(path, buf, n);
+}
+
+/* The first line of dir/name is want. */
+static void assert_in(const char *dir, const char *name, const char *want)
+{
+	char got[64];
+	read_in(dir, name, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
 /* --- cgroup v1, on the machine ------------------------------------------ */
 
 static bool make_cgroup_dir(const char *path)
@@ -90,7 +106,7 @@ static bool make_cgroup_dir(const char *path)
 static void test_cgroup_v1_real(void **s)
 {
 	(void)s;
-	char name[64], mem[256], cpu[256], file[320];
+	char name[64], mem[256], cpu[256];
 	char mem_before[64], soft_before[64], shares_before[64], quota_before[64], period_before[64];
 	snprintf(name, sizeof(name), "bm-opt-test-%d", (int)getpid());
 	snprintf(mem, sizeof(mem), "/sys/fs/cgroup/memory/%s", name);
@@ -104,20 +120,15 @@ static void test_cgroup_v1_real(void **s)
 		rmdir(mem);
 		return;
 	}
-	snprintf(file, sizeof(file), "%s/memory.limit_in_bytes", mem);
-	read_trim(file, mem_before, sizeof(mem_before));
-	snprintf(file, sizeof(file), "%s/memory.soft_limit_in_bytes", mem);
-	read_trim(file, soft_before, sizeof(soft_before));
-	snprintf(file, sizeof(file), "%s/cpu.shares", cpu);
-	read_trim(file, shares_before, sizeof(shares_before));
-	snprintf(file, sizeof(file), "%s/cpu.cfs_quota_us", cpu);
-	read_trim(file, quota_before, sizeof(quota_before));
-	snprintf(file, sizeof(file), "%s/cpu.cfs_period_us", cpu);
-	read_trim(file, period_before, sizeof(period_before));
+	read_in(mem, "memory.limit_in_bytes", mem_before, sizeof(mem_before));
+	read_in(mem, "memory.soft_limit_in_bytes", soft_before, sizeof(soft_before));
+	read_in(cpu, "cpu.shares", shares_before, sizeof(shares_before));
+	read_in(cpu, "cpu.cfs_quota_us", quota_before, sizeof(quota_before));
+	read_in(cpu, "cpu.cfs_period_us", period_before, sizeof(period_before));
 
 	struct act_env env = env_for("/sys/fs/cgroup");
 	struct kvl params = {0};
-	char target[80], got[64];
+	char target[80];
 	snprintf(target, sizeof(target), "/%s", name);
 	/* v2 names on a hybrid host: the v1 equivalents are written */
 	kvl_set(&params, "memory.max", "104857600");
@@ -126,38 +137,20 @@ static void test_cgroup_v1_real(void **s)
 	kvl_set(&params, "cpu.max", "50000 100000");
 	struct act_op op = {.actuator = "cgroup", .target = target, .params = &params};
 	assert_int_equal(run_op(&env, "cgroup", &op, false), 0);
-	snprintf(file, sizeof(file), "%s/memory.limit_in_bytes", mem);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, "104857600");
-	snprintf(file, sizeof(file), "%s/memory.soft_limit_in_bytes", mem);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, "83886080");
-	snprintf(file, sizeof(file), "%s/cpu.shares", cpu);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, "512"); /* 50 x 1024 / 100 */
-	snprintf(file, sizeof(file), "%s/cpu.cfs_quota_us", cpu);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, "50000");
+	assert_in(mem, "memory.limit_in_bytes", "104857600");
+	assert_in(mem, "memory.soft_limit_in_bytes", "83886080");
+	assert_in(cpu, "cpu.shares", "512"); /* 50 x 1024 / 100 */
+	assert_in(cpu, "cpu.cfs_quota_us", "50000");
 	assert_string_equal(kvl_get(&op.before, "memory.limit_in_bytes"), mem_before);
 	assert_string_equal(kvl_get(&op.after, "memory.limit_in_bytes"), "104857600");
 	assert_string_equal(kvl_get(&op.before, "cpu.shares"), shares_before);
 
 	assert_int_equal(run_op(&env, "cgroup", &op, true), 0);
-	snprintf(file, sizeof(file), "%s/memory.limit_in_bytes", mem);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, mem_before);
-	snprintf(file, sizeof(file), "%s/memory.soft_limit_in_bytes", mem);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, soft_before);
-	snprintf(file, sizeof(file), "%s/cpu.shares", cpu);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, shares_before);
-	snprintf(file, sizeof(file), "%s/cpu.cfs_quota_us", cpu);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, quota_before);
-	snprintf(file, sizeof(file), "%s/cpu.cfs_period_us", cpu);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, period_before);
+	assert_in(mem, "memory.limit_in_bytes", mem_before);
+	assert_in(mem, "memory.soft_limit_in_bytes", soft_before);
+	assert_in(cpu, "cpu.shares", shares_before);
+	assert_in(cpu, "cpu.cfs_quota_us", quota_before);
+	assert_in(cpu, "cpu.cfs_period_us", period_before);
 	print_message("  v1 cgroup %s: limits set and restored exactly (limit %s)\n", name,
 		      mem_before);
 	act_op_release(&op);
@@ -172,29 +165,19 @@ static void v2_roundtrip(const char *root, const char *target, const char *dir)
 {
 	struct act_env env = env_for(root);
 	struct kvl params = {0};
-	char file[512], before_high[64], before_weight[64], got[64];
-	snprintf(file, sizeof(file), "%s/memory.high", dir);
-	read_trim(file, before_high, sizeof(before_high));
-	snprintf(file, sizeof(file), "%s/cpu.weight", dir);
-	read_trim(file, before_weight, sizeof(before_weight));
+	char before_high[64], before_weight[64];
+	read_in(dir, "memory.high", before_high, sizeof(before_high));
+	read_in(dir, "cpu.weight", before_weight, sizeof(before_weight));
 	kvl_set(&params, "memory.high", "67108864");
 	kvl_set(&params, "cpu.weight", "200");
 	struct act_op op = {.actuator = "cgroup", .target = target, .params = &params};
 	assert_int_equal(run_op(&env, "cgroup", &op, false), 0);
-	snprintf(file, sizeof(file), "%s/memory.high", dir);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, "67108864");
-	snprintf(file, sizeof(file), "%s/cpu.weight", dir);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, "200");
+	assert_in(dir, "memory.high", "67108864");
+	assert_in(dir, "cpu.weight", "200");
 	assert_string_equal(kvl_get(&op.before, "memory.high"), before_high);
 	assert_int_equal(run_op(&env, "cgroup", &op, true), 0);
-	snprintf(file, sizeof(file), "%s/memory.high", dir);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, before_high);
-	snprintf(file, sizeof(file), "%s/cpu.weight", dir);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, before_weight);
+	assert_in(dir, "memory.high", before_high);
+	assert_in(dir, "cpu.weight", before_weight);
 	act_op_release(&op);
 	kvl_free(&params);
 }
@@ -253,7 +236,6 @@ static void test_cgroup_v2(void **s)
 	/* a write that fails half-way puts back what it wrote first */
 	struct act_env env = env_for(root);
 	struct kvl params = {0};
-	char got[64];
 	snprintf(file, sizeof(file), "%s/cpu.max", dir);
 	mkdir(file, 0755); /* cpu.max exists but cannot be written */
 	kvl_set(&params, "memory.high", "1048576");
@@ -261,9 +243,7 @@ static void test_cgroup_v2(void **s)
 	struct act_op op = {.actuator = "cgroup", .target = "/agents", .params = &params};
 	assert_int_not_equal(run_op(&env, "cgroup", &op, false), 0);
 	assert_non_null(strstr(op.error, "cpu.max"));
-	snprintf(file, sizeof(file), "%s/memory.high", dir);
-	read_trim(file, got, sizeof(got));
-	assert_string_equal(got, "max");
+	assert_in(dir, "memory.high", "max");
 	act_op_release(&op);
 	kvl_free(&params);
 	pt_rm_tree(root);

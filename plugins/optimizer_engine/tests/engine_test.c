@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "bustest.h"
+#include "dimtest.h"
 #include "fakestore.h"
 #include "plugintest.h"
 
@@ -52,15 +53,17 @@ static void cg_file(struct fx *f, const char *cg, const char *file, const char *
 	pt_write_file(dir, file, text);
 }
 
-static void cg_read(struct fx *f, const char *cg, const char *file, char *buf, size_t n)
+/* The first line of cg's file is want. */
+static void assert_cg(struct fx *f, const char *cg, const char *file, const char *want)
 {
-	char path[500];
+	char path[500], got[64];
 	snprintf(path, sizeof(path), "%s/cg/%s/%s", f->dir, cg, file);
 	FILE *fp = fopen(path, "r");
 	assert_non_null(fp);
-	assert_non_null(fgets(buf, (int)n, fp));
+	assert_non_null(fgets(got, (int)sizeof(got), fp));
 	fclose(fp);
-	buf[strcspn(buf, "\n")] = '\0';
+	got[strcspn(got, "\n")] = '\0';
+	assert_string_equal(got, want);
 }
 
 static void add_group(struct bm_group_list *gl, size_t size, const void *item)
@@ -116,6 +119,16 @@ static void fx_start(struct fx *f)
 	assert_int_equal(engine_start(f->e, &err), 0);
 }
 
+/* fx_conf in mode, allowing actuator (NULL: none), started. */
+static void fx_open(struct fx *f, enum eng_mode mode, const char *actuator)
+{
+	fx_conf(f);
+	f->conf.mode = mode;
+	if (actuator)
+		fx_allow(f, actuator);
+	fx_start(f);
+}
+
 static void fx_close(struct fx *f, bool keep_dir)
 {
 	engine_stop(f->e);
@@ -141,10 +154,7 @@ static void candidate(const char *id, const char *cg, const char *key, const cha
 		.n_impact = 1, .benefit = 0.8, .risk = risk, .confidence = 0.9,
 		.reason = "test candidate",
 	};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_candidate_encode(&c, &b), 0);
-	bt_deliver(BM_TOPIC_CANDIDATE, b.data, b.len);
-	bm_buf_free(&b);
+	DT_DELIVER(BM_TOPIC_CANDIDATE, bm_candidate_encode, &c);
 }
 
 static const char *ws(const char *cg)
@@ -152,6 +162,14 @@ static const char *ws(const char *cg)
 	static char buf[128];
 	snprintf(buf, sizeof(buf), "container_memory_working_set_bytes{cgroup=\"%s\"}", cg);
 	return buf;
+}
+
+/* The usual candidate c1 (memory.high of /a down to 1 MiB: -30% +- 20% of
+ * its working set, declared risk 0.1), then a cycle at T0. */
+static void offer_c1(struct fx *f)
+{
+	candidate("c1", "/a", "memory.high", "1048576", ws("/a"), -0.3, 0.2, 0.1);
+	eng_cycle(f->e, T0);
 }
 
 /* The last action event of that id, decoded into f->arena. */
@@ -228,11 +246,9 @@ static void test_benefit_risk_gate(void **s)
 {
 	(void)s;
 	struct fx f;
-	fx_conf(&f);
-	fx_start(&f);
+	fx_open(&f, MODE_RECOMMEND, NULL);
 	/* -30% +- 20% on an objective: full benefit (0.3 / 0.25 > 1) */
-	candidate("c1", "/a", "memory.high", "1048576", ws("/a"), -0.3, 0.2, 0.1);
-	eng_cycle(f.e, T0);
+	offer_c1(&f);
 	struct cand *c = pool_find(&f.e->pool, "resource", "c1");
 	assert_non_null(c);
 	assert_true(c->ev.eligible);
@@ -248,9 +264,7 @@ static void test_benefit_risk_gate(void **s)
 	assert_non_null(strstr(r.why, "serves objective memory"));
 	assert_non_null(strstr(r.why, "no past execution yet"));
 	/* recommend mode: nothing changed, no action event */
-	char got[64];
-	cg_read(&f, "a", "memory.high", got, sizeof(got));
-	assert_string_equal(got, "max");
+	assert_cg(&f, "a", "memory.high", "max");
 	assert_int_equal(bt_count(BM_TOPIC_ACTION), 0);
 
 	/* a risky one (declared 0.5) and a small gain (-2%) are held back */
@@ -279,21 +293,15 @@ static void test_dry_run(void **s)
 {
 	(void)s;
 	struct fx f;
-	fx_conf(&f);
-	f.conf.mode = MODE_DRY_RUN;
-	fx_allow(&f, "cgroup");
-	fx_start(&f);
-	candidate("c1", "/a", "memory.high", "1048576", ws("/a"), -0.3, 0.2, 0.1);
-	eng_cycle(f.e, T0);
+	fx_open(&f, MODE_DRY_RUN, "cgroup");
+	offer_c1(&f);
 	struct bm_action_event ev;
 	assert_true(last_action(&f, NULL, &ev));
 	assert_true(ev.dry_run);
 	assert_int_equal(ev.state, BM_ACTION_PLANNED);
 	assert_non_null(strstr(ev.reason, "would write 1048576"));
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_NOTICE), "dry-run"));
-	char got[64];
-	cg_read(&f, "a", "memory.high", got, sizeof(got));
-	assert_string_equal(got, "max");
+	assert_cg(&f, "a", "memory.high", "max");
 	/* logged once per plan, not every cycle */
 	size_t n = bt_count(BM_TOPIC_ACTION);
 	eng_cycle(f.e, T0 + 1000);
@@ -305,27 +313,17 @@ static void test_execute_and_not_allowed(void **s)
 {
 	(void)s;
 	struct fx f;
-	fx_conf(&f);
-	f.conf.mode = MODE_EXECUTE;
-	fx_start(&f); /* no actuator allowed */
-	candidate("c1", "/a", "memory.high", "1048576", ws("/a"), -0.3, 0.2, 0.1);
-	eng_cycle(f.e, T0);
-	char got[64];
-	cg_read(&f, "a", "memory.high", got, sizeof(got));
-	assert_string_equal(got, "max");
+	fx_open(&f, MODE_EXECUTE, NULL); /* no actuator allowed */
+	offer_c1(&f);
+	assert_cg(&f, "a", "memory.high", "max");
 	assert_int_equal(bt_count(BM_TOPIC_ACTION), 0);
 	assert_int_equal(f.e->n_refused, 1);
 	assert_non_null(strstr(fakehost_last_log(BM_LOG_NOTICE), "not allowed in config"));
 	fx_close(&f, false);
 
-	fx_conf(&f);
-	f.conf.mode = MODE_EXECUTE;
-	fx_allow(&f, "cgroup");
-	fx_start(&f);
-	candidate("c1", "/a", "memory.high", "1048576", ws("/a"), -0.3, 0.2, 0.1);
-	eng_cycle(f.e, T0);
-	cg_read(&f, "a", "memory.high", got, sizeof(got));
-	assert_string_equal(got, "1048576");
+	fx_open(&f, MODE_EXECUTE, "cgroup");
+	offer_c1(&f);
+	assert_cg(&f, "a", "memory.high", "1048576");
 	struct bm_action_event ev;
 	assert_true(last_action(&f, NULL, &ev));
 	assert_int_equal(ev.state, BM_ACTION_EXECUTED);
@@ -348,10 +346,7 @@ static void test_failing_step_rolls_back(void **s)
 {
 	(void)s;
 	struct fx f;
-	fx_conf(&f);
-	f.conf.mode = MODE_EXECUTE;
-	fx_allow(&f, "cgroup");
-	fx_start(&f);
+	fx_open(&f, MODE_EXECUTE, "cgroup");
 	/* the better one works, the second one's file cannot be written */
 	candidate("good", "/a", "memory.high", "1048576", ws("/a"), -0.4, 0.1, 0.05);
 	candidate("bad", "/broken", "cpu.weight", "50", ws("/broken"), -0.3, 0.1, 0.05);
@@ -366,9 +361,7 @@ static void test_failing_step_rolls_back(void **s)
 	assert_int_equal(ev.state, BM_ACTION_ROLLED_BACK);
 	assert_non_null(strstr(ev.reason, "step 2"));
 	assert_non_null(strstr(ev.reason, "earlier steps are rolled back"));
-	char got[64];
-	cg_read(&f, "a", "memory.high", got, sizeof(got));
-	assert_string_equal(got, "max");
+	assert_cg(&f, "a", "memory.high", "max");
 	assert_null(f.e->running);
 	fx_close(&f, false);
 }
@@ -427,8 +420,7 @@ static void test_combination(void **s)
 {
 	(void)s;
 	struct fx f;
-	fx_conf(&f);
-	fx_start(&f);
+	fx_open(&f, MODE_RECOMMEND, NULL);
 	/* same cgroup, same key: one step; another cgroup: combined */
 	candidate("a1", "/a", "memory.high", "1048576", ws("/a"), -0.4, 0.1, 0.05);
 	candidate("a2", "/a", "memory.high", "2097152", ws("/a"), -0.3, 0.1, 0.05);
@@ -461,10 +453,7 @@ static void deliver_forecast(const char *cg, int64_t ts, int64_t ttt)
 		.model = "linear", .horizon_ms = 3600000, .confidence = 0.9, .has_threshold = true,
 		.threshold = 1e9, .time_to_threshold_ms = ttt,
 	};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_forecast_encode(&fc, &b), 0);
-	bt_deliver(BM_TOPIC_FORECAST, b.data, b.len);
-	bm_buf_free(&b);
+	DT_DELIVER(BM_TOPIC_FORECAST, bm_forecast_encode, &fc);
 }
 
 static void test_strategies(void **s)
@@ -486,9 +475,7 @@ static void test_strategies(void **s)
 	struct bm_bottleneck_event bn = {.ts_ms = T0, .id = "cgroup:/a/utilisation",
 					 .resource = "cgroup:/a", .severity = BM_SEV_WARNING,
 					 .impact = 0.7, .summary = "cgroup /a near its memory limit"};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_bottleneck_encode(&bn, &b), 0);
-	bt_deliver(BM_TOPIC_BOTTLENECK, b.data, b.len);
+	DT_DELIVER(BM_TOPIC_BOTTLENECK, bm_bottleneck_encode, &bn);
 	eng_cycle(f.e, T0 + 2000);
 	c = pool_find(&f.e->pool, "resource", "c1");
 	assert_true(c->ev.eligible);
@@ -497,11 +484,9 @@ static void test_strategies(void **s)
 	/* resolved: severity info, impact 0 */
 	bn.severity = BM_SEV_INFO;
 	bn.impact = 0;
-	assert_int_equal(bm_bottleneck_encode(&bn, &b), 0);
-	bt_deliver(BM_TOPIC_BOTTLENECK, b.data, b.len);
+	DT_DELIVER(BM_TOPIC_BOTTLENECK, bm_bottleneck_encode, &bn);
 	eng_cycle(f.e, T0 + 3000);
 	assert_false(pool_find(&f.e->pool, "resource", "c1")->ev.eligible);
-	bm_buf_free(&b);
 	fx_close(&f, false);
 
 	/* proactive: the forecast lets it in, with urgency for a near crossing */
@@ -541,15 +526,13 @@ static void test_watch_keep_and_learn(void **s)
 	fx_allow(&f, "cgroup");
 	fx_start(&f);
 	memory_points("/a", T0 - 60000, T0, 1000);
-	candidate("c1", "/a", "memory.high", "1048576", ws("/a"), -0.3, 0.2, 0.1);
-	eng_cycle(f.e, T0);
+	offer_c1(&f);
 	struct action *a = plan_current(f.e)->steps[0];
 	char id1[96];
 	snprintf(id1, sizeof(id1), "%s", a->id);
 	assert_int_equal(a->state, BM_ACTION_EXECUTED);
 	assert_true(a->watching);
 	assert_float_equal(a->baseline[0], 1000, 1e-9);
-	char got[64];
 	/* memory fell by 40% */
 	memory_points("/a", T0 + 5000, T0 + 60000, 600);
 	fakehost_set_now(T0 + 30000);
@@ -604,8 +587,7 @@ static void test_watch_keep_and_learn(void **s)
 	assert_string_equal(kvl_get(&a->before, "memory.high"), "max");
 	assert_int_equal(exec_rollback(g.e, &a, 1, "test", why, sizeof(why)), 0);
 	assert_int_equal(a->state, BM_ACTION_ROLLED_BACK);
-	cg_read(&g, "a", "memory.high", got, sizeof(got));
-	assert_string_equal(got, "max");
+	assert_cg(&g, "a", "memory.high", "max");
 	assert_int_equal(exec_rollback(g.e, &a, 1, "again", why, sizeof(why)), BM_ESTATE);
 	fx_close(&g, false);
 }
@@ -614,17 +596,11 @@ static void test_watch_rolls_back(void **s)
 {
 	(void)s;
 	struct fx f;
-	fx_conf(&f);
-	f.conf.mode = MODE_EXECUTE;
-	fx_allow(&f, "cgroup");
-	fx_start(&f);
+	fx_open(&f, MODE_EXECUTE, "cgroup");
 	memory_points("/a", T0 - 60000, T0, 1000);
-	candidate("c1", "/a", "memory.high", "1048576", ws("/a"), -0.3, 0.2, 0.1);
-	eng_cycle(f.e, T0);
+	offer_c1(&f);
 	struct action *a = plan_current(f.e)->steps[0];
-	char got[64];
-	cg_read(&f, "a", "memory.high", got, sizeof(got));
-	assert_string_equal(got, "1048576");
+	assert_cg(&f, "a", "memory.high", "1048576");
 	/* memory rose by 25%: against the objective beyond 10% */
 	memory_points("/a", T0 + 5000, T0 + 60000, 1250);
 	fakehost_set_now(T0 + 60000);
@@ -632,26 +608,13 @@ static void test_watch_rolls_back(void **s)
 	assert_int_equal(a->state, BM_ACTION_ROLLED_BACK);
 	assert_non_null(strstr(a->reason, "automatic rollback"));
 	assert_non_null(strstr(a->reason, "+25.0%"));
-	cg_read(&f, "a", "memory.high", got, sizeof(got));
-	assert_string_equal(got, "max");
+	assert_cg(&f, "a", "memory.high", "max");
 	const struct kind_stats *k = learn_kind(&f.e->learn, "cgroup:memory.high");
 	assert_int_equal(k->rollbacks, 1);
 	fx_close(&f, false);
 }
 
 /* --- agent commands through the engine ----------------------------------------- */
-
-static void deliver_agent(const char *id, const char *cap)
-{
-	const char *caps[] = {cap};
-	struct bm_agent_event ev = {.ts_ms = T0, .kind = BM_AGENT_HELLO, .agent_id = id,
-				    .type = "planner", .pid = 4242, .capabilities = caps,
-				    .n_capabilities = 1};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_agent_encode(&ev, &b), 0);
-	bt_deliver(BM_TOPIC_AGENT, b.data, b.len);
-	bm_buf_free(&b);
-}
 
 static void test_agent_command_plan(void **s)
 {
@@ -664,7 +627,8 @@ static void test_agent_command_plan(void **s)
 				   GOAL_MINIMIZE, 1};
 	add_group(&f.conf.objectives, sizeof(o), &o);
 	fx_start(&f);
-	deliver_agent("planner-1", "evict_cache");
+	static const char *const caps[] = {"evict_cache"};
+	dt_agent("planner-1", "planner", 4242, caps, 1);
 	struct bm_kv params[] = {{"command", "evict_cache"}};
 	struct bm_impact impact = {"bearmon_process_resident_memory_bytes{agent=\"planner-1\"}", -0.3,
 				   0.2};
@@ -672,9 +636,7 @@ static void test_agent_command_plan(void **s)
 		.ts_ms = T0, .id = "evict", .optimizer = "resource", .dimension = "resource_efficiency",
 		.action = {"agent_command", "planner-1", params, 1}, .impact = &impact, .n_impact = 1,
 		.benefit = 0.7, .risk = 0.1, .confidence = 0.8};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_candidate_encode(&c, &b), 0);
-	bt_deliver(BM_TOPIC_CANDIDATE, b.data, b.len);
+	DT_DELIVER(BM_TOPIC_CANDIDATE, bm_candidate_encode, &c);
 	eng_cycle(f.e, T0);
 	assert_non_null(f.e->running); /* waiting for the ack */
 	size_t len;
@@ -687,13 +649,11 @@ static void test_agent_command_plan(void **s)
 	struct bm_agent_ack_event ack = {.ts_ms = T0, .command_id = cmd.command_id,
 					 .agent_id = "planner-1", .ok = true, .detail = "evicted",
 					 .result = &res, .n_result = 1};
-	assert_int_equal(bm_agent_ack_encode(&ack, &b), 0);
-	bt_deliver(BM_TOPIC_AGENT_ACK, b.data, b.len);
+	DT_DELIVER(BM_TOPIC_AGENT_ACK, bm_agent_ack_encode, &ack);
 	assert_null(f.e->running);
 	struct action *a = plan_current(f.e)->steps[0];
 	assert_int_equal(a->state, BM_ACTION_EXECUTED);
 	assert_false(a->reversible); /* no previous value in the ack */
-	bm_buf_free(&b);
 	fx_close(&f, false);
 }
 
@@ -703,10 +663,8 @@ static void test_plan_route(void **s)
 {
 	(void)s;
 	struct fx f;
-	fx_conf(&f);
-	fx_start(&f);
-	candidate("c1", "/a", "memory.high", "1048576", ws("/a"), -0.3, 0.2, 0.1);
-	eng_cycle(f.e, T0);
+	fx_open(&f, MODE_RECOMMEND, NULL);
+	offer_c1(&f);
 	char *body;
 	assert_int_equal(bt_http("GET", ROUTE_PLAN, NULL, NULL, &body), 200);
 	json_t *j = json_loads(body, 0, NULL);

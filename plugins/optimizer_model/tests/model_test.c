@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "bustest.h"
+#include "dimtest.h"
 #include "fakestore.h"
 #include "plugintest.h"
 
@@ -16,40 +17,6 @@
 #define T0 1800000000000LL
 
 static struct bm_arena arena;
-
-static void agent(const char *id, const char *type, const char *const *caps, size_t n)
-{
-	struct bm_agent_event e = {.ts_ms = T0, .kind = BM_AGENT_HELLO, .agent_id = id, .type = type,
-				   .pid = 100, .capabilities = caps, .n_capabilities = n};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_agent_encode(&e, &b), 0);
-	bt_deliver(BM_TOPIC_AGENT, b.data, b.len);
-	bm_buf_free(&b);
-}
-
-static bool cand(const char *id, struct bm_candidate_event *out)
-{
-	bool found = false;
-	for (size_t i = 0; i < bt_count(BM_TOPIC_CANDIDATE); i++) {
-		size_t len;
-		const void *body = bt_event(BM_TOPIC_CANDIDATE, i, &len);
-		struct bm_candidate_event c;
-		assert_int_equal(bm_candidate_decode(body, len, &c, &arena), 0);
-		if (strcmp(c.id, id) == 0) {
-			*out = c;
-			found = true;
-		}
-	}
-	return found;
-}
-
-static const char *param(const struct bm_candidate_event *c, const char *key)
-{
-	for (size_t i = 0; i < c->action.n_params; i++)
-		if (strcmp(c->action.params[i].key, key) == 0)
-			return c->action.params[i].value;
-	return NULL;
-}
 
 struct fx {
 	struct model_conf conf;
@@ -85,8 +52,8 @@ static void test_latency_target(void **s)
 	struct fx f;
 	fx_open(&f, NULL);
 	static const char *const caps[] = {"set_batch_size", "set_quantization"};
-	agent("slow-1", "planner", caps, 2);
-	agent("fast-1", "planner", caps, 2);
+	dt_agent("slow-1", "planner", 100, caps, 2);
+	dt_agent("fast-1", "planner", 100, caps, 2);
 	fs_point("agent_task_duration_seconds", "agent=slow-1,quantile=0.95", T0 - 1000, 0.9);
 	fs_point("agent_task_duration_seconds", "agent=slow-1,quantile=0.99", T0 - 1000, 5.0);
 	fs_point("agent_task_duration_seconds", "agent=fast-1,quantile=0.95", T0 - 1000, 0.1);
@@ -94,31 +61,31 @@ static void test_latency_target(void **s)
 	fs_point("agent_batch_size", "agent=slow-1", T0 - 1000, 32);
 	dim_round(&f.m->d, T0);
 	struct bm_candidate_event c;
-	assert_true(cand("batch_size:slow-1", &c));
+	assert_true(dt_cand(&arena, "batch_size:slow-1", &c));
 	assert_string_equal(c.action.actuator, "agent_command");
-	assert_string_equal(param(&c, "command"), "set_batch_size");
-	assert_string_equal(param(&c, "value"), "16");
+	assert_string_equal(dt_param(&c, "command"), "set_batch_size");
+	assert_string_equal(dt_param(&c, "value"), "16");
 	assert_string_equal(c.impact[0].metric,
 			    "agent_task_duration_seconds{agent=\"slow-1\",quantile=\"0.95\"}");
 	assert_float_equal(c.impact[0].rel_change, -0.2, 1e-12);
 	assert_non_null(strstr(c.reason, "p95 task duration 0.9 s is over the target 0.5 s"));
-	assert_true(cand("quantization:slow-1", &c));
+	assert_true(dt_cand(&arena, "quantization:slow-1", &c));
 	assert_string_equal(c.action.actuator, "agent_command");
-	assert_string_equal(param(&c, "value"), "int8");
+	assert_string_equal(dt_param(&c, "value"), "int8");
 	assert_int_equal(c.n_impact, 3); /* latency, memory, quality */
 	assert_float_equal(c.impact[1].rel_change, -0.5, 1e-12);
 	assert_string_equal(c.impact[2].metric, "agent_quality_accuracy{agent=\"slow-1\"}");
 	assert_float_equal(c.impact[2].rel_change, -0.02, 1e-12);
 	/* not declared: for people */
-	assert_true(cand("pruning:agent:slow-1", &c));
+	assert_true(dt_cand(&arena, "pruning:agent:slow-1", &c));
 	assert_string_equal(c.action.actuator, "manual");
-	assert_string_equal(param(&c, "technique"), "pruning");
-	assert_string_equal(param(&c, "setting"), "0.3");
-	assert_true(cand("distillation:agent:slow-1", &c));
+	assert_string_equal(dt_param(&c, "technique"), "pruning");
+	assert_string_equal(dt_param(&c, "setting"), "0.3");
+	assert_true(dt_cand(&arena, "distillation:agent:slow-1", &c));
 	assert_string_equal(c.action.actuator, "manual");
 	/* fast-1's p95 is under the target (its p99 is not what counts) */
-	assert_false(cand("batch_size:fast-1", &c));
-	assert_false(cand("quantization:fast-1", &c));
+	assert_false(dt_cand(&arena, "batch_size:fast-1", &c));
+	assert_false(dt_cand(&arena, "quantization:fast-1", &c));
 	fx_close(&f);
 }
 
@@ -128,25 +95,23 @@ static void test_inference_finding_and_techniques(void **s)
 	struct fx f;
 	fx_open(&f, "batch_size");
 	static const char *const caps[] = {"set_batch_size"};
-	agent("vllm-0", "llama", caps, 1);
-	agent("other-0", "mistral", caps, 1);
+	dt_agent("vllm-0", "llama", 100, caps, 1);
+	dt_agent("other-0", "mistral", 100, caps, 1);
 	fs_point("agent_batch_size", "agent=vllm-0", T0 - 1000, 8);
 	fs_point("agent_batch_size", "agent=other-0", T0 - 1000, 8);
 	struct bm_bottleneck_event e = {.ts_ms = T0, .id = "model:llama/inference",
 					.resource = "model:llama", .kind = BM_BN_INFERENCE,
 					.severity = BM_SEV_WARNING, .impact = 0.8,
 					.summary = "llama saturated: KV cache 97%"};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_bottleneck_encode(&e, &b), 0);
-	bt_deliver(BM_TOPIC_BOTTLENECK, b.data, b.len);
-	bm_buf_free(&b);
+	DT_DELIVER(BM_TOPIC_BOTTLENECK, bm_bottleneck_encode, &e);
 	dim_round(&f.m->d, T0);
 	struct bm_candidate_event c;
-	assert_true(cand("batch_size:vllm-0", &c));
-	assert_string_equal(param(&c, "value"), "4");
+	assert_true(dt_cand(&arena, "batch_size:vllm-0", &c));
+	assert_string_equal(dt_param(&c, "value"), "4");
 	assert_string_equal(c.reason, "llama saturated: KV cache 97%");
-	assert_false(cand("batch_size:other-0", &c)); /* serves another model */
-	assert_false(cand("quantization:agent:vllm-0", &c)); /* not among the techniques */
+	assert_false(dt_cand(&arena, "batch_size:other-0", &c)); /* serves another model */
+	/* not among the techniques */
+	assert_false(dt_cand(&arena, "quantization:agent:vllm-0", &c));
 	fx_close(&f);
 	struct model_conf bad;
 	memset(&bad, 0, sizeof(bad));

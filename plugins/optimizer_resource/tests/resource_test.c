@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "bustest.h"
+#include "dimtest.h"
 #include "fakestore.h"
 #include "plugintest.h"
 
@@ -21,16 +22,6 @@ struct fx {
 	struct bm_arena arena;
 };
 
-static void agent(const char *id, const char *const *caps, size_t n)
-{
-	struct bm_agent_event e = {.ts_ms = T0, .kind = BM_AGENT_HELLO, .agent_id = id,
-				   .pid = 100, .capabilities = caps, .n_capabilities = n};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_agent_encode(&e, &b), 0);
-	bt_deliver(BM_TOPIC_AGENT, b.data, b.len);
-	bm_buf_free(&b);
-}
-
 static void fx_open(struct fx *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -42,8 +33,8 @@ static void fx_open(struct fx *f)
 	assert_int_equal(resource_start(f->r, &err), 0);
 	static const char *const caps[] = {"evict_cache", "set_pool_size", "set_thread_pool_size",
 					   "set_batch_size"};
-	agent("planner-1", caps, 4);
-	agent("mute-1", NULL, 0);
+	dt_agent("planner-1", NULL, 100, caps, 4);
+	dt_agent("mute-1", NULL, 100, NULL, 0);
 	fs_point("agent_pool_size", "agent=planner-1", T0 - 1000, 100);
 	fs_point("agent_thread_pool_size", "agent=planner-1", T0 - 1000, 8);
 	fs_point("agent_batch_size", "agent=planner-1", T0 - 1000, 16);
@@ -62,31 +53,6 @@ static void fx_close(struct fx *f)
 	bt_reset();
 }
 
-/* The newest candidate of that id published since the last clear. */
-static bool cand(struct fx *f, const char *id, struct bm_candidate_event *out)
-{
-	bool found = false;
-	for (size_t i = 0; i < bt_count(BM_TOPIC_CANDIDATE); i++) {
-		size_t len;
-		const void *body = bt_event(BM_TOPIC_CANDIDATE, i, &len);
-		struct bm_candidate_event c;
-		assert_int_equal(bm_candidate_decode(body, len, &c, &f->arena), 0);
-		if (strcmp(c.id, id) == 0) {
-			*out = c;
-			found = true;
-		}
-	}
-	return found;
-}
-
-static const char *param(const struct bm_candidate_event *c, const char *key)
-{
-	for (size_t i = 0; i < c->action.n_params; i++)
-		if (strcmp(c->action.params[i].key, key) == 0)
-			return c->action.params[i].value;
-	return NULL;
-}
-
 static void forecast(const char *name, const char *label, const char *value, double threshold,
 		     enum bm_cross cross, int64_t ttt)
 {
@@ -95,10 +61,7 @@ static void forecast(const char *name, const char *label, const char *value, dou
 				      .model = "linear", .confidence = 0.8, .has_threshold = true,
 				      .threshold = threshold, .cross = cross,
 				      .time_to_threshold_ms = ttt};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_forecast_encode(&e, &b), 0);
-	bt_deliver(BM_TOPIC_FORECAST, b.data, b.len);
-	bm_buf_free(&b);
+	DT_DELIVER(BM_TOPIC_FORECAST, bm_forecast_encode, &e);
 }
 
 static void finding(const char *id, const char *resource, enum bm_bottleneck_kind kind,
@@ -107,10 +70,7 @@ static void finding(const char *id, const char *resource, enum bm_bottleneck_kin
 	struct bm_bottleneck_event e = {.ts_ms = T0, .id = id, .resource = resource, .kind = kind,
 					.severity = sev, .impact = sev ? 0.8 : 0, .summary = id,
 					.evidence = ev, .n_evidence = n_ev};
-	struct bm_buf b = {0};
-	assert_int_equal(bm_bottleneck_encode(&e, &b), 0);
-	bt_deliver(BM_TOPIC_BOTTLENECK, b.data, b.len);
-	bm_buf_free(&b);
+	DT_DELIVER(BM_TOPIC_BOTTLENECK, bm_bottleneck_encode, &e);
 }
 
 static void test_agent_memory_forecast(void **s)
@@ -124,11 +84,11 @@ static void test_agent_memory_forecast(void **s)
 		 600000);
 	dim_round(&f.r->d, T0);
 	struct bm_candidate_event c;
-	assert_true(cand(&f, "evict:planner-1", &c));
+	assert_true(dt_cand(&f.arena, "evict:planner-1", &c));
 	assert_string_equal(c.action.actuator, "agent_command");
 	assert_string_equal(c.action.target, "planner-1");
-	assert_string_equal(param(&c, "command"), "evict_cache");
-	assert_null(param(&c, "value"));
+	assert_string_equal(dt_param(&c, "command"), "evict_cache");
+	assert_null(dt_param(&c, "value"));
 	assert_int_equal(c.n_impact, 1);
 	assert_string_equal(c.impact[0].metric,
 			    "bearmon_process_resident_memory_bytes{agent=\"planner-1\"}");
@@ -137,9 +97,9 @@ static void test_agent_memory_forecast(void **s)
 	assert_string_equal(c.optimizer, "test");
 	assert_true(c.expires_ms > T0);
 	assert_non_null(strstr(c.reason, "forecast to go above 2e+09 in 10.0 min"));
-	assert_true(cand(&f, "pool:planner-1", &c));
-	assert_string_equal(param(&c, "value"), "75");
-	assert_false(cand(&f, "evict:mute-1", &c)); /* declared no command */
+	assert_true(dt_cand(&f.arena, "pool:planner-1", &c));
+	assert_string_equal(dt_param(&c, "value"), "75");
+	assert_false(dt_cand(&f.arena, "evict:mute-1", &c)); /* declared no command */
 	/* the crossing goes away: nothing more */
 	bt_clear_events();
 	forecast("bearmon_process_resident_memory_bytes", "agent", "planner-1", 2e9,
@@ -165,18 +125,18 @@ static void test_host_and_cgroup_memory(void **s)
 	forecast("container_memory_working_set_bytes", "cgroup", "/c", 5e8, BM_CROSS_ABOVE, 300000);
 	dim_round(&f.r->d, T0);
 	struct bm_candidate_event c;
-	assert_true(cand(&f, "evict:planner-1", &c));
-	assert_true(cand(&f, "contain:/c", &c));
+	assert_true(dt_cand(&f.arena, "evict:planner-1", &c));
+	assert_true(dt_cand(&f.arena, "contain:/c", &c));
 	assert_string_equal(c.action.actuator, "cgroup");
 	assert_string_equal(c.action.target, "/c");
-	assert_string_equal(param(&c, "memory.max"), "499998720"); /* 5e8 down to a page */
-	assert_string_equal(param(&c, "memory.high"), "449998848");
+	assert_string_equal(dt_param(&c, "memory.max"), "499998720"); /* 5e8 down to a page */
+	assert_string_equal(dt_param(&c, "memory.high"), "449998848");
 	assert_string_equal(c.dimension, "reliability");
 	/* a cgroup whose limit is already below the threshold is left alone */
 	bt_clear_events();
 	forecast("container_memory_working_set_bytes", "cgroup", "/a", 2e9, BM_CROSS_ABOVE, 300000);
 	dim_round(&f.r->d, T0 + 1000);
-	assert_false(cand(&f, "contain:/a", &c));
+	assert_false(dt_cand(&f.arena, "contain:/a", &c));
 	fx_close(&f);
 }
 
@@ -200,29 +160,29 @@ static void test_findings(void **s)
 	finding("memory/saturation", "memory", BM_BN_SATURATION, BM_SEV_WARNING, NULL, 0);
 	dim_round(&f.r->d, T0);
 	struct bm_candidate_event c;
-	assert_true(cand(&f, "memlimit:/a", &c));
-	assert_string_equal(param(&c, "memory.max"), "1250000896"); /* 1.25e9 up to a page */
-	assert_true(cand(&f, "cpuquota:/b", &c));
-	assert_string_equal(param(&c, "cpu.max"), "75000 100000");
-	assert_true(cand(&f, "threads:planner-1", &c));
-	assert_string_equal(param(&c, "command"), "set_thread_pool_size");
-	assert_string_equal(param(&c, "value"), "6");
+	assert_true(dt_cand(&f.arena, "memlimit:/a", &c));
+	assert_string_equal(dt_param(&c, "memory.max"), "1250000896"); /* 1.25e9 up to a page */
+	assert_true(dt_cand(&f.arena, "cpuquota:/b", &c));
+	assert_string_equal(dt_param(&c, "cpu.max"), "75000 100000");
+	assert_true(dt_cand(&f.arena, "threads:planner-1", &c));
+	assert_string_equal(dt_param(&c, "command"), "set_thread_pool_size");
+	assert_string_equal(dt_param(&c, "value"), "6");
 	assert_string_equal(c.impact[0].metric,
 			    "agent_task_duration_seconds{agent=\"planner-1\",quantile=\"0.95\"}");
-	assert_true(cand(&f, "renice:4242", &c)); /* not the agent's process */
-	assert_false(cand(&f, "renice:100", &c));
+	assert_true(dt_cand(&f.arena, "renice:4242", &c)); /* not the agent's process */
+	assert_false(dt_cand(&f.arena, "renice:100", &c));
 	assert_string_equal(c.action.actuator, "process");
-	assert_string_equal(param(&c, "nice"), "10");
-	assert_true(cand(&f, "batch:planner-1", &c));
-	assert_string_equal(param(&c, "value"), "8");
-	assert_false(cand(&f, "batch:mute-1", &c));
-	assert_true(cand(&f, "evict:planner-1", &c));
+	assert_string_equal(dt_param(&c, "nice"), "10");
+	assert_true(dt_cand(&f.arena, "batch:planner-1", &c));
+	assert_string_equal(dt_param(&c, "value"), "8");
+	assert_false(dt_cand(&f.arena, "batch:mute-1", &c));
+	assert_true(dt_cand(&f.arena, "evict:planner-1", &c));
 	/* resolved findings stop their candidates */
 	bt_clear_events();
 	finding("cgroup:/a/utilisation", "cgroup:/a", BM_BN_UTILISATION, BM_SEV_INFO, NULL, 0);
 	dim_round(&f.r->d, T0 + 1000);
-	assert_false(cand(&f, "memlimit:/a", &c));
-	assert_true(cand(&f, "cpuquota:/b", &c));
+	assert_false(dt_cand(&f.arena, "memlimit:/a", &c));
+	assert_true(dt_cand(&f.arena, "cpuquota:/b", &c));
 	fx_close(&f);
 }
 
@@ -239,8 +199,8 @@ static void test_cap(void **s)
 	struct bm_err err = {0};
 	assert_int_equal(resource_start(f.r, &err), 0);
 	static const char *const caps[] = {"evict_cache"};
-	agent("a-1", caps, 1);
-	agent("a-2", caps, 1);
+	dt_agent("a-1", NULL, 100, caps, 1);
+	dt_agent("a-2", NULL, 100, caps, 1);
 	finding("memory/saturation", "memory", BM_BN_SATURATION, BM_SEV_WARNING, NULL, 0);
 	dim_round(&f.r->d, T0);
 	assert_int_equal(bt_count(BM_TOPIC_CANDIDATE), 1);

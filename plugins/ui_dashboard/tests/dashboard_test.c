@@ -513,17 +513,25 @@ static void test_ping_pong_and_timeout(void **st)
 	close_client(&c);
 }
 
+/* Start, subscribe c to testgen_value, and shrink the server side's send
+ * buffer to 4 KiB; returns the server side's fd. */
+static int start_small_buffer(struct fixture *f, struct tclient *c)
+{
+	start(f);
+	open_client(c, "testgen_value", NULL);
+	json_decref(expect_type(c, "subscribed"));
+	int small = 4096;
+	int server_fd = dh_watched_fd(0, BM_FD_READ);
+	setsockopt(server_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	return server_fd;
+}
+
 static void test_slow_reader_is_dropped(void **st)
 {
 	struct fixture *f = *st;
 	struct tclient c;
 	f->conf.send_buffer = 4096;
-	start(f);
-	open_client(&c, "testgen_value", NULL);
-	json_decref(expect_type(&c, "subscribed"));
-	int small = 4096;
-	int server_fd = dh_watched_fd(0, BM_FD_READ);
-	setsockopt(server_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	int server_fd = start_small_buffer(f, &c);
 	for (int tick = 0; tick < 50 && f->d->n_clients; tick++) {
 		publish_values(1700000000000 + tick * 1000, 64);
 		dh_fire_timers(f->conf.metrics_interval_ms);
@@ -540,12 +548,7 @@ static void test_partial_writes(void **st)
 {
 	struct fixture *f = *st;
 	struct tclient c;
-	start(f);
-	open_client(&c, "testgen_value", NULL);
-	json_decref(expect_type(&c, "subscribed"));
-	int small = 4096;
-	int server_fd = dh_watched_fd(0, BM_FD_READ);
-	setsockopt(server_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	int server_fd = start_small_buffer(f, &c);
 	for (int i = 0; i < 10; i++)
 		publish_values(1700000000000 + i * 100, 64);
 	dh_fire_timers(f->conf.metrics_interval_ms);

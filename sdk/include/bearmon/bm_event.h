@@ -159,6 +159,10 @@ size_t bm_series_text(const char *name, const struct bm_label *l, uint32_t n_lab
  * NUL is a valid character: callers that need C strings check for it. */
 size_t bm_utf8_len(const void *s, size_t n);
 bool bm_utf8_valid(const void *s, size_t n);
+/* Prometheus' duration text, the n bytes at s: units y w d h m s ms in
+ * that order, each at most once, with integer counts ("1h30m", "250ms");
+ * "0" alone is zero. At most 292 years, as Go's durations. */
+bool bm_parse_duration(const char *s, size_t n, int64_t *ms);
 /* Why a POSIX extended regular expression from outside must not reach
  * regcomp(3) (nested repetitions or counts over 1000 that would compile
  * to gigabytes, unbalanced parentheses that would escape a "^(...)$"
