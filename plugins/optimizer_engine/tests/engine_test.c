@@ -176,6 +176,7 @@ static void offer_c1(struct fx *f)
 static bool last_action(struct fx *f, const char *id, struct bm_action_event *out)
 {
 	bool found = false;
+	*out = (struct bm_action_event){0};
 	for (size_t i = 0; i < bt_count(BM_TOPIC_ACTION); i++) {
 		size_t len;
 		const void *body = bt_event(BM_TOPIC_ACTION, i, &len);
