@@ -4,23 +4,25 @@
 # collector, analyzer and notifier) under steady load for SECONDS: the
 # native agent protocol at RATE samples/s (reliable transport), StatsD
 # lines at a tenth of that when the statsd plugin is built, HTTP queries
-# (the store, the dashboard's snapshot) every second and a config reload
-# every RELOAD seconds. RSS and open fds are sampled every 10 s and judged
+# (the store, the dashboard's snapshot) every second, two live dashboard
+# WebSocket clients (npm's ws) and a config reload every RELOAD seconds. RSS and open fds are sampled every 10 s and judged
 # over the second half; at the end every native sample must be in the
 # store and nothing logged at err.
 #
 #   soak.sh BUILD_DIR SECONDS RATE RELOAD
 #
 # Prints BENCH soak lines (rss_growth_pct, fd_growth, lost_samples,
-# errors_logged, plus the series of RSS readings) and exits 0; judging
+# errors_logged, dashboard_max_gap_s, plus the series of RSS readings)
+# and exits 0; judging
 # them is the caller's (bench/soak/targets, tests/slow/soak.sh).
 set -euo pipefail
 BUILD=$1 SECONDS_=$2 RATE=$3 RELOAD=$4
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/bm-soak-XXXXXX)
-DPID="" LPID=""
+DPID="" LPID="" WPID=""
 cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null || true
+	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null || true
 	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
 	rm -rf "$WORK"
 }
@@ -60,6 +62,16 @@ say "bearmond $DPID on $PORT, ${SECONDS_} s at $RATE samples/s (statsd: $have_st
 
 "$LOAD" -s "$WORK/data/agent.sock" -d "$SECONDS_" -b 500 -n 1000 -r "$RATE" >"$WORK/load.out" &
 LPID=$!
+# Two dashboard clients subscribed over the WebSocket for the whole run
+# (through every reload: unchanged instances keep running), each told the
+# newest node_load1 every second; they report the longest wait for one.
+if command -v node >/dev/null && MODS=$("$ROOT/tests/browser/setup.sh" "$BUILD" 2>"$WORK/npm.err"); then
+	BM_NODE_MODULES=$MODS node "$ROOT/tests/browser/wsclient.mjs" clients "ws://127.0.0.1:$PORT/api/bearmon/v1/ws" \
+		2 "$((SECONDS_ - 5))" node_load1 >"$WORK/ws.json" 2>"$WORK/ws.log" &
+	WPID=$!
+else
+	say "no dashboard clients: node or its ws module is missing ($(tail -n 1 "$WORK/npm.err" 2>/dev/null))"
+fi
 statsd_tick() { # a tenth of the rate, in 1,400-byte datagrams, a second's worth
 	$have_statsd || return 0
 	python3 - "$STATSD_PORT" "$((RATE / 10))" <<'PY'
@@ -80,7 +92,14 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
 # descriptors other than the processes collector's cache of open
 # /proc/PID/stat files, which follows the machine's process population
 # (ls fails when a descriptor closes while it lists them: not an error)
-fds() { { ls -l "/proc/$DPID/fd" 2>/dev/null || true; } | awk 'NR > 1 && $NF !~ /^\/proc\//' | wc -l; }
+fds_now() { { ls -l "/proc/$DPID/fd" 2>/dev/null || true; } | awk 'NR > 1 && $NF !~ /^\/proc\//' | wc -l; }
+# the least of three readings 200 ms apart: a file that a collector thread
+# has open for the moment of one reading is not a descriptor kept
+fds() {
+	local a b c
+	a=$(fds_now) && sleep 0.2 && b=$(fds_now) && sleep 0.2 && c=$(fds_now)
+	printf '%s\n' "$a" "$b" "$c" | sort -n | head -n 1
+}
 t0=$(date +%s)
 # Growth is judged over the second half of the run: what is bounded by
 # design but fills with time has filled by then (the store keeps up to a
@@ -118,6 +137,13 @@ while kill -0 "$LPID" 2>/dev/null; do
 done
 wait "$LPID" || { say "native_load failed: $(tail -n 3 "$WORK/load.out")"; exit 1; }
 LPID=""
+ws_gap=""
+if [ -n "$WPID" ]; then
+	wait "$WPID" || { say "dashboard clients failed: $(tail -n 3 "$WORK/ws.log")"; exit 1; }
+	WPID=""
+	ws_gap=$(jq -r '.max_gap_ms / 1000' "$WORK/ws.json")
+	say "dashboard clients: $(cat "$WORK/ws.json")"
+fi
 sent=$(awk '$1 == "sent" { print $2 }' "$WORK/load.out")
 # Stored samples, counted by the store's hourly rollups (count per bucket,
 # open buckets included) rather than by exporting them: an hour at 200,000
@@ -160,3 +186,4 @@ echo "BENCH soak bearmon errors_logged $errors 1"
 echo "BENCH soak bearmon samples_sent $sent 1"
 echo "BENCH soak bearmon failed_queries $query_failures 1"
 echo "BENCH soak bearmon failed_reloads $reload_failures 1"
+[ -z "$ws_gap" ] || echo "BENCH soak bearmon dashboard_max_gap_s $ws_gap s"
