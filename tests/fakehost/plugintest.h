@@ -106,12 +106,13 @@ void pt_close(const struct bm_plugin_ops *ops, const struct bm_option *opts, voi
 size_t pt_count_labels(size_t from, const char *labels);
 size_t pt_count_labels_like(size_t from, const char *part);
 
-/* out = a new directory /tmp/PREFIXXXXXXX. */
+/* out = a new directory /tmp/PREFIX plus six random characters (mkdtemp). */
 #define pt_mkdtemp(out, n, prefix) pt__mkdtemp(__FILE__, __LINE__, out, n, prefix)
 /* dst = a copy of the tree src (cp -a); dst need not exist. */
 #define pt_copy_tree(src, dst) pt__copy_tree(__FILE__, __LINE__, src, dst)
-/* out = a new directory /tmp/PREFIXXXXXXX, and out/INTO ("" for out
- * itself) a copy of the fixture PLUGIN/SUB, for a test that changes files. */
+/* out = a new directory /tmp/PREFIX plus six random characters (mkdtemp),
+ * and out/INTO ("" for out itself) a copy of the fixture PLUGIN/SUB, for a
+ * test that changes files. */
 #define pt_fixture_copy(out, n, prefix, plugin, sub, into)                                         \
 	pt__fixture_copy(__FILE__, __LINE__, out, n, prefix, plugin, sub, into)
 /* Remove dir and everything under it: 0, or -1 with errno (as when dir
